@@ -1,0 +1,42 @@
+# FamilyHub: `make demo` runs everything on generated data; `make test` runs the test suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+HOUSEHOLDS ?= 2000
+
+.PHONY: install demo test lint bench airflow clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/familyhub generate $(DEMO) --households $(HOUSEHOLDS) --seed 7
+	$(BIN)/familyhub run --landing $(DEMO)/landing --warehouse duckdb:///$(DEMO)/familyhub.duckdb \
+		--as-of 2026-11-01 --programme tf2015 --programme tf2012
+
+test: install
+	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+airflow: install
+	scripts/airflow-local.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py --rows 1000000
+	$(BIN)/python benchmarks/linkage.py
+	$(BIN)/python benchmarks/cohort.py --households 150000
+
+clean:
+	rm -rf $(DEMO) .pytest_cache artifacts
