@@ -1,0 +1,235 @@
+"""Data-protection commands: db grant / pseudonymise / check, erase, retention, audit."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli.options import open_warehouse, warehouse_option
+
+__all__ = ["COMMANDS", "identity_options"]
+
+
+def identity_options(reason_required: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--as NAME`` (who, for the audit log) and ``--reason`` (why), spelled once for every command."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--as", "as_name", envvar="FAMILYHUB_USER", metavar="NAME",
+                      help="Who is acting, for the audit log [default: the OS user]. Env: FAMILYHUB_USER.")
+        @click.option("--reason", required=reason_required, metavar="TEXT",
+                      help="Why (case reference or purpose); recorded in the audit log.")
+        @functools.wraps(func)
+        def wrapper(*args: Any, as_name: str | None, reason: str | None, **kwargs: Any) -> Any:
+            from pipeline.audit import AuditError, actor, require_reason
+
+            try:
+                who = actor(as_name)
+                if reason_required:
+                    reason = require_reason(reason)
+            except AuditError as exc:
+                raise click.UsageError(str(exc)) from exc
+            return func(*args, who=who, reason=reason, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+@click.group()
+def db() -> None:
+    """Warehouse administration: roles and grants, pseudonyms, consistency.
+
+    Example:
+
+        familyhub db grant && familyhub db pseudonymise && familyhub db check
+    """
+
+
+@db.command()
+@warehouse_option
+@click.option("--user", "login", metavar="LOGIN", help="Give this login (created if missing) one role.")
+@click.option("--role", type=click.Choice(["loader", "analyst", "keyworker", "admin"]), help="The role for --user.")
+@click.option("--key-worker", metavar="NAME", help="For --role keyworker: the name in cohort.attachments.")
+@click.option("--revoke", "revoke", metavar="LOGIN", help="Take every FamilyHub role away from this login.")
+@identity_options(reason_required=False)
+def grant(warehouse_url: str | None, login: str | None, role: str | None, key_worker: str | None,
+          revoke: str | None, who: str, reason: str | None) -> None:
+    """Create the PostgreSQL roles and grant them; or give a login one of them.
+
+    Roles: familyhub_loader (writes raw and derived data), familyhub_analyst (only the
+    pseudonymised reporting views), familyhub_keyworker (identifiable views of the families
+    attached to them, by row-level security), familyhub_admin (everything, audit, erasure).
+    Run as a superuser after the schema exists and after upgrades. Not for DuckDB, a
+    single-user file. Set passwords with psql's \\password, never here.
+
+    Example:
+
+        familyhub db grant && familyhub db grant --user jsmith --role keyworker --key-worker "J Smith"
+    """
+    from pipeline import access, audit
+
+    wh = open_warehouse(warehouse_url)
+    try:
+        if revoke:
+            access.remove_user(wh, revoke)
+            detail = f"revoked every FamilyHub role from {revoke}"
+        elif login:
+            if not role:
+                raise click.BadParameter("give --role with --user", param_hint="--role")
+            created = access.add_user(wh, login, role, key_worker)
+            detail = f"{'created login' if created else 'login'} {login}: {access.role_name(role)}" + (
+                f" as key worker '{key_worker}'" if key_worker else "")
+        else:
+            granted = access.grant_roles(wh)
+            detail = "granted " + ", ".join(sorted(granted))
+    except (access.PostgresOnly, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record(wh, "grant", who=who, reason=reason, detail=detail)
+    click.echo(detail)
+    if not (login or revoke):
+        _pseudonymise(wh, quiet_without_key=True)
+
+
+def _pseudonymise(wh, quiet_without_key: bool = False) -> None:
+    from pipeline.access import refresh_pseudonyms
+
+    try:
+        counts = refresh_pseudonyms(wh)
+    except ValueError as exc:
+        if quiet_without_key:
+            click.secho(f"pseudonyms not refreshed: {exc}", fg="yellow", err=True)
+            return
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"pseudonyms: {counts['added']} added, {counts['removed']} removed")
+
+
+@db.command()
+@warehouse_option
+def pseudonymise(warehouse_url: str | None) -> None:
+    """Give new persons and families their opaque refs for the analyst views (after each link).
+
+    Refs are HMAC-SHA256 of the ids under FAMILYHUB_PSEUDONYM_KEY, a secret kept outside
+    the warehouse; a new key re-makes every ref.
+
+    Example:
+
+        FAMILYHUB_PSEUDONYM_KEY=... familyhub db pseudonymise
+    """
+    _pseudonymise(open_warehouse(warehouse_url))
+
+
+@db.command()
+@warehouse_option
+def check(warehouse_url: str | None) -> None:
+    """Check the warehouse is consistent: no partial file, counts that reconcile, no orphans.
+
+    Example:
+
+        familyhub db check
+    """
+    from pipeline.integrity import problems
+
+    found = problems(open_warehouse(warehouse_url))
+    for name, n in found.items():
+        click.secho(f"{name}: {n}", fg="red")
+    if found:
+        raise click.ClickException(f"{len(found)} consistency check(s) failed")
+    click.echo("consistent")
+
+
+@click.command()
+@warehouse_option
+@click.option("--person", "person_id", required=True, metavar="PERSON_ID", help="The person to erase.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@identity_options(reason_required=True)
+def erase(warehouse_url: str | None, person_id: str, yes: bool, who: str, reason: str) -> None:
+    """Erase a person: their raw rows and everything derived, with a tombstone against re-sends.
+
+    Removes every delivered version of their records (held rows too), mentions, events,
+    links, review decisions, cohort evidence, the person and families left empty, in one
+    transaction; records a tombstone per record so re-sent files never bring them back;
+    writes the erasure to the audit log. Re-run `familyhub cohort` afterwards.
+
+    Example:
+
+        familyhub erase --person P3fa9c0e12b4 --reason "SAR-2026-031 erasure request" --yes
+    """
+    from pipeline.erasure import ErasureError, erase_person
+
+    if not yes:
+        click.confirm(f"Erase person {person_id} and everything derived from their records?", abort=True)
+    try:
+        summary = erase_person(open_warehouse(warehouse_url), person_id, who=who, reason=reason)
+    except ErasureError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(summary, indent=2))
+
+
+@click.command()
+@warehouse_option
+@click.option("--days", type=click.IntRange(1), envvar="FAMILYHUB_RETENTION_DAYS",
+              help="Retention period in days [default: 2555, seven years]. Env: FAMILYHUB_RETENTION_DAYS.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="Count the period back from this date [today].")
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@identity_options(reason_required=False)
+def retention(warehouse_url: str | None, days: int | None, as_of: datetime | None, dry_run: bool, who: str,
+              reason: str | None) -> None:
+    """Remove records whose events are older than the retention period, and what derives from them.
+
+    Open episodes, claims and tenancies are kept while open; held-back rows go with their
+    file's extract date. Audited.
+
+    Example:
+
+        familyhub retention --days 2555 --dry-run
+    """
+    from pipeline.erasure import ErasureError, apply_retention
+
+    try:
+        summary = apply_retention(open_warehouse(warehouse_url), who=who, days=days,
+                                  as_of=as_of.date() if as_of else None, reason=reason, dry_run=dry_run)
+    except ErasureError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(summary, indent=2))
+
+
+@click.command(name="audit")
+@warehouse_option
+@click.option("--family", "family_id", metavar="FAMILY_ID")
+@click.option("--person", "person_id", metavar="PERSON_ID")
+@click.option("--actor", "who", metavar="NAME")
+@click.option("--action", type=click.Choice(["view_family", "export", "erase", "retention", "grant"]))
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows here.")
+@click.option("--json", "as_json", is_flag=True)
+def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str | None, who: str | None,
+              action: str | None, since: datetime | None, limit: int, csv_path: Path | None, as_json: bool) -> None:
+    """Who read or changed identifiable data, when, which family or person, and why (newest first).
+
+    Example:
+
+        familyhub audit --family F3a9c0e12b4 --since 2026-01-01
+    """
+    from pipeline.audit import read_log
+    from pipeline.exports import write_csv
+
+    rows = read_log(open_warehouse(warehouse_url), family_id, person_id, who, action, since, limit)
+    if csv_path:
+        write_csv(rows, csv_path)
+        click.echo(f"wrote {len(rows)} rows to {csv_path}")
+    elif as_json:
+        click.echo(json.dumps(rows.to_dict("records"), indent=2, default=str))
+    else:
+        for r in rows.itertuples():
+            click.echo(f"{r.logged_at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.db_user or '-':<16} {r.action:<11} "
+                       f"{r.family_id or '-':<13} {r.person_id or '-':<13} {r.reason or ''}")
+
+
+COMMANDS = [db, erase, retention, audit_log]

@@ -1,0 +1,197 @@
+"""Commands of the programme team: attach, close, alerts, claims, report."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from pipeline.cli.options import open_warehouse, warehouse_option
+
+__all__ = ["COMMANDS"]
+
+_DAY = click.DateTime(["%Y-%m-%d"])
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _today() -> str:
+    return date.today().isoformat()
+
+
+@click.command()
+@warehouse_option
+@click.argument("family_id")
+@click.option("--key-worker", required=True, help="Name of the key worker who starts working with the family.")
+@click.option("--date", "on", type=_DAY, default=_today, show_default="today",
+              help="Attachment date (YYYY-MM-DD): payment by results counts from the first one.")
+@click.option("--email", help="Also record where this key worker's alerts are e-mailed.")
+@click.option("--reassign", is_flag=True, help="Hand an attached family to another key worker "
+                                                 "(the attachment date stays).")
+def attach(warehouse_url: str | None, family_id: str, key_worker: str, on: datetime, email: str | None,
+           reassign: bool) -> None:
+    """Attach a family to a key worker (history is kept; the family view shows it).
+
+    Example:
+
+        familyhub attach F3a9c0e12b4 --key-worker "Sam Patel" --date 2026-05-01 --email sam.patel@council.example
+    """
+    from pipeline.keyworkers import attach as run
+    from pipeline.keyworkers import set_email
+
+    wh = open_warehouse(warehouse_url)
+    try:
+        if email:
+            set_email(wh, key_worker, email)
+        state = run(wh, family_id, key_worker, _day(on), reassign=reassign)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{family_id}: attached to {state.key_worker} since {state.attached_on}")
+
+
+@click.command()
+@warehouse_option
+@click.argument("family_id")
+@click.option("--date", "on", type=_DAY, default=_today, show_default="today", help="Closing date (YYYY-MM-DD).")
+def close(warehouse_url: str | None, family_id: str, on: datetime) -> None:
+    """Close a family's attachment: its key worker stops working with it (history is kept).
+
+    Example:
+
+        familyhub close F3a9c0e12b4 --date 2027-02-28
+    """
+    from pipeline.keyworkers import close as run
+
+    try:
+        state = run(open_warehouse(warehouse_url), family_id, _day(on))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{family_id}: closed on {state.closed_on} (attached to {state.key_worker} since {state.attached_on})")
+
+
+@click.command()
+@warehouse_option
+@click.option("--key-worker", help="Only this key worker's alerts.")
+@click.option("--since", type=_DAY, help="Only alerts raised on or after this date.")
+@click.option("--raise", "raise_new", is_flag=True,
+              help="First run an alert pass over new events (as `familyhub run` does after linking).")
+@click.option("--send", is_flag=True, help="E-mail pending alerts now (FAMILYHUB_SMTP_* settings).")
+@click.option("--json", "as_json", is_flag=True)
+def alerts(warehouse_url: str | None, key_worker: str | None, since: datetime | None, raise_new: bool,
+           send: bool, as_json: bool) -> None:
+    """List alerts raised for key workers: new events of the families they work with.
+
+    Example:
+
+        familyhub alerts --key-worker "Sam Patel" --since 2026-11-01
+    """
+    from pipeline.alerts import deliver_alerts, list_alerts, raise_alerts
+
+    wh = open_warehouse(warehouse_url)
+    try:
+        if raise_new:
+            summary = raise_alerts(wh, deliver=False)
+            click.echo(f"alert pass: {summary['new_events']} new events, {summary['alerts']} alerts", err=as_json)
+        if send:
+            counts = deliver_alerts(wh)
+            click.echo("e-mail: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()), err=as_json)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = list_alerts(wh, key_worker, _day(since))
+    if as_json:
+        click.echo(json.dumps(rows.to_dict("records"), indent=2, default=str))
+        return
+    if rows.empty:
+        click.echo("no alerts")
+        return
+    for r in rows.itertuples():
+        mailed = f"e-mailed {str(r.emailed_at)[:16]}" if pd.notna(r.emailed_at) else "not e-mailed"
+        click.echo(f"{str(r.raised_at)[:16]}  {r.key_worker:<18} {r.family_id:<13} {r.person_id:<13} "
+                   f"{str(r.event_date)[:10]}  {r.detail}  [{mailed}{', corrected since' if r.corrected else ''}]")
+
+
+def _money(amount: float) -> str:
+    return f"£{amount:,.0f}"
+
+
+@click.command()
+@warehouse_option
+@click.option("--programme", default="tf2015", show_default=True, help="Programme whose payment rules apply.")
+@click.option("--window", required=True, help="Claim window: YYYY-H1 (Jan-Jun) or YYYY-H2 (Jul-Dec).")
+@click.option("--claim-date", type=_DAY, help="Date the claim is judged at (within the window) [default: its last day].")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the claims as the CSV for the government return.")
+@click.option("--dry-run", is_flag=True, help="Show what would be claimed without recording it.")
+def claims(warehouse_url: str | None, programme: str, window: str, claim_date: datetime | None,
+           csv_path: Path | None, dry_run: bool) -> None:
+    """Work out and record a window's payment-by-results claims, with evidence per claim.
+
+    A family is never claimed twice for the same payment and programme; re-running a window
+    replaces that window's claims.
+
+    Example:
+
+        familyhub claims --programme tf2012 --window 2026-H2 --csv claims-2026-H2.csv
+    """
+    from pipeline.claims import make_claims, write_return
+
+    wh = open_warehouse(warehouse_url)
+    try:
+        result = make_claims(wh, programme, window, _day(claim_date), record=not dry_run)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    made = result.claims
+    first = made["claim_date"].iloc[0] if len(made) else None
+    click.secho(f"{programme} claims for window {window}" + (f" (claim date {str(first)[:10]})" if first else "")
+                + (" — dry run, nothing recorded" if dry_run else ""), bold=True)
+    for payment, label in (("attachment", "attachment fees"), ("results", "results")):
+        rows = made[made["payment"] == payment]
+        routes = ", ".join(f"{k} {v}" for k, v in rows["result"].value_counts().items()) if payment == "results" else ""
+        click.echo(f"  {label}: {len(rows)} ({_money(rows['amount'].sum())})" + (f": {routes}" if routes else ""))
+    click.echo(f"  total: {_money(made['amount'].sum())}")
+    if len(result.not_claimed):
+        counts = result.not_claimed.groupby(["payment", "reason"]).size()
+        click.echo("not claimed:")
+        for (payment, reason), n in counts.items():
+            click.echo(f"  {payment:<10} {n:>4}  {reason}")
+    click.echo("attachment-fee claims remaining under the cap:")
+    for y in result.cap.itertuples():
+        click.echo(f"  year {y.programme_year} (from {y.starts}): {y.families} families committed, cap {y.cap}, "
+                   f"claimed {y.claimed}, remaining {y.remaining}")
+    for c in made.itertuples():
+        click.echo(f"  {c.family_id:<13} {c.payment:<10} {_money(c.amount):>7}  {c.evidence}")
+    if csv_path:
+        write_return(made, csv_path)
+        click.echo(f"wrote {csv_path}")
+
+
+@click.command()
+@warehouse_option
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--programme", help="Programme to report on [default: the active one].")
+@click.option("--as-of", type=_DAY, help="Date of the latest 12 months for savings [default: the active as-of date].")
+def report(warehouse_url: str | None, out: Path, programme: str | None, as_of: datetime | None) -> None:
+    """Write one self-contained HTML report (charts inline, viewable offline).
+
+    Cohort by number and kind of criteria, cost distribution, linkage match weights and the
+    review queue, claims, and savings of attached families.
+
+    Example:
+
+        familyhub report report.html
+    """
+    from pipeline.report import write_report
+
+    try:
+        path = write_report(open_warehouse(warehouse_url), out, programme, _day(as_of))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path}")
+
+
+COMMANDS = [attach, close, alerts, claims, report]

@@ -1,0 +1,20 @@
+-- The file ledger: every file the hub has seen, loaded or refused, with its counts.
+-- A re-sent file (same sha256) is recognised here and changes nothing.
+create sequence if not exists ops.file_id_seq;
+create table if not exists ops.files (
+  file_id bigint primary key default nextval('ops.file_id_seq'),
+  agency text not null,
+  file_name text not null,
+  extract_date date,
+  sequence integer,
+  sha256 text not null unique,
+  size_bytes bigint not null,
+  status text not null,            -- loaded | refused
+  rows_sent integer,
+  rows_loaded integer not null default 0,
+  rows_held integer not null default 0,
+  reason text,                     -- why a file was refused
+  report_path text,                -- quarantine report (refused files)
+  received_at timestamp not null,
+  loaded_at timestamp
+);
