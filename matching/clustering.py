@@ -1,0 +1,343 @@
+"""Clustering accepted links into persons, under cannot-link constraints.
+
+Connected components (scipy.sparse.csgraph) over accepted links, then every component is
+checked against pairwise cannot-link rules:
+
+* two records holding different valid values of the same strong identifier (NHS number,
+  UPN, NINO) never share a person;
+* nor two records of one agency holding different agency person ids;
+* twins stay apart: same surname, same date of birth, different first names (the NHS
+  vaccination-service failure in lessons-from-peers).
+
+A component that breaks a rule is rebuilt greedily from its strongest link down, skipping
+any link that would join two groups holding a forbidden pair (Kruskal with constraints),
+so the weakest offending links are the ones dropped. Dropped links are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from matching.comparisons import Comparer, Comparison
+
+if TYPE_CHECKING:
+    from matching.matcher import Matcher, _Run
+
+__all__ = ["ClusterResult", "ClusteringNamespace", "Constraints", "TwinRule", "cluster"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TwinRule:
+    """Pairs at the ``agree`` levels on every listed comparison and at a ``differ`` level on
+    the named comparison are different people (twins, or siblings sharing a birthday)."""
+
+    agree: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"last_name": ("exact",), "dob": ("exact",)}
+    )
+    differ: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"first_name": ("else",)})
+
+    def _masks(self, comparisons: Sequence[Comparison]) -> list[tuple[int, np.ndarray]]:
+        """(comparison position, allowed-level mask) for every comparison the rule names."""
+        wanted = {**self.agree, **self.differ}
+        names = [c.name for c in comparisons]
+        missing = set(wanted) - set(names)
+        if missing:
+            raise KeyError(f"twin rule names unknown comparisons: {sorted(missing)}")
+        return [
+            (k, np.isin(np.array(c.labels), wanted[c.name]))
+            for k, c in enumerate(comparisons)
+            if c.name in wanted
+        ]
+
+    def on_levels(self, levels: np.ndarray, comparisons: Sequence[Comparison]) -> np.ndarray:
+        """Which rows of a (pairs x comparisons) level matrix the rule marks as twins."""
+        return np.all([ok[levels[:, k]] for k, ok in self._masks(comparisons)], axis=0)
+
+    def predicate(self, comparer: Comparer) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """A vectorised ``(left, right) -> is twin pair`` test using the declared comparisons."""
+        chosen = [comparer.comparisons[k] for k, _ in self._masks(comparer.comparisons)]
+        sub = Comparer(comparer.table, chosen, comparer.nicknames)
+        return lambda left, right: self.on_levels(sub.levels(left, right), chosen)
+
+
+class Constraints:
+    """Pairwise cannot-link rules over the rows of a frame.
+
+    Args:
+        frame: the clustered rows (profiles), with identifier and scope columns.
+        identifiers: columns whose different present values forbid a merge.
+        scoped: column -> scope column: different values forbid a merge only within one
+            scope (agency person ids within one agency).
+        twin_levels: optional callable ``(left, right) -> bool`` marking twin pairs.
+        twin_keys: columns a twin pair must share (used to find candidate pairs quickly).
+        twin_differ: columns on which a twin pair must differ (the first name).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        identifiers: Sequence[str] = (),
+        scoped: Mapping[str, str] | None = None,
+        twin_levels: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        twin_keys: Sequence[str] = ("last_name", "dob"),
+        twin_differ: Sequence[str] = ("first_name",),
+    ) -> None:
+        scoped = dict(scoped or {})
+        self._ids = {
+            name: (
+                pd.factorize(frame[name], use_na_sentinel=True)[0],
+                pd.factorize(frame[scope], use_na_sentinel=True)[0] if scope else None,
+            )
+            for name, scope in [*((n, None) for n in identifiers), *scoped.items()]
+        }
+        self._twin = twin_levels
+        self._twin_keys = (
+            np.stack([pd.factorize(frame[k], use_na_sentinel=True)[0] for k in twin_keys], axis=1)
+            if twin_levels is not None
+            else None
+        )
+        self._twin_differ = (
+            pd.MultiIndex.from_frame(frame[list(twin_differ)].astype("string")).factorize()[0]
+            if twin_levels is not None
+            else None
+        )
+
+    def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """True for pairs that must never be in one cluster."""
+        bad = np.zeros(len(left), dtype=bool)
+        for codes, scope in self._ids.values():
+            cl, cr = codes[left], codes[right]
+            clash = (cl >= 0) & (cr >= 0) & (cl != cr)
+            if scope is not None:
+                clash &= scope[left] == scope[right]
+            bad |= clash
+        if self._twin is not None and len(left):
+            keys_l, keys_r = self._twin_keys[left], self._twin_keys[right]
+            same = ((keys_l == keys_r) & (keys_l >= 0)).all(axis=1)
+            idx = np.flatnonzero(same)
+            if len(idx):
+                bad[idx] |= self._twin(left[idx], right[idx])
+        return bad
+
+    def candidate_pairs(
+        self, members: np.ndarray, component: np.ndarray, distinct: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs within one component that could conflict: they share a scope or twin keys
+        and differ in value. With ``distinct`` only one node per value is paired, which is
+        enough to tell whether a component breaks a rule."""
+        frames = []
+        base = pd.DataFrame({"node": members, "comp": component})
+        for tag, (codes, scope) in enumerate(self._ids.values()):
+            sub = base.assign(tag=tag, s=0 if scope is None else scope[members], v=codes[members])
+            frames.append(sub[sub["v"] >= 0])
+        if self._twin_keys is not None:
+            keys = self._twin_keys[members]
+            twin_key = pd.MultiIndex.from_arrays(list(keys.T)).factorize()[0]
+            sub = base.assign(tag=-1, s=twin_key, v=self._twin_differ[members])
+            frames.append(sub[(keys >= 0).all(axis=1)])
+        if not frames:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        groups = pd.concat(frames, ignore_index=True)
+        if distinct:
+            groups = groups.drop_duplicates(["comp", "tag", "s", "v"])
+        pairs = groups.merge(groups, on=["comp", "tag", "s"])
+        pairs = pairs[(pairs["node_x"] < pairs["node_y"]) & (pairs["v_x"] != pairs["v_y"])]
+        pairs = pairs.drop_duplicates(["node_x", "node_y"])
+        return pairs["node_x"].to_numpy(), pairs["node_y"].to_numpy()
+
+
+@dataclass
+class ClusterResult:
+    """Cluster label per node, and the accepted links dropped to satisfy constraints."""
+
+    labels: np.ndarray
+    dropped: pd.DataFrame
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+
+def cluster(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    constraints: Constraints | None = None,
+    groups: np.ndarray | None = None,
+) -> ClusterResult:
+    """Cluster ``n`` nodes joined by weighted links, repairing constraint violations.
+
+    Args:
+        n: number of nodes.
+        left, right, weight: accepted links.
+        constraints: cannot-link rules; None for plain connected components.
+        groups: optional int label per node (-1 = none): nodes sharing a label are already
+            one cluster (persons from an earlier run) and are never split.
+
+    Returns:
+        :class:`ClusterResult` with dense labels 0..k-1 and the dropped links.
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float64)
+    dropped = []
+    if constraints is not None and len(left):
+        direct = constraints.conflicts(left, right)
+        dropped.append(
+            pd.DataFrame(
+                {
+                    "left": left[direct],
+                    "right": right[direct],
+                    "weight": weight[direct],
+                    "reason": "pair_conflict",
+                }
+            )
+        )
+        left, right, weight = left[~direct], right[~direct], weight[~direct]
+    must_l, must_r = _group_edges(groups)
+    graph = coo_matrix(
+        (np.ones(len(left) + len(must_l)), (np.r_[left, must_l], np.r_[right, must_r])),
+        shape=(n, n),
+    )
+    _, labels = connected_components(graph, directed=False)
+    if constraints is not None:
+        bad = _violating(labels, constraints)
+        if len(bad):
+            labels, lost = _repair(labels, bad, left, right, weight, constraints, groups)
+            dropped.append(lost)
+    _, labels = np.unique(labels, return_inverse=True)
+    lost = (
+        pd.concat(dropped, ignore_index=True)
+        if dropped
+        else pd.DataFrame(columns=["left", "right", "weight", "reason"])
+    )
+    return ClusterResult(labels.astype(np.int64), lost)
+
+
+def _group_edges(groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A star of edges joining each group's nodes to its first node."""
+    if groups is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    nodes = np.flatnonzero(groups >= 0)
+    first = pd.Series(nodes).groupby(groups[nodes]).transform("first").to_numpy()
+    keep = first != nodes
+    return nodes[keep], first[keep]
+
+
+def _violating(labels: np.ndarray, constraints: Constraints) -> np.ndarray:
+    """Components containing at least one forbidden pair."""
+    sizes = np.bincount(labels)
+    members = np.flatnonzero(sizes[labels] > 1)
+    if not len(members):
+        return np.empty(0, np.int64)
+    a, b = constraints.candidate_pairs(members, labels[members], distinct=True)
+    clash = constraints.conflicts(a, b)
+    return np.unique(labels[a[clash]])
+
+
+def _repair(
+    labels: np.ndarray,
+    bad: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    constraints: Constraints,
+    groups: np.ndarray | None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Rebuild violating components strongest link first, skipping links that join a forbidden pair."""
+    in_bad = np.isin(labels, bad)
+    nodes = np.flatnonzero(in_bad)
+    a, b = constraints.candidate_pairs(nodes, labels[nodes])
+    clash = constraints.conflicts(a, b)
+    forbid: dict[int, set[int]] = {}
+    for x, y in zip(a[clash].tolist(), b[clash].tolist(), strict=True):
+        forbid.setdefault(x, set()).add(y)
+        forbid.setdefault(y, set()).add(x)
+    parent = {int(v): int(v) for v in nodes}
+    members = {int(v): {int(v)} for v in nodes}
+    banned = {v: set(forbid.get(v, ())) for v in parent}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(x: int, y: int) -> None:
+        if len(members[x]) < len(members[y]):
+            x, y = y, x
+        parent[y] = x
+        members[x] |= members.pop(y)
+        banned[x] |= banned.pop(y)
+
+    if groups is not None:  # earlier persons stay whole
+        sub = groups[nodes]
+        for g in np.unique(sub[sub >= 0]):
+            grp = nodes[sub == g].tolist()
+            for other in grp[1:]:
+                rx, ry = find(grp[0]), find(other)
+                if rx != ry:
+                    union(rx, ry)
+    edge = np.flatnonzero(in_bad[left])
+    edge = edge[np.argsort(-weight[edge], kind="stable")]
+    lost = []
+    for e in edge.tolist():
+        rx, ry = find(int(left[e])), find(int(right[e]))
+        if rx == ry:
+            continue
+        small, big = (rx, ry) if len(members[rx]) < len(members[ry]) else (ry, rx)
+        if members[small] & banned[big]:
+            lost.append(e)
+            continue
+        union(rx, ry)
+    out = labels.copy()
+    offset = labels.max() + 1
+    roots = np.array([find(int(v)) for v in nodes])
+    out[nodes] = offset + np.unique(roots, return_inverse=True)[1]
+    lost_idx = np.array(lost, dtype=np.int64)
+    return out, pd.DataFrame(
+        {
+            "left": left[lost_idx],
+            "right": right[lost_idx],
+            "weight": weight[lost_idx],
+            "reason": "component_repair",
+        }
+    )
+
+
+class ClusteringNamespace:
+    """``Matcher.clustering``: constrained clustering of accepted links."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self._matcher = matcher
+
+    def cluster(
+        self,
+        run: _Run,
+        left: np.ndarray,
+        right: np.ndarray,
+        weight: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> ClusterResult:
+        """Cluster a run's profiles with the settings' cannot-link rules (see :func:`cluster`)."""
+        result = cluster(
+            len(run.profiles.frame), left, right, weight, self._matcher.constraints(run), groups
+        )
+        if len(result.dropped):
+            log.info(
+                "clustering dropped %d links to keep cannot-link rules: %s",
+                len(result.dropped),
+                result.dropped["reason"].value_counts().to_dict(),
+            )
+        return result
