@@ -1,0 +1,208 @@
+"""Least privilege on PostgreSQL: each role connects and is shown to read what it may, and no more.
+
+The roles are cluster-wide, so these tests share one xdist group; the logins they make are
+``fh_test_*`` and are left for the next run (granting is idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from trust_data import as_login, build_linked, small_landing
+
+from pipeline import access
+from pipeline.cli import main
+from pipeline.warehouse import Warehouse
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("pg-roles")]
+
+KEY = "test-pseudonym-key-0123456789abcdef"
+LOGINS = {"fh_test_loader": "loader", "fh_test_analyst": "analyst", "fh_test_admin": "admin",
+          "fh_test_alice": "keyworker", "fh_test_bob": "keyworker"}
+IDENTIFIABLE = ("reporting.family_view", "reporting.family_member", "reporting.family_timeline",
+                "reporting.family_evidence", "reporting.record_link")
+INTERNAL = ("raw.police", "staging.person_mentions", "linked.persons", "ops.pseudonyms", "ops.audit_log",
+            "ops.key_worker_logins")
+PSEUDONYMISED = ("reporting.pseudonymised_family", "reporting.pseudonymised_member",
+                 "reporting.pseudonymised_cohort", "reporting.pseudonymised_timeline",
+                 "reporting.pseudonymised_evidence")
+
+
+class Checks:
+    """Counts the role checks proven (printed at the end of the module, with -s)."""
+
+    proven = 0
+
+
+@pytest.fixture(scope="module")
+def granted(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A linked warehouse, roles granted, Alice attached to two families, Bob to one (closed: none)."""
+    name = f"fh_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    url = pg_admin.url.set(database=name).render_as_string(hide_password=False)
+    wh = Warehouse.connect(url)
+    wh.migrate()
+    build_linked(wh, small_landing(tmp_path_factory.mktemp("access")))
+    families = wh.read("select family_id from linked.families order by n_members desc, family_id")["family_id"]
+    alice, bob, closed = families[:2].tolist(), families[2], families[3]
+    with wh.begin() as conn:
+        rows = [(f, "Alice Key") for f in alice] + [(bob, "Bob Key"), (closed, "Bob Key")]
+        wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, recorded_at) "
+                         "values (:f, :k, '2026-06-01', '2026-06-01')", [{"f": f, "k": k} for f, k in rows])
+        wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, closed_on, "
+                         "recorded_at) values (:f, 'Bob Key', '2026-06-01', '2026-09-01', '2026-09-01')",
+                   {"f": closed})
+    runner = CliRunner()
+    env = {"FAMILYHUB_WAREHOUSE": url, "FAMILYHUB_PSEUDONYM_KEY": KEY}
+    result = runner.invoke(main, ["db", "grant", "--as", "dba"], env=env)
+    assert result.exit_code == 0, result.output
+    for login, role in LOGINS.items():
+        args = ["db", "grant", "--user", login, "--role", role, "--as", "dba"]
+        if role == "keyworker":
+            args += ["--key-worker", "Alice Key" if login == "fh_test_alice" else "Bob Key"]
+        assert runner.invoke(main, args, env=env).exit_code == 0
+    yield {"url": url, "wh": wh, "alice": alice, "bob": [bob], "closed": closed}
+    print(f"\nrole checks proven: {Checks.proven}")
+    wh.engine.dispose()
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+
+
+def _engine(granted: dict, login: str) -> sa.Engine:
+    return sa.create_engine(as_login(granted["url"], login))
+
+
+def _can_read(engine: sa.Engine, relation: str) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"select * from {relation} limit 1")).all()
+        return True
+    except sa.exc.ProgrammingError as exc:
+        assert "permission denied" in str(exc)
+        return False
+
+
+def _families(engine: sa.Engine, relation: str) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(f"select distinct family_id from {relation}")).scalars())
+
+
+def test_analyst_reads_only_pseudonymised_views(granted: dict) -> None:
+    analyst = _engine(granted, "fh_test_analyst")
+    for view in PSEUDONYMISED:
+        assert _can_read(analyst, view), view
+        Checks.proven += 1
+    for relation in IDENTIFIABLE + INTERNAL:
+        assert not _can_read(analyst, relation), relation
+        Checks.proven += 1
+    with analyst.connect() as conn:
+        members = pd_rows(conn, "select * from reporting.pseudonymised_member")
+        family = pd_rows(conn, "select * from reporting.pseudonymised_family")
+    assert set(members[0]) == {"family_ref", "person_ref", "role", "age_band", "sex", "agencies"}
+    assert "postcode_district" in family[0] and "address_line" not in family[0] and "key_worker" not in family[0]
+    everyone = granted["wh"].read("select person_id, family_id from linked.person_family")
+    assert len(members) == len(everyone)  # all rows, none identifiable
+    expected = {hmac.new(KEY.encode(), f"person:{p}".encode(), hashlib.sha256).hexdigest()[:24]
+                for p in everyone["person_id"]}
+    assert {m["person_ref"] for m in members} == expected
+    assert not {m["person_ref"] for m in members} & set(everyone["person_id"])
+    assert all(" " not in (f["postcode_district"] or "") for f in family)
+    assert {m["age_band"] for m in members} <= {"0-4", "5-10", "11-15", "16-17", "18-24", "25-34", "35-49",
+                                                "50-64", "65+", "unknown"}
+    Checks.proven += 4
+    analyst.dispose()
+
+
+def pd_rows(conn: sa.Connection, sql: str) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(sa.text(sql))]
+
+
+def test_key_workers_see_only_their_attached_families(granted: dict) -> None:
+    for login, mine in (("fh_test_alice", set(granted["alice"])), ("fh_test_bob", set(granted["bob"]))):
+        kw = _engine(granted, login)
+        for view in ("reporting.family_view", "reporting.family_member", "reporting.family_timeline",
+                     "reporting.record_link"):
+            assert _families(kw, view) - {None} == mine, (login, view)
+            Checks.proven += 1
+        assert granted["closed"] not in _families(kw, "reporting.family_view")  # closed: no longer theirs
+        with kw.connect() as conn:
+            names = pd_rows(conn, "select first_name, last_name from reporting.family_member")
+        members = granted["wh"].read("select family_id from linked.person_family")
+        assert len(names) == members["family_id"].isin(mine).sum()  # identifiable, only their members
+        assert any(n["first_name"] for n in names)
+        for relation in ("raw.police", "staging.person_mentions", "linked.persons", *PSEUDONYMISED):
+            assert not _can_read(kw, relation), (login, relation)
+            Checks.proven += 1
+        kw.dispose()
+
+
+def test_loader_writes_and_admin_reads_the_audit_log(granted: dict) -> None:
+    loader, admin = _engine(granted, "fh_test_loader"), _engine(granted, "fh_test_admin")
+    everyone = _families(_engine(granted, "fh_test_admin"), "reporting.family_view")
+    assert _families(loader, "reporting.family_view") == everyone  # the pipeline sees every row
+    with loader.begin() as conn:
+        conn.execute(sa.text("insert into ops.audit_log (logged_at, actor, db_user, action) "
+                             "values (now(), 'loader', current_user, 'export')"))
+        conn.execute(sa.text("insert into staging.events (mention_id, agency, record_key, file_id, version, "
+                             "event_type) values ('x|1', 'police', '1', 0, 0, 'TEST')"))
+        conn.execute(sa.text("delete from staging.events where mention_id = 'x|1'"))
+    assert not _can_read(loader, "ops.audit_log")
+    assert _can_read(admin, "ops.audit_log")
+    for engine in (loader, admin):
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+            conn.execute(sa.text("delete from ops.audit_log"))
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), loader.begin() as conn:
+        conn.execute(sa.text("insert into ops.tombstones values ('police', 'x', 'e', now())"))
+    Checks.proven += 6
+    loader.dispose()
+    admin.dispose()
+
+
+def test_roles_run_the_cli(granted: dict) -> None:
+    """The loader runs the pipeline and a key worker the family view, without owning the schema."""
+    runner = CliRunner()
+    alice_url = as_login(granted["url"], "fh_test_alice")
+    own, other = granted["alice"][0], granted["bob"][0]
+    shown = runner.invoke(main, ["family", own, "--reason", "case review", "--as", "alice", "--warehouse", alice_url])
+    assert shown.exit_code == 0, shown.output
+    hidden = runner.invoke(main, ["family", other, "--reason", "curious", "--as", "alice", "--warehouse", alice_url])
+    assert hidden.exit_code != 0 and f"no family {other}" in hidden.output
+    log = granted["wh"].read("select actor, db_user, family_id, reason from ops.audit_log "
+                             "where action = 'view_family' order by logged_at")
+    assert log.tail(2).values.tolist() == [["alice", "fh_test_alice", own, "case review"],
+                                            ["alice", "fh_test_alice", other, "curious"]]
+    status = runner.invoke(main, ["link", "--as-of", "2026-11-01", "--warehouse",
+                                  as_login(granted["url"], "fh_test_loader")])
+    assert status.exit_code == 0, status.output
+    Checks.proven += 3
+
+
+def test_grant_refuses_duckdb_and_bad_logins(tmp_path: Path, granted: dict) -> None:
+    result = CliRunner().invoke(main, ["db", "grant", "--warehouse", f"duckdb:///{tmp_path / 'x.duckdb'}"])
+    assert result.exit_code != 0 and "roles do not apply to the embedded DuckDB" in result.output
+    with pytest.raises(ValueError, match="PostgreSQL name"):
+        access.add_user(granted["wh"], 'x"; drop table raw.police; --', "analyst")
+    with pytest.raises(ValueError, match="--key-worker"):
+        access.add_user(granted["wh"], "fh_test_nobody", "keyworker")
+
+
+def test_pseudonyms_are_stable_and_follow_the_key(granted: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    wh = granted["wh"]
+    before = wh.read("select kind, real_id, pseudo_id from ops.pseudonyms order by 1, 2")
+    assert access.refresh_pseudonyms(wh, KEY.encode()) == {"added": 0, "removed": 0}
+    other = access.refresh_pseudonyms(wh, b"another-key-0123456789abcdef")
+    assert other["added"] == len(before)
+    after = wh.read("select kind, real_id, pseudo_id from ops.pseudonyms order by 1, 2")
+    assert (after["pseudo_id"] != before["pseudo_id"]).all()
+    access.refresh_pseudonyms(wh, KEY.encode())
+    monkeypatch.setenv("FAMILYHUB_PSEUDONYM_KEY", "short")
+    with pytest.raises(ValueError, match="at least 16"):
+        access.pseudonym_key()

@@ -1,0 +1,110 @@
+"""Audit: identifiable reads need a reason and are logged first; the log is append-only."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from pipeline import audit
+from pipeline.cli import main
+from pipeline.warehouse import SQL_DIR, Warehouse
+
+PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
+
+
+def _one_family(wh: Warehouse) -> None:
+    with wh.begin() as conn:
+        wh.execute(conn, "insert into linked.families (family_id, address, postcode, n_members) "
+                         "values ('F0001', '1 High Street', 'NE1 4ST', 0)")
+
+
+def _family(url: str, *args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["family", "F0001", "--warehouse", url, *args], env=env or {})
+
+
+def test_family_view_needs_a_reason(warehouse: Warehouse, warehouse_url: str) -> None:
+    _one_family(warehouse)
+    missing = _family(warehouse_url)
+    assert missing.exit_code == 2 and "Missing option '--reason'" in missing.output
+    blank = _family(warehouse_url, "--reason", "  ")
+    assert blank.exit_code == 2 and "say why you need identifiable data" in blank.output
+    assert warehouse.read("select * from ops.audit_log").empty  # nothing read, nothing logged
+
+
+def test_family_view_is_audited_with_who_and_why(warehouse: Warehouse, warehouse_url: str) -> None:
+    _one_family(warehouse)
+    shown = _family(warehouse_url, "--reason", "case 1234 planning", "--as", "kw.jones")
+    assert shown.exit_code == 0 and "Family F0001" in shown.output
+    by_env = _family(warehouse_url, "--reason", "case 1234 visit", env={"FAMILYHUB_USER": "kw.smith"})
+    assert by_env.exit_code == 0
+    by_os = _family(warehouse_url, "--reason", "case 1234 visit", env={"FAMILYHUB_USER": ""})
+    assert by_os.exit_code == 0
+    unknown = CliRunner().invoke(main, ["family", "F9999", "--warehouse", warehouse_url, "--reason", "looking"])
+    assert unknown.exit_code == 1 and "no family F9999" in unknown.output
+    log = warehouse.read("select actor, db_user, action, family_id, reason, logged_at from ops.audit_log "
+                         "order by logged_at")
+    assert log[["actor", "family_id", "reason"]].values.tolist() == [
+        ["kw.jones", "F0001", "case 1234 planning"], ["kw.smith", "F0001", "case 1234 visit"],
+        [getpass.getuser(), "F0001", "case 1234 visit"], [getpass.getuser(), "F9999", "looking"]]
+    assert set(log["action"]) == {"view_family"} and log["db_user"].notna().all()
+    assert (datetime.now() - log["logged_at"].max()).total_seconds() < 300
+
+
+def test_audit_command_filters_and_exports_inert_csv(warehouse: Warehouse, warehouse_url: str,
+                                                     tmp_path: Path) -> None:
+    audit.record(warehouse, "view_family", who="a", reason="=HYPERLINK(\"http://x\",\"y\")", family_id="F1")
+    audit.record(warehouse, "view_family", who="b", reason="+1 review", family_id="F2")
+    listed = CliRunner().invoke(main, ["audit", "--family", "F2", "--warehouse", warehouse_url])
+    assert listed.exit_code == 0 and "+1 review" in listed.output and "F1" not in listed.output
+    out = tmp_path / "audit.csv"
+    exported = CliRunner().invoke(main, ["audit", "--csv", str(out), "--warehouse", warehouse_url])
+    assert exported.exit_code == 0
+    reasons = {r["actor"]: r["reason"] for r in csv.DictReader(out.open())}
+    assert reasons == {"a": "'=HYPERLINK(\"http://x\",\"y\")", "b": "'+1 review"}
+
+
+def test_unknown_actions_and_missing_facts_are_refused(warehouse: Warehouse, monkeypatch) -> None:
+    with pytest.raises(audit.AuditError, match="unknown audit action"):
+        audit.record(warehouse, "peek", who="x")
+    with pytest.raises(audit.AuditError, match="say why"):
+        audit.require_reason("")
+    monkeypatch.delenv("FAMILYHUB_USER", raising=False)
+    monkeypatch.setattr(getpass, "getuser", lambda: "")
+    with pytest.raises(audit.AuditError, match="--as NAME"):
+        audit.actor(None)
+
+
+@pytest.mark.postgres
+def test_audit_log_is_append_only_on_postgres(pg_url: str) -> None:
+    wh = Warehouse.connect(pg_url)
+    wh.migrate()
+    audit.record(wh, "export", who="someone", reason="claims return", detail="claims.csv")
+    for statement in ("update ops.audit_log set actor = 'nobody'", "delete from ops.audit_log",
+                      "truncate ops.audit_log"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), wh.begin() as conn:
+            conn.exec_driver_sql(statement)  # even the superuser is refused
+    audit.record(wh, "export", who="someone", reason="second return")
+    assert wh.read("select actor from ops.audit_log")["actor"].tolist() == ["someone", "someone"]
+    wh.engine.dispose()
+
+
+def test_no_code_changes_the_audit_log() -> None:
+    """DuckDB has no triggers: FamilyHub itself must only ever insert into the audit log."""
+    changes = re.compile(r"(update|delete\s+from|truncate)\s+(table\s+)?ops\.audit_log", re.IGNORECASE)
+    sources = [*PIPELINE.rglob("*.py"), *SQL_DIR.rglob("*.sql")]
+    offenders = [p.name for p in sources if changes.search(p.read_text(encoding="utf-8"))]
+    assert sources and offenders == []
+
+
+@pytest.mark.parametrize("command", [["db"], ["db", "grant"], ["db", "pseudonymise"], ["db", "check"], ["erase"],
+                                     ["retention"], ["audit"], ["family"]])
+def test_every_data_protection_command_has_help_with_an_example(command: list[str]) -> None:
+    shown = CliRunner().invoke(main, [*command, "--help"])
+    assert shown.exit_code == 0 and "Example:" in shown.output

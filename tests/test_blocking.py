@@ -1,0 +1,119 @@
+"""Blocking: streamed pairs equal a brute-force join, passes never repeat a pair, caps hold."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_
+
+from matching.blocking import Blocker, BlockingPass, add_blocking_keys
+
+
+def pairs_of(blocker: Blocker, **kwargs: object) -> list[tuple[str, int, int]]:
+    return [
+        (b.pass_name, int(i), int(j))
+        for b in blocker.pairs(**kwargs)
+        for i, j in zip(b.left, b.right, strict=True)
+    ]
+
+
+def brute_force(
+    frame: pd.DataFrame, keys: tuple[str, ...], other: tuple[str, ...] | None = None
+) -> set:
+    other = other or keys
+    found = set()
+    for i, j in itertools.combinations(range(len(frame)), 2):
+        a, b = frame.iloc[i], frame.iloc[j]
+        for x, y in ((a, b), (b, a)):
+            lv, rv = [x[k] for k in keys], [y[k] for k in other]
+            if all(pd.notna(v) for v in lv + rv) and lv == rv:
+                found.add((i, j))
+    return found
+
+
+CODES = st_.sampled_from(["A", "B", "C", None])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st_.lists(st_.tuples(CODES, CODES), min_size=2, max_size=25), st_.integers(1, 7))
+def test_streamed_pairs_equal_brute_force(rows: list[tuple], batch: int) -> None:
+    frame = pd.DataFrame(rows, columns=["x", "y"])
+    passes = [
+        BlockingPass("x", ("x",)),
+        BlockingPass("xy_swapped", ("x", "y"), other_keys=("y", "x")),
+    ]
+    blocker = Blocker(frame, passes, max_block_size=1000, batch_pairs=batch)
+    got = pairs_of(blocker, exclude_earlier=False)
+    assert all(i < j for _, i, j in got)
+    for p in passes:
+        mine = [(i, j) for name, i, j in got if name == p.name]
+        assert len(mine) == len(set(mine)), "a pass repeated a pair"
+        assert set(mine) == brute_force(frame, p.keys, p.other_keys)
+
+
+def test_later_passes_skip_pairs_found_earlier() -> None:
+    frame = pd.DataFrame({"a": ["1", "1", "1", "2"], "b": ["x", "x", "y", "y"]})
+    passes = [BlockingPass("a", ("a",)), BlockingPass("b", ("b",))]
+    got = pairs_of(Blocker(frame, passes))
+    assert sorted(got) == [("a", 0, 1), ("a", 0, 2), ("a", 1, 2), ("b", 2, 3)]
+
+
+def test_oversized_blocks_are_split_then_dropped_and_reported() -> None:
+    frame = pd.DataFrame(
+        {
+            "surname": ["SMITH"] * 6 + ["JONES"] * 2,
+            "initial": ["J", "J", "J", "A", "B", None, "K", "K"],
+        }
+    )
+    split = Blocker(frame, [BlockingPass("s", ("surname",), split_by="initial")], max_block_size=3)
+    got = {(i, j) for _, i, j in pairs_of(split)}
+    assert got == {(0, 1), (0, 2), (1, 2), (6, 7)}
+    report = split.block_report().loc["s"]
+    assert report["split_blocks"] == 1
+    assert report["worst_keys"][0] == "SMITH"
+    dropped = Blocker(frame, [BlockingPass("s", ("surname",))], max_block_size=3)
+    assert {(i, j) for _, i, j in pairs_of(dropped)} == {(6, 7)}
+    assert dropped.block_report().loc["s", "dropped_blocks"] == 1
+
+
+def test_focus_keeps_only_pairs_touching_new_records() -> None:
+    frame = pd.DataFrame({"k": ["a"] * 4 + ["b"] * 2})
+    focus = np.array([False, False, True, False, False, False])
+    got = {(i, j) for _, i, j in pairs_of(Blocker(frame, [BlockingPass("k", ("k",))]), focus=focus)}
+    assert got == {(0, 2), (1, 2), (2, 3)}
+
+
+def test_default_keys_find_swapped_dates_and_names() -> None:
+    mentions = pd.DataFrame(
+        {
+            "first_name": ["JOHN", "JOHN", "SMITH", "ANNA"],
+            "last_name": ["SMITH", "SMITH", "JOHN", "BELL"],
+            "dob": pd.to_datetime(["1990-03-04", "1990-04-03", None, "1990-03-04"]),
+        }
+    )
+    keys = add_blocking_keys(mentions)
+    assert keys.loc[0, "dob_dm_swapped"] == "1990-04-03"
+    assert pd.isna(keys.loc[2, "dob_dm_swapped"])
+    passes = [
+        BlockingPass(
+            "dob_dm_swapped",
+            ("dob_dm_swapped", "first_initial"),
+            other_keys=("dob", "first_initial"),
+        ),
+        BlockingPass(
+            "names_swapped", ("first_name", "last_name"), other_keys=("last_name", "first_name")
+        ),
+    ]
+    got = pairs_of(Blocker(keys, passes))
+    assert ("dob_dm_swapped", 0, 1) in got
+    assert ("names_swapped", 0, 2) in got and ("names_swapped", 1, 2) in got
+    assert not any(3 in (i, j) for _, i, j in got)
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(KeyError, match="blocking fields"):
+        Blocker(pd.DataFrame({"a": [1]}), [BlockingPass("b", ("b",))])

@@ -1,0 +1,293 @@
+"""Payment-by-results claims: each rule at its boundary on hand-built families, the tf2012
+split, the attachment-fee cap, no double claim across windows, and the CSV return.
+
+Families are attached on 1 May 2026 (programme year 1 from 1 April 2026) unless said, and
+claimed in window 2026-H2, whose claim date is 31 December 2026: its 6 months are
+1 July - 31 December 2026 and 26 weeks before it is 2 July 2026.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipeline.claims import ClaimWindow, Payments, assess, load_payments, make_claims, neutralise
+from pipeline.cli import main
+from pipeline.cohort import load_programme
+from pipeline.warehouse import Warehouse
+
+#: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.
+duckdb_only = pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+
+TF2015, TF2012 = load_programme("tf2015"), load_programme("tf2012")
+PAY2015, PAY2012 = load_payments(TF2015), load_payments(TF2012)
+H2 = ClaimWindow.parse("2026-H2")
+ATTACHED = "2026-05-01"
+ADULT_DOB, CHILD_DOB = "1985-06-01", "2012-02-01"
+
+
+def members(*families: str) -> pd.DataFrame:
+    """Each family has an adult `<F>A` and a child `<F>C`."""
+    return pd.DataFrame([{"family_id": f, "person_id": f + role, "dob": dob, "postcode": "BS23 1AB"}
+                         for f in families for role, dob in (("A", ADULT_DOB), ("C", CHILD_DOB))])
+
+
+def ev(family: str, who: str, agency: str, key: str, event_type: str, when: str | None = None,
+       **columns: object) -> dict:
+    return {"family_id": family, "person_id": family + who, "agency": agency, "record_key": f"{family}/{key}",
+            "event_type": event_type, "event_date": when, **columns}
+
+
+def police(family: str, key: str, when: str, category: str = "DOMESTIC_INCIDENT", role: str = "VICTIM",
+           who: str = "A") -> dict:
+    return ev(family, who, "police", f"{key}|N{family}{who}", category, when, role=role,
+              domestic_abuse=category == "DOMESTIC_INCIDENT")
+
+
+def claim(family: str, key: str, start: str, end: str | None) -> dict:
+    return ev(family, "A", "dwp", key, "JSA", start, start_date=start, end_date=end)
+
+
+def term(family: str, code: str, unauthorised: int, suspensions: int = 0) -> dict:
+    return ev(family, "C", "schools", code, "SCHOOL_TERM", term=code, sessions_possible=100,
+              sessions_authorised_absent=0, sessions_unauthorised_absent=unauthorised, suspensions=suspensions)
+
+
+def run(programme, payments, events: list[dict], families: list[str], attached: dict[str, str] | None = None,
+        window: ClaimWindow = H2, claimed: pd.DataFrame | None = None, claim_date: date | None = None):
+    attachments = pd.DataFrame([{"family_id": f, "attached_on": pd.Timestamp((attached or {}).get(f, ATTACHED))}
+                                for f in families])
+    return assess(programme, payments, pd.DataFrame(events), members(*families), attachments, window,
+                  claim_date, claimed)
+
+
+def paid(result, payment: str = "results") -> dict[str, str | None]:
+    rows = result.claims[result.claims["payment"] == payment]
+    return dict(zip(rows["family_id"], rows["result"], strict=True))
+
+
+# -- tf2015 -----------------------------------------------------------------------------------
+def crime_and_abuse(family: str, last_abuse: str) -> list[dict]:
+    """Crime and domestic abuse before attachment, and one more incident on `last_abuse`."""
+    return [police(family, "OC1", "2026-03-01", "CRIME", "SUSPECT"), police(family, "OC2", "2026-04-01"),
+            police(family, "OC3", last_abuse)]
+
+
+def test_tf2015_sustained_progress_needs_6_clear_months_before_the_claim_date():
+    events = crime_and_abuse("F1", "2026-06-30") + crime_and_abuse("F2", "2026-07-01")
+    result = run(TF2015, PAY2015, events, ["F1", "F2"])
+    assert paid(result) == {"F1": "sustained_progress"}
+    assert set(paid(result, "attachment")) == {"F1", "F2"}
+    evidence = result.evidence[result.evidence["claim_id"] == "tf2015:2026-H2:F1:results"]
+    assert {"crime_asb", "domestic_abuse"} <= set(evidence["item"])
+    assert "domestic_abuse: not met from 2026-07-01 to 2026-12-31" in " ".join(evidence["detail"])
+    assert evidence["record_key"].notna().any()  # the events met at attachment are listed
+
+
+@pytest.mark.parametrize(("attached", "due"), [("2026-06-30", True), ("2026-07-01", False)])
+def test_tf2015_results_need_6_months_since_attachment(attached, due):
+    events = [police("F1", "OC1", "2026-01-10", "CRIME", "SUSPECT"), police("F1", "OC2", "2026-01-11")]
+    result = run(TF2015, PAY2015, events, ["F1"], {"F1": attached})
+    assert paid(result) == ({"F1": "sustained_progress"} if due else {})
+    assert list(paid(result, "attachment")) == ["F1"]
+
+
+@pytest.mark.parametrize(("end", "pays"), [("2026-07-02", True), ("2026-07-03", False)])
+def test_tf2015_continuous_employment_26_weeks(end, pays):
+    events = [claim("F1", "CL1", "2025-06-01", end), police("F1", "OC1", "2026-04-01")]
+    result = run(TF2015, PAY2015, events, ["F1"])
+    assert paid(result) == ({"F1": "continuous_employment"} if pays else {})
+    if pays:
+        row = result.evidence[result.evidence["item"] == "employment"].iloc[0]
+        assert (row["agency"], row["record_key"]) == ("dwp", "F1/CL1")
+        assert "ended 2026-07-02" in result.claims.loc[result.claims["payment"] == "results", "evidence"].iloc[0]
+
+
+def test_tf2015_employment_needs_no_new_claim_and_an_end_after_attachment():
+    events = [claim("F1", "CL1", "2025-06-01", "2026-06-01"), claim("F1", "CL2", "2026-10-01", None),
+              police("F1", "OC1", "2026-04-01"),
+              claim("F2", "CL1", "2025-01-01", "2026-04-15"), police("F2", "OC1", "2026-04-01"),
+              police("F2", "OC2", "2026-11-01")]
+    result = run(TF2015, PAY2015, events, ["F1", "F2"])
+    assert paid(result) == {}
+    assert set(paid(result, "attachment")) == {"F1", "F2"}
+
+
+def test_not_eligible_at_attachment_is_never_claimed():
+    events = [police("F1", "OC1", "2026-04-01")]  # one criterion only
+    result = run(TF2015, PAY2015, events, ["F1"])
+    assert result.claims.empty
+    reasons = set(result.not_claimed["reason"])
+    assert any(r.startswith("not eligible under tf2015") for r in reasons)
+
+
+# -- tf2012 -----------------------------------------------------------------------------------
+def tf2012_family(f: str, yot_after: int = 2, asb_after: int = 2, spring: int = 0, summer: int = 20,
+                  autumn: int = 24, suspensions: int = 0) -> list[dict]:
+    """All three criteria at attachment: 3 YOT outcomes and 5 ASB occurrences of the child in
+    the 6 months before, an out-of-work adult, 20% absence over the last 3 terms. Afterwards:
+    `yot_after` outcomes and `asb_after` ASB occurrences in the latest 6 months, and the terms
+    since (2025-SPR, 2025-SUM, 2026-AUT) with the given unauthorised sessions out of 100."""
+    child = [ev(f, "C", "yot", f"YO{i}", "YOUTH_CAUTION", f"2026-0{i + 1}-15") for i in range(1, 4)]
+    child += [police(f, f"ASB{i}", f"2026-0{i}-20", "ASB", "SUSPECT", who="C") for i in range(1, 5)]
+    child += [police(f, "ASB5", "2025-11-20", "ASB", "SUSPECT", who="C")]
+    child += [ev(f, "C", "yot", f"YO9{i}", "YOUTH_CAUTION", f"2026-{8 + i:02d}-10") for i in range(yot_after)]
+    child += [police(f, f"ASB9{i}", f"2026-{7 + i:02d}-05", "ASB", "SUBJECT", who="C") for i in range(asb_after)]
+    terms = [term(f, "2024-SUM", 30), term(f, "2025-AUT", 30), term(f, "2025-SPR", spring),
+             term(f, "2025-SUM", summer), term(f, "2026-AUT", autumn, suspensions)]
+    return [*child, *terms, claim(f, "CL1", "2025-01-01", None)]
+
+
+@pytest.mark.parametrize(("change", "pays"), [
+    ({}, True),                                       # youth offending 3 -> 2 (33%), ASB 5 -> 2 (60%)
+    ({"yot_after": 3}, False),                        # no fall in youth offending
+    ({"asb_after": 3}, False),                        # ASB 5 -> 3 is a 40% fall
+    ({"autumn": 25}, False),                          # 45/300 = 15% unauthorised absence
+    ({"suspensions": 2}, True),
+    ({"suspensions": 3}, False),
+])
+def test_tf2012_crime_asb_and_education_boundaries(change, pays):
+    result = run(TF2012, PAY2012, tf2012_family("F1", **change), ["F1"])
+    assert paid(result) == ({"F1": "crime_asb_education"} if pays else {})
+    assert list(paid(result, "attachment")) == ["F1"]
+
+
+def test_tf2012_evidence_shows_the_falls():
+    result = run(TF2012, PAY2012, tf2012_family("F1"), ["F1"])
+    summary = result.claims.set_index("payment").loc["results", "evidence"]
+    assert "youth_offending: 3 in the 6 months to attachment, 2 in the latest 6 months (fall 33%" in summary
+    assert "anti_social_behaviour: 5 in the 6 months to attachment, 2 in the latest 6 months (fall 60%" in summary
+    counted = result.evidence[(result.evidence["item"] == "youth_offending") & result.evidence["record_key"].notna()]
+    assert len(counted) == 5
+
+
+@pytest.mark.parametrize(("attached", "window", "fee", "results"), [
+    ("2026-05-01", "2026-H2", 3200, 800), ("2027-05-01", "2027-H2", 2400, 1600),
+    ("2028-05-01", "2028-H2", 1600, 2400)])
+def test_tf2012_split_of_4000_by_year_of_attachment(attached, window, fee, results):
+    # the same family shifted so that it is attached in year 1, 2 or 3
+    shift = pd.DateOffset(years=int(attached[:4]) - 2026)
+    events = pd.DataFrame(tf2012_family("F1"))
+    for col in ("event_date", "start_date"):
+        events[col] = pd.to_datetime(events[col]) + shift
+    events["term"] = events["term"].map(lambda t: f"{int(t[:4]) + shift.years}{t[4:]}" if isinstance(t, str) else t)
+    result = run(TF2012, PAY2012, events.to_dict("records"), ["F1"], {"F1": attached}, ClaimWindow.parse(window))
+    amounts = result.claims.set_index("payment")["amount"]
+    assert (amounts["attachment"], amounts["results"]) == (fee, results)
+    assert amounts.sum() == 4000
+
+
+def test_attachment_outside_the_programme_years_is_not_claimed():
+    result = run(TF2015, PAY2015, crime_and_abuse("F1", "2026-01-01"), ["F1"], {"F1": "2026-03-31"},
+                 claim_date=date(2026, 12, 31))
+    assert result.claims.empty
+    assert "attached outside the programme years configured" in set(result.not_claimed["reason"])
+
+
+# -- cap and windows ---------------------------------------------------------------------------
+def small_commitment(families: int) -> Payments:
+    years = [y.model_copy(update={"families": families}) for y in PAY2015.years]
+    return PAY2015.model_copy(update={"years": years})
+
+
+def test_attachment_fees_capped_at_five_sixths_of_the_families_committed():
+    families = [f"F{i}" for i in range(1, 8)]
+    events = [e for f in families for e in crime_and_abuse(f, "2026-04-02")]
+    attached = {f: "2026-05-02" if f in ("F1", "F2") else "2026-05-01" for f in families}
+    result = run(TF2015, small_commitment(6), events, families, attached)
+    assert sorted(paid(result, "attachment")) == families[2:]  # attached first, first paid
+    assert set(result.not_claimed.loc[result.not_claimed["reason"].str.contains("cap"), "family_id"]) == {"F1", "F2"}
+    year1 = result.cap.set_index("programme_year").loc[1]
+    assert (year1["families"], year1["cap"], year1["claimed"], year1["remaining"]) == (6, 5, 5, 0)
+
+    claimed = result.claims.loc[result.claims["payment"] == "attachment", ["family_id", "payment", "programme_year"]]
+    later = run(TF2015, small_commitment(6), events, families, attached, ClaimWindow.parse("2027-H1"), claimed)
+    assert paid(later, "attachment") == {}
+    assert later.cap.set_index("programme_year").loc[1, "remaining"] == 0
+
+
+def test_payments_file_errors_name_the_problem():
+    with pytest.raises(ValueError, match="per_family needs an attachment_share"):
+        Payments.model_validate({"programme": "x", "per_family": 4000,
+                                 "years": [{"from": "2026-04-01", "families": 10}],
+                                 "results": {"r": {"employment": {"weeks": 26}}}})
+    with pytest.raises(ValueError, match="not a share"):
+        Payments.model_validate({"programme": "x", "attachment_fee": 1, "results_payment": 1,
+                                 "attachment_cap": "five sixths",
+                                 "years": [{"from": "2026-04-01", "families": 10}],
+                                 "results": {"r": {"employment": {"weeks": 26}}}})
+    with pytest.raises(ValueError, match="YYYY-H1 or YYYY-H2"):
+        ClaimWindow.parse("2026-Q3")
+
+
+# -- the warehouse: recording, no double claim, CSV -------------------------------------------
+def load(wh: Warehouse, events: list[dict], families: list[str], attached: str = ATTACHED) -> None:
+    """Hand-built staging and linked rows for `events`, and the families attached."""
+    frame = pd.DataFrame(events)
+    frame["mention_id"] = frame["agency"] + "|" + frame["record_key"]
+    mem = members(*families)
+    with wh.begin() as conn:
+        staging = frame.drop(columns=["family_id", "person_id"]).assign(file_id=1, version=1)
+        for col in ("event_date", "start_date", "end_date"):
+            if col in staging:
+                staging[col] = pd.to_datetime(staging[col])
+        wh.insert(conn, "staging.events", staging)
+        wh.insert(conn, "linked.mention_person", frame[["mention_id", "person_id"]].assign(run_id="r1"))
+        wh.insert(conn, "linked.persons", mem[["person_id"]].assign(
+            date_of_birth=pd.to_datetime(mem["dob"]), postcode=mem["postcode"], n_mentions=1))
+        wh.insert(conn, "linked.person_family", mem[["person_id", "family_id", "postcode"]])
+        wh.insert(conn, "linked.families", pd.DataFrame({"family_id": families, "n_members": 2}))
+        wh.insert(conn, "cohort.attachments", pd.DataFrame({
+            "family_id": families, "key_worker": "Ann", "attached_on": pd.Timestamp(attached),
+            "recorded_at": pd.Timestamp("2026-05-01 09:00")}))
+
+
+def test_claims_recorded_once_across_windows(warehouse: Warehouse):
+    load(warehouse, crime_and_abuse("F1", "2026-04-02") + crime_and_abuse("F2", "2026-08-01"), ["F1", "F2"])
+    first = make_claims(warehouse, "tf2015", "2026-H2")
+    assert set(first.claims["claim_id"]) == {"tf2015:2026-H2:F1:attachment", "tf2015:2026-H2:F2:attachment",
+                                             "tf2015:2026-H2:F1:results"}
+    again = make_claims(warehouse, "tf2015", "2026-H2")  # re-running a window replaces it
+    assert set(again.claims["claim_id"]) == set(first.claims["claim_id"])
+    later = make_claims(warehouse, "tf2015", "2027-H2")  # F2's incidents are now long past
+    assert set(later.claims["claim_id"]) == {"tf2015:2027-H2:F2:results"}
+    view = warehouse.read("select * from reporting.claim order by claim_id")
+    assert len(view) == 4
+    assert not view.duplicated(["programme", "family_id", "payment"]).any()
+    assert float(view["amount"].astype(float).sum()) == 1000 * 2 + 800 * 2
+    evidence = warehouse.read("select * from cohort.claim_evidence where claim_id = 'tf2015:2026-H2:F1:results'")
+    assert {"crime_asb", "domestic_abuse"} <= set(evidence["item"])
+
+
+def test_the_table_refuses_a_second_claim(warehouse: Warehouse):
+    load(warehouse, crime_and_abuse("F1", "2026-04-02"), ["F1"])
+    result = make_claims(warehouse, "tf2015", "2026-H2")
+    duplicate = result.claims.head(1).assign(claim_id="other", claim_window="2027-H1", made_at="2027-01-01 00:00:00")
+    with pytest.raises(Exception, match=r"(?i)constraint|duplicate|unique"), warehouse.begin() as conn:
+        warehouse.insert(conn, "cohort.claims", duplicate)
+
+
+def test_neutralise_formula_cells():
+    assert [neutralise(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "F1", 5)] == \
+        ["'=1+1", "'+44", "'-3", "'@SUM(A1)", "F1", 5]
+
+
+@duckdb_only
+def test_cli_claims_writes_a_formula_safe_return(warehouse_url: str, tmp_path: Path):
+    wh = Warehouse.connect(warehouse_url)
+    wh.migrate()
+    load(wh, crime_and_abuse("=HYPERLINK(1)", "2026-04-02"), ["=HYPERLINK(1)"])
+    out = tmp_path / "return.csv"
+    result = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--window", "2026-H2",
+                                       "--warehouse", warehouse_url, "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "attachment fees: 1 (£1,000)" in result.output
+    assert "claims remaining under the cap" in result.output
+    rows = list(csv.DictReader(out.open()))
+    assert {r["family_id"] for r in rows} == {"'=HYPERLINK(1)"}
+    assert sorted(r["amount"] for r in rows) == ["1000.00", "800.00"]

@@ -1,0 +1,218 @@
+"""Clustering under cannot-link rules, and the Matcher end to end on small synthetic frames."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.clustering import Constraints, cluster
+from matching.matcher import Matcher, MatchSettings
+
+FIRST = ["OLIVIA", "AMELIA", "ISLA", "AVA", "MIA", "GRACE", "LILY", "FREYA", "EMILY", "IVY",
+         "OLIVER", "GEORGE", "NOAH", "ARTHUR", "LEO", "OSCAR", "HARRY", "JACK", "CHARLIE", "JAMES"]  # fmt: skip
+LAST = ["SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES", "PATEL",
+        "WRIGHT", "WALKER", "ROBINSON", "THOMPSON", "WHITE", "HUGHES", "EDWARDS", "GREEN", "HALL"]  # fmt: skip
+SMALL = MatchSettings(u_pairs=20_000, m_pairs=5_000)
+
+
+def population(n: int = 150, seed: int = 3) -> pd.DataFrame:
+    """People seen by health (NHS number) and police (nominal id), details repeated verbatim."""
+    rng = np.random.default_rng(seed)
+    people = pd.DataFrame(
+        {
+            "person": [f"p{i}" for i in range(n)],
+            "first_name": rng.choice(FIRST, n),
+            "last_name": rng.choice(LAST, n),
+            "dob": pd.Timestamp("1960-01-01") + pd.to_timedelta(rng.integers(0, 20000, n), "D"),
+            "sex": rng.choice(["M", "F"], n),
+            "postcode": [
+                f"NE{rng.integers(1, 30)} {rng.integers(1, 9)}A{'BDEFG'[i % 5]}" for i in range(n)
+            ],
+            "nhs": [f"{9000000000 + i}" for i in range(n)],
+        }
+    )
+    rows = []
+    for agency, times in (("health", 2), ("police", 1)):
+        for t in range(times):
+            part = people.assign(
+                agency=agency,
+                mention_id=[f"{agency}|{p}|{t}" for p in people["person"]],
+                nhs_number=people["nhs"] if agency == "health" else None,
+                source_person_id=[f"police:N{p}" for p in people["person"]]
+                if agency == "police"
+                else None,
+            )
+            rows.append(part)
+    return pd.concat(rows, ignore_index=True).drop(columns=["nhs"])
+
+
+def mention(mention_id: str, agency: str, first: str, last: str, dob: str, **extra: object) -> dict:
+    row = {"mention_id": mention_id, "agency": agency, "first_name": first, "last_name": last,
+           "dob": pd.Timestamp(dob), "sex": extra.pop("sex", "M"), "postcode": extra.pop("postcode", "NE15 6AF"),
+           "person": extra.pop("person", mention_id)}  # fmt: skip
+    return {**row, **extra}
+
+
+def link(extra_rows: list[dict], settings: MatchSettings = SMALL) -> pd.DataFrame:
+    frame = pd.concat([population(), pd.DataFrame(extra_rows)], ignore_index=True)
+    result = Matcher(settings).link_persons(frame)
+    return result.clusters.set_index("mention_id")["cluster"]
+
+
+def test_plain_components_without_constraints() -> None:
+    result = cluster(5, np.array([0, 1, 3]), np.array([1, 2, 4]), np.array([9.0, 8.0, 7.0]))
+    assert result.labels[0] == result.labels[1] == result.labels[2]
+    assert result.labels[3] == result.labels[4] != result.labels[0]
+    assert result.dropped.empty
+
+
+def test_conflicting_identifiers_never_merge_even_through_a_bridge() -> None:
+    frame = pd.DataFrame({"nhs_number": ["111", None, "222", "222"]})
+    constraints = Constraints(frame, identifiers=["nhs_number"])
+    # 0 -- 1 -- 2 -- 3: the bridge 1 joins two different NHS numbers; 1-2 is the weakest link
+    result = cluster(
+        4, np.array([0, 1, 2]), np.array([1, 2, 3]), np.array([20.0, 12.0, 30.0]), constraints
+    )
+    assert result.labels[0] == result.labels[1]
+    assert result.labels[2] == result.labels[3]
+    assert result.labels[0] != result.labels[2]
+    assert result.dropped[["left", "right"]].values.tolist() == [[1, 2]]
+
+
+def test_agency_ids_conflict_only_within_one_agency() -> None:
+    frame = pd.DataFrame(
+        {
+            "source_person_id": ["police:1", "police:2", "yot:9"],
+            "agency": ["police", "police", "yot"],
+        }
+    )
+    constraints = Constraints(frame, scoped={"source_person_id": "agency"})
+    result = cluster(3, np.array([0, 1]), np.array([2, 2]), np.array([10.0, 5.0]), constraints)
+    assert result.labels[0] == result.labels[2] != result.labels[1]
+
+
+def test_existing_groups_are_never_split() -> None:
+    frame = pd.DataFrame({"nhs_number": ["1", None, "2"]})
+    groups = np.array([0, 0, -1])
+    result = cluster(
+        3,
+        np.array([1]),
+        np.array([2]),
+        np.array([50.0]),
+        Constraints(frame, ["nhs_number"]),
+        groups,
+    )
+    assert result.labels[0] == result.labels[1] != result.labels[2]
+
+
+def test_twins_stay_apart_but_the_same_child_links_across_agencies() -> None:
+    twins = [
+        mention("health|tom", "health", "TOM", "PARKER", "2015-06-01", nhs_number="9990000001"),
+        mention("schools|tom", "schools", "TOM", "PARKER", "2015-06-01", upn="A123"),
+        mention("health|jack", "health", "JACK", "PARKER", "2015-06-01", nhs_number="9990000002"),
+        mention("schools|jack", "schools", "JACK", "PARKER", "2015-06-01", upn="A124"),
+        mention(
+            "police|jack", "police", "JACK", "PARKER", "2015-06-01", source_person_id="police:N77"
+        ),
+    ]
+    clusters = link(twins)
+    assert clusters["health|tom"] == clusters["schools|tom"]
+    assert clusters["health|jack"] == clusters["schools|jack"] == clusters["police|jack"]
+    assert clusters["health|tom"] != clusters["health|jack"]
+
+
+def test_nickname_and_day_month_swap_link() -> None:
+    rows = [
+        mention("health|w", "health", "WILLIAM", "OKAFOR", "1980-03-04", nhs_number="9990000003"),
+        mention("police|w", "police", "BILL", "OKAFOR", "1980-03-04", source_person_id="police:N1"),
+        mention("dwp|w", "dwp", "WILLIAM", "OKAFOR", "1980-04-03", nino="AB123456C"),
+    ]
+    clusters = link(rows)
+    assert clusters["health|w"] == clusters["police|w"] == clusters["dwp|w"]
+
+
+def test_different_nhs_numbers_never_merge() -> None:
+    rows = [
+        mention("health|a", "health", "ZARA", "QUINN", "1990-01-02", nhs_number="9990000004"),
+        mention("health|b", "health", "ZARA", "QUINN", "1990-01-02", nhs_number="9990000005"),
+        mention("police|ab", "police", "ZARA", "QUINN", "1990-01-02", source_person_id="police:N5"),
+    ]
+    clusters = link(rows)
+    assert clusters["health|a"] != clusters["health|b"]
+    assert clusters["police|ab"] in {clusters["health|a"], clusters["health|b"]}
+
+
+def test_population_links_perfectly() -> None:
+    frame = population()
+    result = Matcher(SMALL).link_persons(frame)
+    person = result.clusters.merge(frame[["mention_id", "person"]], on="mention_id")
+    assert person.groupby("person")["cluster"].nunique().max() == 1
+    assert person.groupby("cluster")["person"].nunique().max() == 1
+
+
+def test_incremental_links_new_to_existing_and_new_to_new_only() -> None:
+    frame = population(60)
+    matcher = Matcher(SMALL)
+    first = matcher.link_persons(frame)
+    existing = frame.merge(first.clusters[["mention_id", "cluster"]], on="mention_id").rename(
+        columns={"cluster": "person_id"}
+    )
+    target = existing.iloc[0]
+    new = pd.DataFrame(
+        [
+            mention("yot|1", "yot", target["first_name"], target["last_name"], str(target["dob"].date()),
+                    postcode=target["postcode"], sex=target["sex"], source_person_id="yot:Y1"),
+            mention("yot|2", "yot", "XAVIER", "ZIELINSKI", "2011-11-11", source_person_id="yot:Y2"),
+            mention("socialcare|2", "socialcare", "XAVIER", "ZIELINSKI", "2011-11-11"),
+        ]
+    )  # fmt: skip
+    result = Matcher(SMALL, model=matcher.model).link_incremental(existing, new)
+    got = result.clusters.set_index("mention_id")
+    assert got.loc["yot|1", "cluster"] == got.loc[target["mention_id"], "cluster"]
+    assert got.loc["yot|2", "cluster"] == got.loc["socialcare|2", "cluster"]
+    touched = got.dropna(subset=["person_id"])["person_id"].unique()
+    assert list(touched) == [target["person_id"]]
+    # never existing<->existing: every scored pair involves a new mention
+    involved = pd.concat([result.links, result.review])
+    new_ids = set(new["mention_id"])
+    assert involved.apply(
+        lambda r: r["mention_id_l"] in new_ids or r["mention_id_r"] in new_ids, axis=1
+    ).all()
+
+
+@pytest.mark.parametrize("bad", ["mention_id"])
+def test_mentions_need_unique_ids(bad: str) -> None:
+    frame = population(5)
+    frame.loc[1, bad] = frame.loc[0, bad]
+    with pytest.raises(ValueError, match="unique mention_id"):
+        Matcher(SMALL).link_persons(frame)
+
+
+def test_family_members_sharing_surname_and_address_stay_apart() -> None:
+    """Shared household fields outweigh a date-of-birth or first-name clash in a large
+    population; the identity guard (Thresholds.identity_min_weight) still keeps them apart."""
+    at_home = {"postcode": "DH1 0DS", "address": "77 NEWTON ROAD"}
+    rows = [
+        mention("police|dad", "police", "MATTHEW", "ELLIS", "1990-10-14", source_person_id="police:N9", **at_home),
+        mention("schools|son", "schools", "MATTHEW", "ELLIS", "2017-04-06", upn="B1", **at_home),
+        mention("police|mum", "police", "KAREN", "ELLIS", None, sex="F", source_person_id="police:N10", **at_home),
+        mention("schools|girl", "schools", "AMELIA", "ELLIS", "2016-01-30", sex="F", upn="B2", **at_home),
+    ]  # fmt: skip
+    frame = pd.concat([population(), pd.DataFrame(rows)], ignore_index=True)
+    trainer = Matcher(SMALL)
+    trainer.link_persons(frame)
+    model = trainer.model
+    for name in ("postcode", "address", "last_name"):  # as rare as in 130k records
+        k = model.comparisons.index(name)
+        model.u[k][1] = 1e-6
+    ids = [r["mention_id"] for r in rows]
+    guarded = Matcher(SMALL, model=model).link_persons(frame).clusters.set_index("mention_id")
+    assert guarded.loc[ids, "cluster"].nunique() == 4
+    model.thresholds = replace(
+        model.thresholds, identity_min_weight=-np.inf, identity_review_min_weight=-np.inf
+    )
+    unguarded = Matcher(SMALL, model=model).link_persons(frame).clusters.set_index("mention_id")
+    assert unguarded.loc[ids, "cluster"].nunique() < 4

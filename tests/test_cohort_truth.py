@@ -1,0 +1,171 @@
+"""Cohort precision and recall against the truth (issue 5): on a generated set with a few dozen
+eligible families, the cohort the hub finds (ingest → link → households → rules) is compared with
+the same programme's rules applied to the true households.
+
+Method, chosen so that only the hub's own errors count:
+
+* Truth frames. The events are the very rows the hub evaluated (``load_inputs``), each given
+  its true person and household through truth.csv's (agency, record_key). The members are the
+  true persons with at least one loaded record, with their true date of birth
+  (truth_persons.csv) and their household's postcode on the as-of date
+  (truth_households.csv). A person no agency ever sent cannot be found by any linkage, so
+  counting them would measure the generator rather than the hub.
+* Matching families. Each linked person stands for the true person holding most of its
+  records; each linked family for the true household holding most of its persons.
+* Scores. A truly eligible household is found when a predicted eligible family stands for
+  it. Recall = found / truly eligible households. Precision = predicted eligible families
+  that stand for a distinct truly eligible household / predicted eligible families (a
+  household split into two eligible families counts once; the other is a false positive).
+
+The figures are reported as a warning (visible in any pytest run) and as junit properties.
+Reproduce with ``.venv/bin/pytest tests/test_cohort_truth.py -q``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from pipeline.cohort import evaluate, load_programme
+from pipeline.identification import load_inputs
+from pipeline.runner import run_all
+from pipeline.warehouse import Warehouse
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cohort-truth")]
+
+HOUSEHOLDS, SEED = 2000, 7
+PROGRAMMES = ("tf2015", "tf2012")
+TARGET = 0.98
+KEY = ["agency", "record_key"]
+
+
+@dataclass(frozen=True)
+class World:
+    """The hub's inputs and linkage on a generated set, with that set's truth."""
+
+    as_of: date
+    wh: Warehouse
+    events: pd.DataFrame
+    members: pd.DataFrame
+    referrals: pd.DataFrame
+    truth: pd.DataFrame  # one row per (agency, record_key): true_person_id, true_household_id
+    persons: pd.DataFrame  # truth_persons.csv
+    households: pd.DataFrame  # truth_households.csv
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    from pipeline.generator import generate
+
+    out = tmp_path_factory.mktemp("cohort-truth")
+    generate(out, households=HOUSEHOLDS, seed=SEED)
+    as_of = date.fromisoformat(json.loads((out / "manifest.json").read_text())["as_of"])
+    wh = Warehouse.connect(f"duckdb:///{out / 'wh.duckdb'}")
+    wh.migrate()
+    run_all(wh, out / "landing", out / "quarantine", as_of, list(PROGRAMMES))
+
+    def csv(name: str) -> pd.DataFrame:
+        return pd.read_csv(out / name, dtype=str, keep_default_na=False)
+
+    truth = csv("truth.csv").drop_duplicates(KEY)[[*KEY, "true_person_id", "true_household_id"]]
+    return World(as_of, wh, *load_inputs(wh), truth, csv("truth_persons.csv"), csv("truth_households.csv"))
+
+
+def truth_frames(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The loaded events and their persons, as they really are (see the module docstring)."""
+    events = w.events.drop(columns=["person_id", "family_id"]).merge(w.truth, on=KEY, how="left", validate="m:1")
+    assert events["true_person_id"].notna().all(), "every loaded record is in truth.csv"
+    events = events.rename(columns={"true_person_id": "person_id", "true_household_id": "family_id"})
+    seen = w.persons[w.persons["true_person_id"].isin(events["person_id"])]
+    postcode = w.households.set_index("true_household_id")["postcode"]
+    members = pd.DataFrame({
+        "family_id": seen["true_household_id"],
+        "person_id": seen["true_person_id"],
+        "dob": pd.to_datetime(seen["dob"]),
+        "postcode": seen["true_household_id"].map(postcode),
+    })
+    return events, members
+
+
+def _plurality(frame: pd.DataFrame, group: str, value: str) -> pd.Series:
+    """Per `group`, the `value` it holds most often (ties: the smallest value)."""
+    counts = frame.groupby([group, value]).size().rename("n").reset_index()
+    top = counts.sort_values([group, "n", value], ascending=[True, False, True]).drop_duplicates(group)
+    return top.set_index(group)[value]
+
+
+def true_household_of_family(w: World) -> pd.Series:
+    """Linked family_id -> the true household holding most of its persons."""
+    records = w.events[[*KEY, "person_id", "family_id"]].merge(w.truth, on=KEY)
+    true_person = _plurality(records, "person_id", "true_person_id")
+    household = w.persons.set_index("true_person_id")["true_household_id"]
+    persons = w.members[["person_id", "family_id"]].drop_duplicates("person_id")
+    persons = persons.assign(true_household_id=persons["person_id"].map(true_person).map(household))
+    return _plurality(persons.dropna(subset=["true_household_id"]), "family_id", "true_household_id")
+
+
+@dataclass(frozen=True)
+class Score:
+    precision: float
+    recall: float
+    predicted: int
+    true: int
+    missed: list[str]  # truly eligible households no predicted eligible family stands for
+    extra: list[str]  # predicted eligible families not standing for a distinct eligible household
+
+
+def score(predicted: pd.DataFrame, true: pd.DataFrame, household_of: pd.Series) -> Score:
+    families = predicted.loc[predicted["eligible"], "family_id"]
+    eligible = set(true.loc[true["eligible"], "family_id"])
+    stands_for = families.map(household_of)
+    hits = stands_for.isin(eligible) & ~stands_for.duplicated()
+    found = set(stands_for[hits])
+    return Score(
+        precision=hits.sum() / len(families) if len(families) else 1.0,
+        recall=len(found) / len(eligible) if eligible else 1.0,
+        predicted=len(families), true=len(eligible),
+        missed=sorted(eligible - found), extra=sorted(families[~hits]),
+    )
+
+
+def explain(w: World, household: str, true_cohort: pd.DataFrame, predicted: pd.DataFrame) -> str:
+    """A missed household: its true criteria, and the linked families its records went to."""
+    records = w.events[[*KEY, "person_id", "family_id"]].merge(w.truth[w.truth["true_household_id"] == household],
+                                                                on=KEY)
+    fams = predicted.set_index("family_id").reindex(records["family_id"].unique())
+    members = w.persons.loc[w.persons["true_household_id"] == household, "true_person_id"]
+    unseen = sorted(set(members) - set(records["true_person_id"]))
+    return (f"{household} (true criteria {true_cohort.set_index('family_id').at[household, 'criteria']}; "
+            f"persons without any record: {unseen or 'none'}) -> "
+            + "; ".join(f"{f} [{r.criteria or 'no criteria'}{', ' + r.exclusion if r.exclusion else ''}]"
+                        for f, r in fams.iterrows()))
+
+
+@pytest.mark.parametrize("programme", PROGRAMMES)
+def test_cohort_precision_and_recall_against_the_true_households(
+    world: World, programme: str, record_property: pytest.RecordProperty
+) -> None:
+    prog = load_programme(programme)
+    predicted = evaluate(prog, world.events, world.members, world.as_of, world.referrals).cohort
+    stored = world.wh.read("select family_id, eligible from reporting.cohort where programme = :p",
+                           {"p": programme})
+    assert set(stored.loc[stored["eligible"].astype(bool), "family_id"]) == set(
+        predicted.loc[predicted["eligible"], "family_id"]), "the warehouse holds the same evaluation"
+    true = evaluate(prog, *truth_frames(world), world.as_of).cohort
+    s = score(predicted, true, true_household_of_family(world))
+
+    figures = (f"cohort {programme} on {HOUSEHOLDS} generated households (seed {SEED}): "
+               f"precision {s.precision:.3f}, recall {s.recall:.3f} "
+               f"({s.predicted} predicted eligible, {s.true} truly eligible)")
+    record_property(f"{programme}_precision", round(float(s.precision), 4))
+    record_property(f"{programme}_recall", round(float(s.recall), 4))
+    warnings.warn(figures, stacklevel=1)
+    if programme == PROGRAMMES[0]:
+        assert s.true >= 24, "a few dozen truly eligible families, or the figures mean little"
+    details = "\n  missed: ".join(["", *(explain(world, h, true, predicted) for h in s.missed[:10])])
+    assert s.precision >= TARGET and s.recall >= TARGET, f"{figures}; extra: {s.extra[:10]}{details}"
