@@ -216,7 +216,10 @@ def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
         log.warning("%s: refused unread: %s", path.name, exc)
         return FileOutcome(agency.name, path.name, "refused", reason=str(exc))
     sha = sha256_of(path)
-    seen = wh.read("select file_id, status from ops.files where sha256 = :s", {"s": sha})
+    # Same bytes already loaded, or refused under this very name, is a re-send; bytes refused under
+    # another name (a misnamed file sent again correctly named) deserve their own hearing.
+    seen = wh.read("select file_id, status from ops.files where sha256 = :s "
+                   "and (status <> 'refused' or file_name = :n) order by file_id", {"s": sha, "n": path.name})
     if len(seen):
         return FileOutcome(agency.name, path.name, "duplicate", file_id=int(seen.file_id[0]),
                            reason=f"same bytes as file {int(seen.file_id[0])} ({seen.status[0]})")

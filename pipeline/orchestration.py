@@ -127,8 +127,16 @@ def pending_files(agency: str) -> list[str]:
         return []
     declared = get_agency(agency)
     with _warehouse() as wh:
-        seen = set(wh.read("select sha256 from ops.files")["sha256"])
-    return [str(p) for p in files if not _safe(p, declared) or sha256_of(p) not in seen]
+        ledger = wh.read("select sha256, file_name, status from ops.files")
+    refused = ledger["status"] == "refused"
+    loaded = set(ledger.loc[~refused, "sha256"])
+    refused_as = set(zip(ledger.loc[refused, "sha256"], ledger.loc[refused, "file_name"], strict=True))
+    return [str(p) for p in files if not _safe(p, declared) or not _seen(sha256_of(p), p.name, loaded, refused_as)]
+
+
+def _seen(sha: str, name: str, loaded: set[str], refused_as: set[tuple[str, str]]) -> bool:
+    """The ledger's re-send rule (see ``ingest_file``): bytes loaded, or refused under this name."""
+    return sha in loaded or (sha, name) in refused_as
 
 
 def _safe(path: Path, agency: Agency) -> bool:

@@ -143,6 +143,17 @@ def test_ingesting_twice_changes_nothing(warehouse: Warehouse, tmp_path: Path) -
     assert warehouse.read("select * from staging.person_mentions order by mention_id").equals(snapshot)
 
 
+def test_misnamed_file_sent_again_correctly_named_loads(warehouse: Warehouse, tmp_path: Path) -> None:
+    rows = [police_row(i) for i in range(1, 4)]
+    misnamed = load(warehouse, police_file(tmp_path / "first", "police_2026-09-01.csv", rows), tmp_path)
+    assert misnamed.status == "refused" and "does not fit" in misnamed.reason
+    renamed = load(warehouse, police_file(tmp_path / "second", "police_20260901.csv", rows), tmp_path)
+    assert (renamed.status, renamed.rows_loaded) == ("loaded", 3)
+    again = load(warehouse, police_file(tmp_path / "third", "police_2026-09-01.csv", rows), tmp_path)
+    assert again.status == "duplicate"  # the same refused bytes under the same name change nothing
+    assert counts(warehouse)["raw.police"] == 3
+
+
 def test_correction_replaces_by_event_key(warehouse: Warehouse, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     police_file(landing, "police_20260901.csv", [police_row(1), police_row(2)])

@@ -1,5 +1,6 @@
 -- The file ledger: every file the hub has seen, loaded or refused, with its counts.
--- A re-sent file (same sha256) is recognised here and changes nothing.
+-- A re-sent file (same sha256) is recognised here and changes nothing. Bytes refused under one
+-- name (say a misnamed file) may still arrive properly named, so uniqueness is per (sha256, name).
 create sequence if not exists ops.file_id_seq;
 create table if not exists ops.files (
   file_id bigint primary key default nextval('ops.file_id_seq'),
@@ -7,7 +8,7 @@ create table if not exists ops.files (
   file_name text not null,
   extract_date date,
   sequence integer,
-  sha256 text not null unique,
+  sha256 text not null,
   size_bytes bigint not null,
   status text not null,            -- loaded | refused
   rows_sent integer,
@@ -16,5 +17,6 @@ create table if not exists ops.files (
   reason text,                     -- why a file was refused
   report_path text,                -- quarantine report (refused files)
   received_at timestamp not null,
-  loaded_at timestamp
+  loaded_at timestamp,
+  unique (sha256, file_name)
 );
