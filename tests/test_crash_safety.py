@@ -75,7 +75,7 @@ class Zygote:
     def __init__(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_zygote, args=(child,), daemon=True)
+        self.process = ctx.Process(target=_zygote, args=(child,))  # not a daemon: ingest forks workers
         self.process.start()
         assert self.conn.recv() == "ready"
 
