@@ -150,20 +150,17 @@ def _safe(path: Path, agency: Agency) -> bool:
 def gate_and_load(agency: str, path: str) -> dict[str, Any]:
     """Gate one file and load it, or quarantine it and raise :class:`FileRefused`.
 
-    A file already in the ledger is not loaded again. Bytes the ledger holds as refused
-    raise again, so a retried or cleared task never turns a refused file green, and a copy
-    of a refused file under another name says which file it repeats.
+    A file already in the ledger is not loaded again. A file the ledger holds as refused
+    raises again, so a retried or cleared task never turns a refused file green; the same
+    bytes under another (correct) name are judged afresh (see ``ingest_file``).
     """
     with _warehouse() as wh:
         outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine)
         if outcome.status == "duplicate":
-            earlier = wh.read("select file_name, status, reason, report_path from ops.files "
+            earlier = wh.read("select status, reason, report_path from ops.files "
                               "where file_id = :f", {"f": outcome.file_id}).iloc[0]
             if earlier.status == "refused":
-                outcome.status, outcome.report_path = "refused", earlier.report_path
-                outcome.reason = (earlier.reason if earlier.file_name == outcome.file_name else
-                                  f"same bytes as refused file {outcome.file_id} ({earlier.file_name}): "
-                                  f"{earlier.reason}")
+                outcome.status, outcome.report_path, outcome.reason = "refused", earlier.report_path, earlier.reason
     if outcome.status == "refused":
         raise FileRefused(outcome)
     return _jsonable(outcome.as_dict())

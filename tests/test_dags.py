@@ -181,8 +181,8 @@ def test_pending_files_are_those_the_ledger_has_not_seen(airflow_env: Path, one_
     assert orch.pending_files("yot") == [str(p) for p in find_files(one_file_landing, "yot")]
 
 
-def test_refused_bytes_fail_again_on_retry_and_under_another_name(airflow_env: Path, one_file_landing: Path,
-                                                                  tmp_path: Path, use: Any) -> None:
+def test_refused_file_fails_again_on_retry_and_loads_when_correctly_named(airflow_env: Path, one_file_landing: Path,
+                                                                         tmp_path: Path, use: Any) -> None:
     from pipeline import orchestration as orch
 
     landing = tmp_path / "landing"
@@ -196,8 +196,8 @@ def test_refused_bytes_fail_again_on_retry_and_under_another_name(airflow_env: P
             orch.gate_and_load("police", str(misnamed))
         assert refused.value.outcome.file_name == misnamed.name
         assert Path(refused.value.outcome.report_path).exists()
-    with pytest.raises(orch.FileRefused, match=f"same bytes as refused file .* \\({misnamed.name}\\)"):
-        orch.gate_and_load("police", str(good))
+    assert orch.pending_files("police") == [str(good)]  # the same bytes, named as the schedule says
+    assert orch.gate_and_load("police", str(good))["status"] == "loaded"
     assert orch.pending_files("police") == []
 
 
