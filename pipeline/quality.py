@@ -31,7 +31,7 @@ from matching import standardise as st
 from pipeline.agencies import Agency
 from pipeline.canonical import parse_numbers
 
-__all__ = ["GateResult", "RefusedFile", "check_chunk", "max_bad_share", "prepare_gate"]
+__all__ = ["GateResult", "RefusedFile", "check_chunk", "gx_suite", "max_bad_share", "prepare_gate"]
 
 DEFAULT_MAX_BAD_SHARE = 0.10
 EARLIEST_DOB = pd.Timestamp("1900-01-01")
@@ -40,10 +40,11 @@ EARLIEST_DOB = pd.Timestamp("1900-01-01")
 class RefusedFile(Exception):
     """The whole file is refused; ``reason`` is shown in the quarantine report."""
 
-    def __init__(self, reason: str, details: list[str] | None = None):
+    def __init__(self, reason: str, details: list[str] | None = None, validation: Any = None):
         super().__init__(reason)
         self.reason = reason
         self.details = details or []
+        self.validation = validation  # GX's result when GX refused it (for its Data Docs page)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class GateResult:
 
     reasons: pd.Series  # row position -> "; "-joined reasons ("" when the row passes)
     expectation_summary: list[dict[str, Any]]
+    validation: Any = None  # GX's ExpectationSuiteValidationResult (for the file's Data Docs page)
 
     @property
     def bad(self) -> np.ndarray:
@@ -184,7 +186,12 @@ def _describe(e: dict[str, Any]) -> str:
     return f"{col}: fails {kind}"
 
 
-def _run_gx(agency: Agency, frame: pd.DataFrame, reasons: list[pd.Series]) -> list[dict[str, Any]]:
+def gx_suite(agency_name: str) -> Any:
+    """The agency's GX expectation suite as the gate runs it (Data Docs draw its page)."""
+    return _validation(agency_name).suite
+
+
+def _run_gx(agency: Agency, frame: pd.DataFrame, reasons: list[pd.Series]) -> tuple[list[dict[str, Any]], Any]:
     """Run the agency suite; refuse on a table-level failure, collect row reasons otherwise."""
     gx_input = _GxInput.of(agency, frame)
     result = _validation(agency.name).run(
@@ -211,14 +218,14 @@ def _run_gx(agency: Agency, frame: pd.DataFrame, reasons: list[pd.Series]) -> li
             raise RefusedFile(
                 f"required column(s) missing: {', '.join(missing)}" if missing else f"failed {cfg.type}",
                 [f"expected columns: {', '.join(agency.column_names)}",
-                 f"found columns: {', '.join(c for c in frame.columns if c != 'row_number')}"])
+                 f"found columns: {', '.join(c for c in frame.columns if c != 'row_number')}"], result)
         if rows is None:
             message = (r.exception_info or {}).get("exception_message", "expectation could not run")
-            raise RefusedFile(f"{col}: {message}")
+            raise RefusedFile(f"{col}: {message}", validation=result)
         values = frame[col].to_numpy()[rows] if col in frame else [""] * len(rows)
         text = pd.Series([f"{_describe(e)} ({v!r})" if v else _describe(e) for v in values], index=rows)
         reasons.append(text)
-    return summary
+    return summary, result
 
 
 def _dates(series: pd.Series, fmt: str) -> pd.Series:
@@ -271,7 +278,7 @@ def check_chunk(agency: Agency, frame: pd.DataFrame, extract_date: date) -> Gate
     """Gate one chunk (positional index 0..n-1): GX suite first, then the arithmetic rules."""
     frame = frame.reset_index(drop=True)
     reasons: list[pd.Series] = []
-    summary = _run_gx(agency, frame, reasons)
+    summary, validation = _run_gx(agency, frame, reasons)
     reasons += _semantic_reasons(agency, frame, extract_date)
     reasons += _duplicate_keys(agency, frame)
     joined = pd.Series("", index=frame.index)
@@ -279,4 +286,4 @@ def check_chunk(agency: Agency, frame: pd.DataFrame, extract_date: date) -> Gate
         allr = pd.concat(reasons)
         grouped = allr.groupby(level=0).agg("; ".join)
         joined.loc[grouped.index] = grouped
-    return GateResult(joined, summary)
+    return GateResult(joined, summary, validation)
