@@ -30,6 +30,8 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from matching.matcher import MENTION_FIELDS
+
 __all__ = [
     "DECISIONS",
     "DECISION_COLUMNS",
@@ -64,19 +66,9 @@ DECISION_COLUMNS = [
 _KEY_COLUMNS = DECISION_COLUMNS[:4]
 _REQUIRED_IMPORT = [*_KEY_COLUMNS, "decision", "decided_by"]
 
-#: Mention fields shown to the reviewer for each side of a pair, when present.
-REVIEW_FIELDS = (
-    "first_name",
-    "middle_names",
-    "last_name",
-    "dob",
-    "sex",
-    "address",
-    "postcode",
-    "nhs_number",
-    "upn",
-    "nino",
-)
+#: Mention fields shown to the reviewer for each side of a pair, when present: what the
+#: matcher compares, less the agency and its own person id (shown as the record itself).
+REVIEW_FIELDS = MENTION_FIELDS[2:]
 
 
 class DecisionImportError(ValueError):
