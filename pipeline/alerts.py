@@ -248,7 +248,11 @@ class SmtpSettings:
 
 
 def _message(alert: Any, recipient: str, sender: str) -> EmailMessage:
-    """The e-mail for one alert: ids, kind, date and detail; no names or dates of birth."""
+    """The e-mail for one alert: ids, kind, date and detail; no names or dates of birth.
+
+    It ends with the command that opens the family view, ready to run: the view needs a
+    reason, and "<kind> alert of <date>" is one (no record key, which would outlive an erasure
+    in the audit log)."""
     msg = EmailMessage()
     msg["From"], msg["To"] = sender, recipient
     msg["Subject"] = f"FamilyHub alert: {alert.kind.replace('_', ' ')} in family {alert.family_id}"
@@ -260,7 +264,8 @@ def _message(alert: Any, recipient: str, sender: str) -> EmailMessage:
         f"Family:  {alert.family_id} (attached to {alert.key_worker})\n"
         f"Person:  {alert.person_id}\n"
         f"Event:   {alert.agency} {alert.event_type} on {when}\n\n"
-        f"Open the family view: familyhub family {alert.family_id}\n"
+        f"Open the family view (say why: the read is audited):\n"
+        f"  familyhub family {alert.family_id} --reason \"{alert.kind.replace('_', ' ')} alert of {when}\"\n\n"
         f"Alert {alert.alert_id}\n")
     return msg
 

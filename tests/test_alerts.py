@@ -3,7 +3,9 @@ server (aiosmtpd) started by the test."""
 
 from __future__ import annotations
 
+import email
 import logging
+import shlex
 import shutil
 import socket
 from collections.abc import Iterator
@@ -227,6 +229,23 @@ def test_email_waits_for_an_address_and_is_sent_once(attached: Warehouse, smtp: 
     assert deliver_alerts(attached) == {"sent": 0, "failed": 0, "no_address": 0}
     assert len(smtp.messages) == 1
     assert "Subject: FamilyHub alert: police in family F1" in smtp.messages[0].content.decode()
+
+
+@duckdb_only
+def test_the_email_gives_a_family_view_command_that_runs_and_is_audited(attached: Warehouse, warehouse_url: str,
+                                                                       smtp: Inbox):
+    set_email(attached, "Ann", "ann@council.example")
+    load(attached, [EVENTS["health|H2"][0]])
+    raise_alerts(attached)
+    body = email.message_from_bytes(smtp.messages[0].content).get_payload(decode=True).decode()
+    line = next(line for line in body.splitlines() if "familyhub family" in line)
+    command = shlex.split(line[line.index("familyhub family"):])
+    assert command[:3] == ["familyhub", "family", "F1"]
+    shown = CliRunner().invoke(main, [*command[1:], "--warehouse", warehouse_url, "--as", "Ann"])
+    assert shown.exit_code == 0, shown.output
+    assert "Family F1" in shown.output
+    log = attached.read("select actor, action, family_id, reason from ops.audit_log")
+    assert log.values.tolist() == [["Ann", "view_family", "F1", "hospital alert of 2026-07-01"]]
 
 
 @duckdb_only
