@@ -203,6 +203,15 @@ def run_splink(
     return clusters, seconds
 
 
+def blocking_report(mentions: pd.DataFrame) -> pd.DataFrame:
+    """Pairs each blocking pass adds and the cumulative pairs-completeness against the truth."""
+    truth = mentions["true_person_id"]
+    blocking = Matcher(MatchSettings()).blocking
+    report = blocking.completeness(mentions.drop(columns=["true_person_id", "true_household_id"]), truth)
+    report.index.name = f"pass (true pairs: {report.attrs['true_pairs']:,})"
+    return report
+
+
 def families(mentions: pd.DataFrame, persons: pd.Series, as_of: str) -> pd.Series:
     """Household key per mention, from the households stage run on the given person clusters."""
     linked = mentions.assign(person_id=persons.reindex(mentions["mention_id"]).to_numpy())
@@ -248,6 +257,8 @@ def main() -> None:
             for threshold, persons in by_threshold.items():
                 found += _measure(mentions, persons, as_of, f"splink@{threshold}", seconds)
         rows += [{"households": households, **r} for r in found]
+        print(f"\nblocking at {households} households:")
+        print(blocking_report(mentions).to_markdown(floatfmt=".4f"))
     table = pd.DataFrame(rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(table.to_markdown(index=False, floatfmt=".4f"))

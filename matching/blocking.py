@@ -445,6 +445,34 @@ class BlockingNamespace:
             added[batch.pass_name] += len(batch)
         return run.blocker.block_report().assign(pairs_added=pd.Series(added))
 
+    def completeness(self, mentions: pd.DataFrame, truth: pd.Series) -> pd.DataFrame:
+        """Per pass: candidate pairs added, true pairs among them, and the cumulative
+        pairs-completeness (share of all true pairs the passes so far have produced).
+
+        Args:
+            mentions: a mention frame.
+            truth: the true entity of each mention, aligned with ``mentions`` (labelled data).
+
+        Returns:
+            One row per pass, in declared order; ``attrs["true_pairs"]`` is the total. Pairs
+            are counted between distinct profiles (identical records are one profile and
+            always link), a profile taking its first mention's label.
+        """
+        profiles = self._matcher.profiles(mentions)
+        run = self._matcher._run(profiles)
+        label = pd.factorize(truth.to_numpy())[0][profiles.first_mention]
+        sizes = np.bincount(label)
+        total = int((sizes * (sizes - 1) // 2).sum())
+        added = dict.fromkeys((p.spec.name for p in run.blocker.passes), 0)
+        true = dict.fromkeys(added, 0)
+        for batch in run.blocker.pairs():
+            added[batch.pass_name] += len(batch)
+            true[batch.pass_name] += int((label[batch.left] == label[batch.right]).sum())
+        report = pd.DataFrame({"pairs_added": added, "true_pairs_added": true})
+        report["completeness"] = report["true_pairs_added"].cumsum() / max(total, 1)
+        report.attrs["true_pairs"] = total
+        return report
+
     def pairs(self, mentions: pd.DataFrame) -> pd.DataFrame:
         """All candidate pairs as representative mention ids (small frames only)."""
         profiles = self._matcher.profiles(mentions)

@@ -123,12 +123,17 @@ class Profiles:
     focus: np.ndarray | None = None  # profiles holding new mentions (incremental)
 
     @property
-    def representative(self) -> np.ndarray:
-        """A mention id standing for each profile (its first mention)."""
+    def first_mention(self) -> np.ndarray:
+        """Position of each profile's first mention."""
         first = np.full(len(self.frame), -1, dtype=np.int64)
         order = np.arange(len(self.of_mention))[::-1]
         first[self.of_mention[order]] = order
-        return self.mention_ids[first]
+        return first
+
+    @property
+    def representative(self) -> np.ndarray:
+        """A mention id standing for each profile (its first mention)."""
+        return self.mention_ids[self.first_mention]
 
 
 @dataclass

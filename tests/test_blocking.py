@@ -117,3 +117,26 @@ def test_default_keys_find_swapped_dates_and_names() -> None:
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(KeyError, match="blocking fields"):
         Blocker(pd.DataFrame({"a": [1]}), [BlockingPass("b", ("b",))])
+
+
+def test_completeness_counts_true_pairs_each_pass_finds() -> None:
+    from matching.matcher import Matcher, MatchSettings
+
+    mentions = pd.DataFrame(
+        {
+            "mention_id": ["a", "b", "c", "d", "e"],
+            "agency": ["health", "police", "schools", "health", "dwp"],
+            "first_name": ["ANNA", "ANNA", "ANNA", "BOB", "ROBERT"],
+            "last_name": ["JONES", "JONES", "JONES", "LEE", "LEE"],
+            "dob": ["2001-02-03", "2001-02-03", "2001-03-02", "1970-01-01", "1980-06-07"],
+            "nhs_number": ["9434765919", None, None, None, None],
+            "postcode": ["SW1A 1AA"] * 4 + ["M1 1AE"],
+        }
+    )
+    truth = pd.Series(["p1", "p1", "p1", "p2", "p2"])  # d and e share nothing blocking sees
+    report = Matcher(MatchSettings()).blocking.completeness(mentions, truth)
+    assert report.attrs["true_pairs"] == 4
+    assert report["true_pairs_added"].sum() == 3  # a-b, a-c, b-c; never d-e
+    assert report["completeness"].iloc[-1] == pytest.approx(0.75)
+    assert report["completeness"].is_monotonic_increasing
+    assert (report["true_pairs_added"] <= report["pairs_added"]).all()
