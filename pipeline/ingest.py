@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from pipeline import data_docs
 from pipeline.agencies import Agency, FileName, get_agency, load_agencies, parse_file_name
 from pipeline.canonical import canonical_frames, record_keys
 from pipeline.erasure import drop_erased
@@ -53,6 +55,7 @@ class FileOutcome:
     rows_held: int = 0
     reason: str | None = None
     report_path: str | None = None
+    data_docs: str | None = None  # the file's Great Expectations Data Docs page
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +69,7 @@ class _Tally:
     reasons: Counter = field(default_factory=Counter)
     sample: list[str] = field(default_factory=list)
     expectations: dict[tuple, dict] = field(default_factory=dict)
+    validation: Any = None  # GX's result its Data Docs page shows: the first failing chunk's, else the first
 
 
 def sha256_of(path: Path) -> str:
@@ -178,6 +182,8 @@ def _gate_and_load(wh: Warehouse, conn: Connection, agency: Agency, chunk: pd.Da
         agg = tally.expectations.setdefault(key, {**e, "unexpected_count": 0})
         agg["unexpected_count"] += e["unexpected_count"]
         agg["success"] = agg["success"] and e["success"]
+    if tally.validation is None or (tally.validation.success and not gate.validation.success):
+        tally.validation = gate.validation
     bad = gate.bad
     raw = chunk[["row_number", *agency.column_names]].copy()
     raw.insert(0, "file_id", file_id)
@@ -255,8 +261,12 @@ def _load_or_refuse(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
         refusal = exc if isinstance(exc, RefusedFile) else RefusedFile(str(exc))
         return _refuse(wh, path, agency, sha, refusal, tally, quarantine,
                        file_id if _ledger_exists(wh, file_id) else None, delivered_name)
+    docs = data_docs.publish(quarantine, agency, file_id, delivered_name, "loaded",
+                             f"{tally.loaded} rows loaded, {tally.held} held back", tally.validation,
+                             tally.expectations.values(), tally.loaded + tally.held)
     log.info("%s: loaded %d rows, held back %d", path.name, tally.loaded, tally.held)
-    return FileOutcome(agency.name, delivered_name, "loaded", file_id, tally.sent, tally.loaded, tally.held)
+    return FileOutcome(agency.name, delivered_name, "loaded", file_id, tally.sent, tally.loaded, tally.held,
+                       data_docs=docs and str(docs))
 
 
 def _ledger_exists(wh: Warehouse, file_id: int | None) -> bool:
@@ -291,16 +301,20 @@ def _refuse(wh: Warehouse, path: Path, agency: Agency, sha: str, refusal: Refuse
         target = folder / f"{file_id}__{delivered_name}"
         if path.resolve() != target.resolve():
             shutil.copy2(path, target)
-        report = _write_report(target, agency, delivered_name, file_id, sha, refusal, tally, rows)
+        docs = data_docs.publish(quarantine, agency, file_id, delivered_name, "refused", refusal.reason,
+                                 tally.validation if refusal.validation is None else refusal.validation,
+                                 tally.expectations.values(), tally.loaded + tally.held or rows)
+        report = _write_report(target, agency, delivered_name, file_id, sha, refusal, tally, rows, docs)
         wh.execute(conn, "update ops.files set status = 'refused', reason = :r, report_path = :p, rows_sent = :n, "
                          "rows_loaded = 0, rows_held = 0 where file_id = :f",
                    {"r": refusal.reason, "p": str(report), "n": rows, "f": file_id})
     log.warning("%s: refused: %s", delivered_name, refusal.reason)
-    return FileOutcome(agency.name, delivered_name, "refused", file_id, rows, 0, 0, refusal.reason, str(report))
+    return FileOutcome(agency.name, delivered_name, "refused", file_id, rows, 0, 0, refusal.reason, str(report),
+                       docs and str(docs))
 
 
 def _write_report(target: Path, agency: Agency, delivered_name: str, file_id: int, sha: str,
-                  refusal: RefusedFile, tally: _Tally, rows: int | None) -> Path:
+                  refusal: RefusedFile, tally: _Tally, rows: int | None, docs: Path | None) -> Path:
     """A human-readable Markdown report next to the quarantined file, plus the same facts as JSON."""
     failed = [e for e in tally.expectations.values() if not e["success"]]
     lines = [
@@ -308,7 +322,9 @@ def _write_report(target: Path, agency: Agency, delivered_name: str, file_id: in
         f"- agency: **{agency.name}** ({agency.description})",
         f"- ledger file id: {file_id}", f"- sha256: `{sha}`",
         f"- rows in file: {rows if rows is not None else 'unknown'}",
-        f"- refused at: {datetime.now():%Y-%m-%d %H:%M:%S}", "",
+        f"- refused at: {datetime.now():%Y-%m-%d %H:%M:%S}",
+        f"- Great Expectations Data Docs: [{docs}]({os.path.relpath(docs, target.parent)})" if docs else
+        "- Great Expectations Data Docs: none (refused before the suite ran)", "",
         "## Why", "", refusal.reason, "",
     ]
     if refusal.details:
@@ -329,7 +345,8 @@ def _write_report(target: Path, agency: Agency, delivered_name: str, file_id: in
     report = target.with_name(target.name + ".report.md")
     report.write_text("\n".join(lines), encoding="utf-8")
     facts = {"file_id": file_id, "agency": agency.name, "file_name": delivered_name, "sha256": sha, "rows": rows,
-             "reason": refusal.reason, "details": refusal.details, "failed_expectations": failed}
+             "reason": refusal.reason, "details": refusal.details, "failed_expectations": failed,
+             "data_docs": docs and str(docs)}
     target.with_name(target.name + ".report.json").write_text(json.dumps(facts, indent=2, default=str))
     return report
 
