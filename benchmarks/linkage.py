@@ -258,7 +258,7 @@ def main() -> None:
                 found += _measure(mentions, persons, as_of, f"splink@{threshold}", seconds)
         rows += [{"households": households, **r} for r in found]
         print(f"\nblocking at {households} households:")
-        print(blocking_report(mentions).to_markdown(floatfmt=".4f"))
+        print(blocking_report(mentions).to_markdown(floatfmt=("", ".0f", ".0f", ".4f")))
     table = pd.DataFrame(rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(table.to_markdown(index=False, floatfmt=".4f"))
