@@ -1,8 +1,10 @@
 """The audit log: who read identifiable data through FamilyHub, when, which family, and why.
 
-Every identifiable read (``familyhub family``), export, erasure, retention run and grant
-appends one row to ``ops.audit_log``; the read is logged *before* any data is shown, so a
-read that cannot be audited does not happen. Who = ``--as NAME``, else ``FAMILYHUB_USER``,
+Every identifiable read (``familyhub family``, ``review list``, ``explain``), export
+(:func:`pipeline.exports.export_identifiable`), erasure, retention run and grant appends to
+``ops.audit_log``: one row, or one per family or person a read or export shows, so
+``familyhub audit --family F`` finds every time F was seen. The read is logged *before* any
+data is shown, so a read that cannot be audited does not happen. Who = ``--as NAME``, else ``FAMILYHUB_USER``,
 else the OS user, plus the warehouse login that wrote the row. The log is append-only: on
 PostgreSQL a trigger refuses update, delete and truncate (and no role is granted them); on
 DuckDB, a single-user file, this module is the only writer and it only ever inserts.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from contextlib import nullcontext
 from datetime import datetime
 
 import pandas as pd
@@ -21,7 +24,7 @@ from pipeline.warehouse import Warehouse
 
 __all__ = ["ACTIONS", "AuditError", "actor", "ensure_append_only", "read_log", "record", "require_reason"]
 
-ACTIONS = ("view_family", "export", "erase", "retention", "grant")
+ACTIONS = ("view_family", "view_records", "export", "erase", "retention", "grant")
 USER_ENV = "FAMILYHUB_USER"
 _GUARDS = ("audit_guard", "audit_log_append_only", "audit_log_no_truncate")
 _guarded: set[str] = set()
@@ -62,20 +65,27 @@ def ensure_append_only(wh: Warehouse, conn: Connection) -> None:
 
 
 def record(wh: Warehouse, action: str, *, who: str, reason: str | None = None, family_id: str | None = None,
-           person_id: str | None = None, detail: str | None = None, conn: Connection | None = None) -> None:
-    """Append one audit row; inside ``conn``'s transaction if given, else committed at once."""
+           person_id: str | None = None, detail: str | None = None, subjects: pd.DataFrame | None = None,
+           conn: Connection | None = None) -> int:
+    """Append audit rows, inside ``conn``'s transaction if given, else committed at once.
+
+    One row, or with ``subjects`` (columns ``family_id`` and/or ``person_id``) one row per
+    distinct subject, all with the same time, actor, reason and detail. Returns the rows written.
+    """
     if action not in ACTIONS:
         raise AuditError(f"unknown audit action '{action}'")
-    params = {"t": datetime.now(), "a": who, "x": action, "f": family_id, "p": person_id, "r": reason, "d": detail}
+    rows = pd.DataFrame({"family_id": [family_id], "person_id": [person_id]}, dtype=object)
+    if subjects is not None and len(subjects):
+        rows = subjects.reindex(columns=rows.columns).astype(object)
+        rows = rows.where(rows.notna(), None).drop_duplicates()
+    params = {"t": datetime.now(), "a": who, "x": action, "r": reason, "d": detail}
     sql = ("insert into ops.audit_log (logged_at, actor, db_user, action, family_id, person_id, reason, detail) "
-           "values (:t, :a, current_user, :x, :f, :p, :r, :d)")
-    if conn is not None:
-        ensure_append_only(wh, conn)
-        wh.execute(conn, sql, params)
-        return
-    with wh.begin() as own:
-        ensure_append_only(wh, own)
-        wh.execute(own, sql, params)
+           "select :t, :a, current_user, :x, s.family_id, s.person_id, :r, :d from _fh_audit s")
+    with nullcontext(conn) if conn is not None else wh.begin() as tx:
+        ensure_append_only(wh, tx)
+        with wh.staged(tx, "_fh_audit", rows):
+            wh.execute(tx, sql, params)
+    return len(rows)
 
 
 def read_log(wh: Warehouse, family_id: str | None = None, person_id: str | None = None, who: str | None = None,

@@ -22,7 +22,6 @@ Decisions where the spec leaves room (each in the payments file where it is a nu
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ __all__ = [
     "cap_status",
     "load_payments",
     "make_claims",
-    "neutralise",
     "write_return",
 ]
 
@@ -511,22 +509,16 @@ def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | N
     return result
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+def write_return(wh: Warehouse, claims: pd.DataFrame, path: Path, *, who: str, reason: str | None) -> Path:
+    """The claims as the CSV for the government return: formula-safe, and audited (one row per
+    family in it) through :func:`pipeline.exports.export_identifiable`."""
+    from pipeline.exports import export_identifiable
 
-
-def neutralise(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
-
-
-def write_return(claims: pd.DataFrame, path: Path) -> Path:
-    """The claims as the CSV for the government return, formula-safe."""
     columns = ["programme", "claim_window", "claim_date", "family_id", "payment", "result", "programme_year",
                "attached_on", "amount", "evidence"]
     out = claims[columns].copy()
     for col in ("claim_date", "attached_on"):
         out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
     out["amount"] = out["amount"].map(lambda a: f"{float(a):.2f}")
-    out = out.map(neutralise)
-    out.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    return path
+    window = ", ".join(sorted(set(out["programme"] + " " + out["claim_window"]))) or "no claims"
+    return export_identifiable(wh, out, path, who=who, reason=reason, what=f"claims return ({window})")

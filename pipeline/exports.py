@@ -4,7 +4,9 @@ A value starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return, w
 spreadsheets skip before looking) is prefixed with a single quote, OWASP's advice against
 CSV/formula injection: names and addresses typed at source reach these files, and
 ``=HYPERLINK(...)`` in a surname must stay text. Numbers stay numbers (a negative amount is
-not text). Every command that writes CSV or xlsx for people to open uses these helpers.
+not text). Every command that writes CSV or xlsx for people to open uses these helpers, and
+every export of identifiable data goes through :func:`export_identifiable`: it needs a reason
+and writes one audit row per family or person in the file before the file is written.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
-__all__ = ["FORMULA_STARTS", "neutralise", "safe_cell", "write_csv", "write_xlsx"]
+if TYPE_CHECKING:
+    from pipeline.warehouse import Warehouse
+
+__all__ = ["FORMULA_STARTS", "export_identifiable", "neutralise", "safe_cell", "write_csv", "write_xlsx"]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TEXTUAL = {"string", "mixed", "mixed-integer", "mixed-integer-float"}
@@ -61,6 +66,29 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, sheet: str = "Export") -> 
     for row in _rows(neutralise(frame)):
         ws.append(row)
     wb.save(path)
+
+
+def export_identifiable(wh: Warehouse, frame: pd.DataFrame, path: str | Path, *, who: str, reason: str | None,
+                        what: str, subjects: pd.DataFrame | None = None) -> Path:
+    """Write identifiable rows to ``path`` (``.xlsx``: a workbook, else CSV), audited first.
+
+    ``subjects`` (``family_id`` and/or ``person_id`` columns) name whom the file is about,
+    by default the frame's own such columns; each gets an ``export`` row in the audit log
+    with who, why, ``what`` and where, so the file cannot be written without its audit.
+    """
+    from pipeline import audit
+
+    path = Path(path)
+    reason = audit.require_reason(reason)
+    if subjects is None:
+        subjects = frame[[c for c in ("family_id", "person_id") if c in frame.columns]]
+    audit.record(wh, "export", who=who, reason=reason, subjects=subjects,
+                 detail=f"{what}: {len(frame)} rows to {path.resolve()}")
+    if path.suffix.lower() == ".xlsx":
+        write_xlsx(frame, path)
+    else:
+        write_csv(frame, path)
+    return path
 
 
 def _rows(frame: pd.DataFrame) -> Iterable[list[Any]]:

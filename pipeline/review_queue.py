@@ -6,9 +6,11 @@ The pure rules (what is queued, what a decision means, how a file is validated) 
 * the queue is ``linked.record_links`` rows with ``status = 'review'``, minus pairs with a
   standing answer in ``linked.review_decisions`` (decisions about any record identical to a
   queued one count: pairs are compared between profile representatives);
-* exports are blind unless scores are asked for, and safe to open in a spreadsheet
-  (:mod:`pipeline.exports`: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
-  return gets a leading apostrophe); the import takes it off record keys again;
+* exports are blind unless scores are asked for, audited (a reason, and one audit row per
+  person and family whose records are in the file) and safe to open in a spreadsheet
+  (:func:`pipeline.exports.export_identifiable`: a cell starting with ``=``, ``+``, ``-``,
+  ``@``, tab or carriage return gets a leading apostrophe); the import takes it off record
+  keys again;
 * imports are validated as a whole (every problem named by line and field) and appended to
   the log; a row that would not change the pair's standing answer is not appended, so
   importing a file twice is a no-op;
@@ -43,7 +45,7 @@ from matching.review import (
     export_queue,
     read_decisions,
 )
-from pipeline.exports import FORMULA_STARTS, write_csv
+from pipeline.exports import FORMULA_STARTS, export_identifiable
 from pipeline.linking import saved_model
 from pipeline.warehouse import Warehouse
 
@@ -56,6 +58,7 @@ __all__ = [
     "import_decisions",
     "mention_details",
     "open_queue",
+    "subjects_of",
     "undo_decision",
 ]
 
@@ -89,6 +92,18 @@ def mention_details(
         )
     found["dob"] = pd.to_datetime(found["dob"]).dt.strftime("%Y-%m-%d")
     return found
+
+
+def subjects_of(wh: Warehouse, mention_ids: Collection[str]) -> pd.DataFrame:
+    """The person and family of each linked record (``person_id``, ``family_id``), for the audit log."""
+    ids = pd.DataFrame({"mention_id": pd.Series(list(mention_ids), dtype=object).unique()})
+    with wh.begin() as conn, wh.staged(conn, "_fh_ids", ids):
+        return wh.read(
+            "select distinct p.person_id, f.family_id from linked.mention_person p "
+            "join _fh_ids i on i.mention_id = p.mention_id "
+            "left join linked.person_family f on f.person_id = p.person_id",
+            conn=conn,
+        )
 
 
 def _profile_map(wh: Warehouse) -> pd.Series:
@@ -128,23 +143,28 @@ def _restore_keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_review(
-    wh: Warehouse, out: str | Path, *, with_scores: bool = False, requeue_unsure: bool = False
+    wh: Warehouse, out: str | Path, *, who: str, reason: str | None, with_scores: bool = False,
+    requeue_unsure: bool = False,
 ) -> int:
-    """Write the open queue as a CSV for reviewers (blind unless ``with_scores``).
+    """Write the open queue as a CSV for reviewers (blind unless ``with_scores``), audited.
 
     Returns:
         The number of pairs written.
+
+    Raises:
+        pipeline.audit.AuditError: no reason given; nothing is written.
     """
     queue = open_queue(wh, requeue_unsure=requeue_unsure)
+    mention_ids = np.r_[queue["mention_id_l"], queue["mention_id_r"]] if len(queue) else []
     if queue.empty:
-        write_csv(pd.DataFrame(columns=[*_KEY_COLUMNS, *DECISION_COLUMNS[4:]]), out)
-        return 0
-    details = mention_details(wh, np.r_[queue["mention_id_l"], queue["mention_id_r"]])
-    text = export_queue(queue, details, with_scores=with_scores)
-    sheet = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False)
-    if with_scores:
-        sheet["match_weight"] = queue["match_weight"].round(2).to_numpy()
-    write_csv(sheet, out)
+        sheet = pd.DataFrame(columns=[*_KEY_COLUMNS, *DECISION_COLUMNS[4:]])
+    else:
+        text = export_queue(queue, mention_details(wh, mention_ids), with_scores=with_scores)
+        sheet = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False)
+        if with_scores:
+            sheet["match_weight"] = queue["match_weight"].round(2).to_numpy()
+    export_identifiable(wh, sheet, out, who=who, reason=reason, what=f"review queue, {len(queue)} pair(s)",
+                        subjects=subjects_of(wh, mention_ids))
     return len(queue)
 
 

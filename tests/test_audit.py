@@ -8,12 +8,15 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from openpyxl import load_workbook
 
 from pipeline import audit
 from pipeline.cli import main
+from pipeline.exports import export_identifiable
 from pipeline.warehouse import SQL_DIR, Warehouse
 
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
@@ -70,6 +73,40 @@ def test_audit_command_filters_and_exports_inert_csv(warehouse: Warehouse, wareh
     assert reasons == {"a": "'=HYPERLINK(\"http://x\",\"y\")", "b": "'+1 review"}
 
 
+def test_an_identifiable_export_is_audited_per_subject_before_it_is_written(warehouse: Warehouse,
+                                                                            tmp_path: Path) -> None:
+    frame = pd.DataFrame({"family_id": ["F1", "F1", "F2"], "person_id": ["P1", "P2", "P3"],
+                          "name": ["=cmd|' /C calc'!A0", "Ann", "Bo"]})
+    out = tmp_path / "people.xlsx"
+    with pytest.raises(audit.AuditError, match="say why"):
+        export_identifiable(warehouse, frame, out, who="kw", reason=" ", what="people")
+    assert not out.exists() and warehouse.read("select * from ops.audit_log").empty
+    export_identifiable(warehouse, frame, out, who="kw", reason="case 1234", what="people")
+    assert [c.value for c in load_workbook(out).active["C"]][1:] == ["'=cmd|' /C calc'!A0", "Ann", "Bo"]
+    log = warehouse.read("select * from ops.audit_log order by person_id")
+    assert log[["actor", "action", "family_id", "person_id", "reason"]].values.tolist() == [
+        ["kw", "export", "F1", "P1", "case 1234"], ["kw", "export", "F1", "P2", "case 1234"],
+        ["kw", "export", "F2", "P3", "case 1234"]]
+    assert log["detail"].eq(f"people: 3 rows to {out.resolve()}").all() and log["logged_at"].nunique() == 1
+    families = pd.DataFrame({"family_id": ["F2"]})
+    export_identifiable(warehouse, frame, tmp_path / "f.csv", who="kw", reason="case 9", what="x", subjects=families)
+    assert warehouse.read("select family_id, person_id from ops.audit_log where reason = 'case 9'").values.tolist() \
+        == [["F2", None]]
+    assert (tmp_path / "f.csv").read_text().splitlines()[1] == "F1,P1,'=cmd|' /C calc'!A0"
+
+
+def test_every_file_export_goes_through_the_exports_module() -> None:
+    """One path for files people open: formula-safe, and audited when identifiable."""
+    writers = re.compile(r"\.to_csv\(|\.to_excel\(|\bWorkbook\(|csv\.writer\(|csv\.DictWriter\(")
+    allowed = {PIPELINE / "exports.py",  # the one path
+               PIPELINE / "warehouse.py",  # COPY buffers for PostgreSQL
+               PIPELINE / "review_queue.py"}  # re-reads a reviewer's own file, in memory
+    sources = [p for p in PIPELINE.rglob("*.py") if "generator" not in p.parts]  # synthetic extracts
+    offenders = [str(p.relative_to(PIPELINE)) for p in sources
+                 if p not in allowed and writers.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
 def test_unknown_actions_and_missing_facts_are_refused(warehouse: Warehouse, monkeypatch) -> None:
     with pytest.raises(audit.AuditError, match="unknown audit action"):
         audit.record(warehouse, "peek", who="x")
@@ -104,7 +141,8 @@ def test_no_code_changes_the_audit_log() -> None:
 
 
 @pytest.mark.parametrize("command", [["db"], ["db", "grant"], ["db", "pseudonymise"], ["db", "check"], ["erase"],
-                                     ["retention"], ["audit"], ["family"]])
+                                     ["retention"], ["audit"], ["family"], ["review", "list"], ["review", "export"],
+                                     ["explain"], ["claims"], ["compare"]])
 def test_every_data_protection_command_has_help_with_an_example(command: list[str]) -> None:
     shown = CliRunner().invoke(main, [*command, "--help"])
     assert shown.exit_code == 0 and "Example:" in shown.output

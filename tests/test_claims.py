@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from pipeline.claims import ClaimWindow, Payments, assess, load_payments, make_claims, neutralise
+from pipeline.claims import ClaimWindow, Payments, assess, load_payments, make_claims
 from pipeline.cli import main
 from pipeline.cohort import load_programme
 from pipeline.warehouse import Warehouse
@@ -272,22 +272,29 @@ def test_the_table_refuses_a_second_claim(warehouse: Warehouse):
         warehouse.insert(conn, "cohort.claims", duplicate)
 
 
-def test_neutralise_formula_cells():
-    assert [neutralise(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "F1", 5)] == \
-        ["'=1+1", "'+44", "'-3", "'@SUM(A1)", "F1", 5]
-
-
 @duckdb_only
-def test_cli_claims_writes_a_formula_safe_return(warehouse_url: str, tmp_path: Path):
+def test_cli_claims_writes_a_formula_safe_audited_return(warehouse_url: str, tmp_path: Path):
     wh = Warehouse.connect(warehouse_url)
     wh.migrate()
-    load(wh, crime_and_abuse("=HYPERLINK(1)", "2026-04-02"), ["=HYPERLINK(1)"])
+    load(wh, crime_and_abuse("=HYPERLINK(1)", "2026-04-02") + crime_and_abuse("F2", "2026-04-02"),
+         ["=HYPERLINK(1)", "F2"])
     out = tmp_path / "return.csv"
-    result = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--window", "2026-H2",
-                                       "--warehouse", warehouse_url, "--csv", str(out)])
+    args = ["claims", "--programme", "tf2015", "--window", "2026-H2", "--warehouse", warehouse_url, "--csv", str(out)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "--reason" in refused.output
+    assert not out.exists() and wh.read("select * from ops.audit_log").empty
+    result = CliRunner().invoke(main, [*args, "--reason", "2026-H2 government return", "--as", "finance"])
     assert result.exit_code == 0, result.output
-    assert "attachment fees: 1 (£1,000)" in result.output
+    assert "attachment fees: 2 (£2,000)" in result.output
     assert "claims remaining under the cap" in result.output
     rows = list(csv.DictReader(out.open()))
-    assert {r["family_id"] for r in rows} == {"'=HYPERLINK(1)"}
-    assert sorted(r["amount"] for r in rows) == ["1000.00", "800.00"]
+    assert {r["family_id"] for r in rows} == {"'=HYPERLINK(1)", "F2"}
+    assert sorted(r["amount"] for r in rows) == ["1000.00", "1000.00", "800.00", "800.00"]
+    log = wh.read("select actor, action, family_id, person_id, reason, detail from ops.audit_log order by family_id")
+    assert log[["actor", "action", "family_id", "reason"]].values.tolist() == [
+        ["finance", "export", "=HYPERLINK(1)", "2026-H2 government return"],
+        ["finance", "export", "F2", "2026-H2 government return"]]  # one row per family, the real id
+    assert log["person_id"].isna().all() and log["detail"].str.startswith("claims return (tf2015 2026-H2)").all()
+    dry = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--window", "2026-H2", "--dry-run",
+                                    "--warehouse", warehouse_url])
+    assert dry.exit_code == 0, dry.output  # no file, no reason needed

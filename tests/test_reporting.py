@@ -258,7 +258,7 @@ def test_family_command_prints_members_criteria_evidence_and_timeline(ran: Ran) 
 def test_compare_command_shows_who_each_programme_admits(ran: Ran, tmp_path: Path) -> None:
     csv = tmp_path / "compare.csv"
     text = cli("compare", "--programme", "tf2015", "--programme", "tf2012", "--as-of", AS_OF.isoformat(),
-               "--warehouse", ran.url, "--csv", str(csv))
+               "--warehouse", ran.url, "--csv", str(csv), "--reason", "programme comparison")
     cohort = ran.views["cohort"]
     admitted = {p: set(cohort.loc[(cohort["programme"] == p) & cohort["basis"].notna(), "family_id"])
                 for p in PROGRAMMES}

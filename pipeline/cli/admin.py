@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from pipeline.cli.options import open_warehouse, warehouse_option
+from pipeline.audit import ACTIONS
+from pipeline.cli.options import identity_options, open_warehouse, warehouse_option
 
-__all__ = ["COMMANDS", "identity_options"]
-
-
-def identity_options(reason_required: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--as NAME`` (who, for the audit log) and ``--reason`` (why), spelled once for every command."""
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        @click.option("--as", "as_name", envvar="FAMILYHUB_USER", metavar="NAME",
-                      help="Who is acting, for the audit log [default: the OS user]. Env: FAMILYHUB_USER.")
-        @click.option("--reason", required=reason_required, metavar="TEXT",
-                      help="Why (case reference or purpose); recorded in the audit log.")
-        @functools.wraps(func)
-        def wrapper(*args: Any, as_name: str | None, reason: str | None, **kwargs: Any) -> Any:
-            from pipeline.audit import AuditError, actor, require_reason
-
-            try:
-                who = actor(as_name)
-                if reason_required:
-                    reason = require_reason(reason)
-            except AuditError as exc:
-                raise click.UsageError(str(exc)) from exc
-            return func(*args, who=who, reason=reason, **kwargs)
-
-        return wrapper
-
-    return decorate
+__all__ = ["COMMANDS"]
 
 
 @click.group()
@@ -152,8 +125,8 @@ def erase(warehouse_url: str | None, person_id: str, yes: bool, who: str, reason
     """Erase a person: their raw rows and everything derived, with a tombstone against re-sends.
 
     Removes every delivered version of their records (held rows too), mentions, events,
-    links, review decisions, cohort evidence, the person and families left empty, in one
-    transaction; records a tombstone per record so re-sent files never bring them back;
+    links, review decisions, cohort and claim evidence, alerts, their pseudonym, the person and
+    families left empty, in one transaction; records a tombstone per record so re-sent files never bring them back;
     writes the erasure to the audit log. Re-run `familyhub cohort` afterwards.
 
     Example:
@@ -204,7 +177,7 @@ def retention(warehouse_url: str | None, days: int | None, as_of: datetime | Non
 @click.option("--family", "family_id", metavar="FAMILY_ID")
 @click.option("--person", "person_id", metavar="PERSON_ID")
 @click.option("--actor", "who", metavar="NAME")
-@click.option("--action", type=click.Choice(["view_family", "export", "erase", "retention", "grant"]))
+@click.option("--action", type=click.Choice(ACTIONS))
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows here.")

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from pipeline.cli.admin import identity_options
 from pipeline.cli.options import (
     as_of_option,
+    identity_options,
     landing_options,
     open_warehouse,
     programme_option,
@@ -166,9 +166,14 @@ def family(warehouse_url: str | None, family_id: str, as_json: bool, who: str, r
 @click.option("--programme", "programmes", multiple=True, required=True,
               help="Exactly two programmes to compare (repeat the option).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the family-by-family comparison to this CSV.")
-def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, ...], csv_path: Path | None) -> None:
+              help="Also write the family-by-family comparison to this CSV (audited: needs --reason).")
+@identity_options(reason_required="csv_path")
+def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, ...], csv_path: Path | None,
+            who: str, reason: str | None) -> None:
     """Which families each programme admits, and why they differ.
+
+    The CSV (--csv) names every family with its criteria: say why with --reason; it is
+    audited, one row per family, before it is written.
 
     Example:
 
@@ -176,21 +181,24 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
     """
     from pipeline.cohort import compare as diff
     from pipeline.cohort import evaluate, load_programme
+    from pipeline.exports import export_identifiable
     from pipeline.identification import load_inputs
 
     if len(programmes) != 2:
         raise click.BadParameter("give exactly two programmes", param_hint="--programme")
-    events, members, referrals = load_inputs(open_warehouse(warehouse_url))
+    wh = open_warehouse(warehouse_url)
+    events, members, referrals = load_inputs(wh)
     a, b = (evaluate(load_programme(p), events, members, _day(as_of), referrals) for p in programmes)
     table = diff(a, b)
     counts = table.groupby("admitted_by").size()
     click.secho(f"{programmes[0]} vs {programmes[1]} at {_day(as_of)}", bold=True)
-    for who, n in counts.items():
-        click.echo(f"  admitted by {who}: {n}")
+    for side, n in counts.items():
+        click.echo(f"  admitted by {side}: {n}")
     for row in table[table["admitted_by"] != "both"].head(20).itertuples():
         click.echo(f"  {row.family_id}: {row.why}")
     if csv_path:
-        table.to_csv(csv_path, index=False)
+        export_identifiable(wh, table, csv_path, who=who, reason=reason,
+                            what=f"cohort comparison {programmes[0]} vs {programmes[1]} at {_day(as_of)}")
         click.echo(f"wrote {csv_path}")
 
 

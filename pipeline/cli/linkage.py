@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from pipeline.cli.options import as_of_option, open_warehouse, warehouse_option
+from pipeline.cli.options import as_of_option, identity_options, open_warehouse, warehouse_option
 
 __all__ = ["COMMANDS"]
 
@@ -61,11 +61,12 @@ def review() -> None:
 
     Reviewing is blind (no scores unless asked). A decided pair is never queued again, and
     decisions bind every later `familyhub link`: `match` joins the two records' persons,
-    `non-match` keeps them apart. Answers: match, non-match, unsure, undo.
+    `non-match` keeps them apart. Answers: match, non-match, unsure, undo. Listing and
+    exporting show names: say why with --reason (audited).
 
     Example:
 
-        familyhub review export review.csv && familyhub review import review.csv --by "A Khan"
+        familyhub review export review.csv --reason "weekly review" && familyhub review import review.csv --by "A Khan"
     """
 
 
@@ -81,26 +82,34 @@ _scores_option = click.option("--with-scores", is_flag=True,
 @_unsure_option
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True,
               help="Pairs to show (0: all).")
-def list_queue(warehouse_url: str | None, with_scores: bool, unsure: bool, limit: int) -> None:
+@identity_options(reason_required=True)
+def list_queue(warehouse_url: str | None, with_scores: bool, unsure: bool, limit: int, who: str,
+               reason: str) -> None:
     """Show the pairs waiting for review, the two records side by side.
+
+    Identifiable: say why with --reason; the persons and families shown are audited first.
 
     Example:
 
-        familyhub review list --limit 5
+        familyhub review list --limit 5 --reason "weekly review"
     """
-    from pipeline.review_queue import mention_details, open_queue
+    from pipeline.audit import record
+    from pipeline.review_queue import mention_details, open_queue, subjects_of
 
     wh = open_warehouse(warehouse_url)
     queue = open_queue(wh, requeue_unsure=unsure)
     click.echo(f"{len(queue)} pair(s) waiting for review")
     shown = queue if limit == 0 else queue.head(limit)
-    details = mention_details(wh, pd.concat([shown["mention_id_l"], shown["mention_id_r"]]))
+    mention_ids = pd.concat([shown["mention_id_l"], shown["mention_id_r"]]) if len(shown) else []
+    record(wh, "view_records", who=who, reason=reason, subjects=subjects_of(wh, mention_ids),
+           detail=f"review list: {len(shown)} pair(s)")
+    details = mention_details(wh, mention_ids)
     for n, pair in enumerate(shown.itertuples(), start=1):
         score = f"  weight {pair.match_weight:.2f}, p={pair.match_probability:.4f}" if with_scores else ""
         click.secho(f"\n#{n}{score}", bold=True)
         click.echo("\n".join(_side_by_side(details, pair.mention_id_l, pair.mention_id_r)))
     if len(shown) < len(queue):
-        click.echo(f"\n... {len(queue) - len(shown)} more: `familyhub review export FILE.csv` for all")
+        click.echo(f"\n... {len(queue) - len(shown)} more: `familyhub review export FILE.csv --reason TEXT` for all")
 
 
 @review.command("export")
@@ -108,18 +117,22 @@ def list_queue(warehouse_url: str | None, with_scores: bool, unsure: bool, limit
 @click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @_scores_option
 @_unsure_option
-def export(warehouse_url: str | None, out: Path, with_scores: bool, unsure: bool) -> None:
+@identity_options(reason_required=True)
+def export(warehouse_url: str | None, out: Path, with_scores: bool, unsure: bool, who: str, reason: str) -> None:
     """Write the review queue to OUT as a CSV to fill in (decision, decided_by, note).
 
-    Cells that a spreadsheet would run as a formula are prefixed with an apostrophe.
+    Identifiable: say why with --reason; the export is audited (one row per person and family
+    in it) before it is written. Cells that a spreadsheet would run as a formula are prefixed
+    with an apostrophe.
 
     Example:
 
-        familyhub review export review.csv
+        familyhub review export review.csv --reason "weekly review"
     """
     from pipeline.review_queue import export_review
 
-    n = export_review(open_warehouse(warehouse_url), out, with_scores=with_scores, requeue_unsure=unsure)
+    n = export_review(open_warehouse(warehouse_url), out, who=who, reason=reason, with_scores=with_scores,
+                      requeue_unsure=unsure)
     click.echo(f"wrote {n} pair(s) to {out}")
 
 
@@ -183,22 +196,29 @@ def _waterfall_lines(frame: pd.DataFrame) -> list[str]:
 @click.argument("mention_a", callback=_mention_id)
 @click.argument("mention_b", callback=_mention_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-def explain(warehouse_url: str | None, mention_a: str, mention_b: str, as_json: bool) -> None:
+@identity_options(reason_required=True)
+def explain(warehouse_url: str | None, mention_a: str, mention_b: str, as_json: bool, who: str,
+            reason: str) -> None:
     """Why two records (agency|record_key each) were or were not linked: the waterfall.
 
     The prior log-odds, then each comparison's level and its log2 Bayes factor, then the total
     match weight and probability. A pair never scored is scored now with the saved model.
+    Identifiable (both records are shown): say why with --reason; audited first.
 
     Example:
 
-        familyhub explain 'police|OC/2026/004512|N123456' 'health|RX010000031'
+        familyhub explain 'police|OC/2026/004512|N123456' 'health|RX010000031' --reason "case 1234"
     """
-    from pipeline.review_queue import explain_pair
+    from pipeline.audit import record
+    from pipeline.review_queue import explain_pair, subjects_of
 
     if mention_a == mention_b:
         raise click.BadParameter("give two different records", param_hint="MENTION_B")
+    wh = open_warehouse(warehouse_url)
+    record(wh, "view_records", who=who, reason=reason, subjects=subjects_of(wh, [mention_a, mention_b]),
+           detail="explain: two records")  # no record keys here: the log outlives erasure
     try:
-        ex = explain_pair(open_warehouse(warehouse_url), mention_a, mention_b)
+        ex = explain_pair(wh, mention_a, mention_b)
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -13,7 +14,8 @@ import sqlalchemy as sa
 
 from pipeline.warehouse import Warehouse
 
-__all__ = ["as_of_option", "landing_options", "open_warehouse", "programme_option", "warehouse_option"]
+__all__ = ["as_of_option", "identity_options", "landing_options", "open_warehouse", "programme_option",
+           "warehouse_option"]
 
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL: the role may not do this
 
@@ -34,17 +36,55 @@ programme_option = click.option(
 
 
 def landing_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--landing and --quarantine (default: a 'quarantine' folder beside the landing folder)."""
+    """--landing, --quarantine (default: a 'quarantine' folder beside the landing folder) and
+    --data-docs, which the gate reads from ``FAMILYHUB_DATA_DOCS`` as Airflow tasks do: the option
+    sets that variable for this command (and its ingest workers)."""
 
     @click.option("--landing", type=click.Path(file_okay=False, path_type=Path), envvar="FAMILYHUB_LANDING",
                   default=Path("landing"), show_default=True, help="Landing root: one folder per agency.")
     @click.option("--quarantine", type=click.Path(file_okay=False, path_type=Path),
                   envvar="FAMILYHUB_QUARANTINE", help="Where refused files and reports go [default: LANDING/../quarantine].")
+    @click.option("--data-docs", type=click.Path(file_okay=False, path_type=Path), envvar="FAMILYHUB_DATA_DOCS",
+                  help="Where Great Expectations Data Docs of every validated file go "
+                       "[default: QUARANTINE/../data_docs]. Env: FAMILYHUB_DATA_DOCS.")
     @functools.wraps(func)
-    def wrapper(*args: Any, landing: Path, quarantine: Path | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, landing: Path, quarantine: Path | None, data_docs: Path | None, **kwargs: Any) -> Any:
+        if data_docs:
+            os.environ["FAMILYHUB_DATA_DOCS"] = str(data_docs)
         return func(*args, landing=landing, quarantine=quarantine or landing.parent / "quarantine", **kwargs)
 
     return wrapper
+
+
+def identity_options(reason_required: bool | str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--as NAME`` (who, for the audit log) and ``--reason`` (why), spelled once for every command.
+
+    ``reason_required``: True for a command that always shows identifiable data; the name of
+    one of the command's parameters (e.g. ``"csv_path"``) when only that option exports it.
+    """
+    when = f" (required with --{reason_required.removesuffix('_path').replace('_', '-')})" \
+        if isinstance(reason_required, str) else ""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--as", "as_name", envvar="FAMILYHUB_USER", metavar="NAME",
+                      help="Who is acting, for the audit log [default: the OS user]. Env: FAMILYHUB_USER.")
+        @click.option("--reason", required=reason_required is True, metavar="TEXT",
+                      help=f"Why (case reference or purpose){when}; recorded in the audit log.")
+        @functools.wraps(func)
+        def wrapper(*args: Any, as_name: str | None, reason: str | None, **kwargs: Any) -> Any:
+            from pipeline.audit import AuditError, actor, require_reason
+
+            try:
+                who = actor(as_name)
+                if reason_required is True or (isinstance(reason_required, str) and kwargs.get(reason_required)):
+                    reason = require_reason(reason)
+            except AuditError as exc:
+                raise click.UsageError(str(exc)) from exc
+            return func(*args, who=who, reason=reason, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def open_warehouse(url: str | None) -> Warehouse:

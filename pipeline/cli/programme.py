@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from pipeline.cli.options import open_warehouse, warehouse_option
+from pipeline.cli.options import identity_options, open_warehouse, warehouse_option
 
 __all__ = ["COMMANDS"]
 
@@ -125,18 +125,20 @@ def _money(amount: float) -> str:
 @click.option("--window", required=True, help="Claim window: YYYY-H1 (Jan-Jun) or YYYY-H2 (Jul-Dec).")
 @click.option("--claim-date", type=_DAY, help="Date the claim is judged at (within the window) [default: its last day].")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the claims as the CSV for the government return.")
+              help="Write the claims as the CSV for the government return (audited: needs --reason).")
 @click.option("--dry-run", is_flag=True, help="Show what would be claimed without recording it.")
+@identity_options(reason_required="csv_path")
 def claims(warehouse_url: str | None, programme: str, window: str, claim_date: datetime | None,
-           csv_path: Path | None, dry_run: bool) -> None:
+           csv_path: Path | None, dry_run: bool, who: str, reason: str | None) -> None:
     """Work out and record a window's payment-by-results claims, with evidence per claim.
 
     A family is never claimed twice for the same payment and programme; re-running a window
-    replaces that window's claims.
+    replaces that window's claims. The return (--csv) is an export of identifiable data:
+    say why with --reason; it is audited, one row per family, before it is written.
 
     Example:
 
-        familyhub claims --programme tf2012 --window 2026-H2 --csv claims-2026-H2.csv
+        familyhub claims --programme tf2012 --window 2026-H2 --csv claims-2026-H2.csv --reason "2026-H2 return"
     """
     from pipeline.claims import make_claims, write_return
 
@@ -166,7 +168,7 @@ def claims(warehouse_url: str | None, programme: str, window: str, claim_date: d
     for c in made.itertuples():
         click.echo(f"  {c.family_id:<13} {c.payment:<10} {_money(c.amount):>7}  {c.evidence}")
     if csv_path:
-        write_return(made, csv_path)
+        write_return(wh, made, csv_path, who=who, reason=reason)
         click.echo(f"wrote {csv_path}")
 
 
