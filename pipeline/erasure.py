@@ -1,13 +1,21 @@
 """Erasure on request and the retention period: remove raw rows and everything derived from them.
 
 ``erase_person`` removes a person's source records (every delivered version, held rows
-included), their standardised mentions and events, links, review decisions, cohort evidence,
-the person, and families left empty; it records a tombstone per record so a re-sent file
-cannot bring them back (ingest calls :func:`drop_erased`), and audits it, all in one
-transaction. ``apply_retention`` removes records whose events ended before the retention
-period (``FAMILYHUB_RETENTION_DAYS``) with the same cascade; open episodes, claims and
-tenancies are kept while open. Ledger rows stay (they hold no personal data); removed row
-numbers go to ``ops.removed_rows`` so file counts still reconcile.
+included) and everything derived from them (:data:`BY_RECORD`, :data:`BY_PERSON`): mentions
+and events, links, review decisions, cohort and claim evidence, alerts with their deliveries
+and seen-marks, the person, their pseudonym, their family's savings figures, and families left
+empty with what was about them alone (:data:`BY_EMPTY_FAMILY`). It records a tombstone per
+record so a re-sent file cannot bring them back (ingest calls :func:`drop_erased`), and
+audits it, all in one transaction. ``apply_retention`` removes records whose events ended
+before the retention period (``FAMILYHUB_RETENTION_DAYS``) with the same cascade; open
+episodes, claims and tenancies are kept while open.
+
+What stays, holding no personal data: ledger rows (removed row numbers go to
+``ops.removed_rows`` so file counts still reconcile), the id lineage (opaque ids, kept so an
+erased person's id is never given to someone else), attachments and claims (the authority's
+record of its work and payments: family id, dates, amounts), and the audit log, which names
+the erased person's id and never a record key. Re-run the cohort afterwards: a remaining
+family's criteria and cost may have rested on the erased records.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -36,6 +45,36 @@ RETENTION_ENV = "FAMILYHUB_RETENTION_DAYS"
 #: exclusively, so a file being loaded as a person is erased cannot bring their rows back.
 ERASURE_LOCK = 0x46480001
 _DATE_COLUMNS = ["event_date", "start_date", "end_date", "asb_complaint_date"]
+_IN_GONE = "in (select mention_id from _fh_gone)"
+_KEY_GONE = "exists (select 1 from _fh_gone g where g.agency = {t}.agency and g.record_key = {t}.record_key)"
+#: What derives from a record (``_fh_gone``: agency, record_key, mention_id), in delete order.
+BY_RECORD = {
+    "staging.events": f"mention_id {_IN_GONE}",
+    "staging.person_mentions": f"mention_id {_IN_GONE}",
+    "linked.mention_person": f"mention_id {_IN_GONE}",
+    "linked.record_links": f"mention_id_l {_IN_GONE} or mention_id_r {_IN_GONE}",
+    "linked.review_decisions": "exists (select 1 from _fh_gone g where (g.agency = agency_l and g.record_key = "
+                               "record_key_l) or (g.agency = agency_r and g.record_key = record_key_r))",
+    "cohort.evidence": _KEY_GONE.format(t="cohort.evidence"),
+    "cohort.claim_evidence": _KEY_GONE.format(t="cohort.claim_evidence"),
+    "cohort.alert_deliveries": f"alert_id in (select alert_id from cohort.alerts where mention_id {_IN_GONE})",
+    "cohort.alerts": f"mention_id {_IN_GONE}",
+    "cohort.alert_seen": f"mention_id {_IN_GONE}",
+}
+_IN_ORPHANS = "in (select person_id from _fh_orphans)"
+#: What names a person left without records (``_fh_orphans``), in delete order.
+BY_PERSON = {
+    "linked.household_edges": f"person_a {_IN_ORPHANS} or person_b {_IN_ORPHANS}",
+    "cohort.evidence": f"person_id {_IN_ORPHANS}",
+    "cohort.claim_evidence": f"person_id {_IN_ORPHANS}",
+    "cohort.alert_deliveries": f"alert_id in (select alert_id from cohort.alerts where person_id {_IN_ORPHANS})",
+    "cohort.alerts": f"person_id {_IN_ORPHANS}",
+    "linked.person_family": f"person_id {_IN_ORPHANS}",
+    "linked.persons": f"person_id {_IN_ORPHANS}",
+}
+#: Derived per family, or about the family only: goes when its last member goes. Attachments and
+#: claims stay: the authority's record of its own work and payments (ids and amounts, no person).
+BY_EMPTY_FAMILY = ("cohort.evidence", "cohort.results", "cohort.family_outcomes", "cohort.referrals")
 
 
 class ErasureError(ValueError):
@@ -92,7 +131,7 @@ def _purge(wh: Warehouse, conn: Connection, records: pd.DataFrame, cause: str,
            source_ids: pd.Series | None = None, extra_rows: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
     """Remove the given records (agency, record_key) from every layer; returns counts and the
     (agency, record_key) of every record removed (source-id matches and extra rows included)."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     removed = [records[["agency", "record_key"]]]
     sources = set(source_ids.dropna()) if source_ids is not None else set()
     agencies = set(records["agency"]) | {s.split(":", 1)[0] for s in sources}
@@ -113,7 +152,7 @@ def _purge(wh: Warehouse, conn: Connection, records: pd.DataFrame, cause: str,
         rows = rows[["file_id", "row_number"]].astype("int64")
         with wh.staged(conn, "_fh_rows", rows):
             match = "exists (select 1 from _fh_rows r where r.file_id = {t}.file_id and r.row_number = {t}.row_number)"
-            counts["ops.held_rows"] = counts.get("ops.held_rows", 0) + _run(
+            counts["ops.held_rows"] += _run(
                 wh, conn, f"delete from ops.held_rows where agency = :a and {match.format(t='ops.held_rows')}",
                 {"a": name})
             counts[f"raw.{name}"] = _run(wh, conn, f"delete from raw.{name} where {match.format(t=f'raw.{name}')}")
@@ -121,52 +160,30 @@ def _purge(wh: Warehouse, conn: Connection, records: pd.DataFrame, cause: str,
     gone = pd.concat(removed, ignore_index=True).dropna().drop_duplicates()
     gone["mention_id"] = gone["agency"] + "|" + gone["record_key"]
     with wh.staged(conn, "_fh_gone", gone[["agency", "record_key", "mention_id"]]):
-        statements = {
-            "staging.events": "delete from staging.events where mention_id in (select mention_id from _fh_gone)",
-            "staging.person_mentions": "delete from staging.person_mentions where mention_id in "
-                                       "(select mention_id from _fh_gone)",
-            "linked.mention_person": "delete from linked.mention_person where mention_id in "
-                                     "(select mention_id from _fh_gone)",
-            "linked.record_links": "delete from linked.record_links where mention_id_l in (select mention_id "
-                                   "from _fh_gone) or mention_id_r in (select mention_id from _fh_gone)",
-            "linked.review_decisions": "delete from linked.review_decisions where exists (select 1 from _fh_gone g "
-                                       "where (g.agency = agency_l and g.record_key = record_key_l) "
-                                       "or (g.agency = agency_r and g.record_key = record_key_r))",
-            "cohort.evidence": "delete from cohort.evidence where exists (select 1 from _fh_gone g "
-                               "where g.agency = cohort.evidence.agency and g.record_key = cohort.evidence.record_key)",
-        }
-        for table, sql in statements.items():
-            counts[table] = _run(wh, conn, sql)
+        for table, where in BY_RECORD.items():
+            counts[table] += _run(wh, conn, f"delete from {table} where {where}")
     counts.update(_drop_orphans(wh, conn))
     return {k: v for k, v in counts.items() if v}, gone[["agency", "record_key"]]
 
 
-def _drop_orphans(wh: Warehouse, conn: Connection) -> dict[str, int]:
+def _drop_orphans(wh: Warehouse, conn: Connection) -> Counter[str]:
     """Persons left without records, and families left without members, go with what names them."""
     orphans = wh.read("select person_id from linked.persons p where not exists "
                       "(select 1 from linked.mention_person m where m.person_id = p.person_id)", conn=conn)
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     with wh.staged(conn, "_fh_orphans", orphans.astype({"person_id": object})):
-        for table, sql in {
-            "linked.household_edges": "delete from linked.household_edges where person_a in (select person_id "
-                                      "from _fh_orphans) or person_b in (select person_id from _fh_orphans)",
-            "cohort.evidence": "delete from cohort.evidence where person_id in (select person_id from _fh_orphans)",
-            "linked.person_family": "delete from linked.person_family where person_id in "
-                                    "(select person_id from _fh_orphans)",
-            "linked.persons": "delete from linked.persons where person_id in (select person_id from _fh_orphans)",
-        }.items():
-            counts[table] = _run(wh, conn, sql)
+        for table, where in BY_PERSON.items():
+            counts[table] += _run(wh, conn, f"delete from {table} where {where}")
     empty = "not exists (select 1 from linked.person_family m where m.family_id = {t}.family_id)"
-    for table in ("cohort.evidence", "cohort.results"):
-        counts[table] = counts.get(table, 0) + _run(
-            wh, conn, f"delete from {table} where family_id in (select family_id from linked.families f "
-                      f"where {empty.format(t='f')})")
-    counts["linked.families"] = _run(
+    for table in BY_EMPTY_FAMILY:
+        counts[table] += _run(wh, conn, f"delete from {table} where family_id in (select family_id from "
+                                        f"linked.families f where {empty.format(t='f')})")
+    counts["linked.families"] += _run(
         wh, conn, f"delete from linked.families where {empty.format(t='linked.families')}")
     wh.execute(conn, "update linked.families set n_members = (select count(*) from linked.person_family m "
                      "where m.family_id = linked.families.family_id)")
     for kind, table, column in (("person", "linked.persons", "person_id"), ("family", "linked.families", "family_id")):
-        counts[f"ops.pseudonyms ({kind})"] = _run(
+        counts[f"ops.pseudonyms ({kind})"] += _run(
             wh, conn, f"delete from ops.pseudonyms where kind = :k and not exists "
                       f"(select 1 from {table} t where t.{column} = ops.pseudonyms.real_id)", {"k": kind})
     return counts
@@ -191,8 +208,11 @@ def erase_person(wh: Warehouse, person_id: str, *, who: str, reason: str | None)
         if mentions.empty and family.empty:
             raise ErasureError(f"no person {person_id} in the warehouse (see `familyhub audit --person "
                                f"{person_id}` for an earlier erasure)")
-        counts, gone = _purge(wh, conn, mentions, "erased", source_ids=mentions["source_person_id"])
-        counts.update(_drop_orphans_of(wh, conn, person_id))
+        purged, gone = _purge(wh, conn, mentions, "erased", source_ids=mentions["source_person_id"])
+        counts = Counter(purged) + _drop_orphans_of(wh, conn, person_id)
+        if len(family):  # costs that counted their events: the next report recomputes them without
+            counts["cohort.family_outcomes"] += _run(wh, conn, "delete from cohort.family_outcomes where "
+                                                               "family_id = :f", {"f": family["family_id"].iloc[0]})
         tombstones = pd.concat([pd.DataFrame({"agency": a, "key_hash": key_hashes(a, g["record_key"])})
                                 for a, g in gone.groupby("agency")], ignore_index=True) if len(gone) else None
         if tombstones is not None:
@@ -202,22 +222,21 @@ def erase_person(wh: Warehouse, person_id: str, *, who: str, reason: str | None)
                               "select agency, key_hash, :e, :t from _fh_tomb b where not exists (select 1 from "
                               "ops.tombstones o where o.agency = b.agency and o.key_hash = b.key_hash)",
                     {"e": erasure_id, "t": datetime.now()})
-        summary = {"erasure_id": erasure_id, "person_id": person_id, "records": len(gone), "removed": counts}
+        summary = {"erasure_id": erasure_id, "person_id": person_id, "records": len(gone),
+                   "removed": {k: v for k, v in sorted(counts.items()) if v}}
         audit.record(wh, "erase", who=who, reason=reason, person_id=person_id,
                      family_id=family["family_id"].iloc[0] if len(family) else None,
                      detail=json.dumps(summary), conn=conn)
     return summary
 
 
-def _drop_orphans_of(wh: Warehouse, conn: Connection, person_id: str) -> dict[str, int]:
+def _drop_orphans_of(wh: Warehouse, conn: Connection, person_id: str) -> Counter[str]:
     """The person's own rows even if some record of theirs was never linked (belt and braces)."""
-    counts = {}
+    counts: Counter[str] = Counter()
     for table in ("linked.mention_person", "linked.person_family", "linked.persons"):
-        n = _run(wh, conn, f"delete from {table} where person_id = :p", {"p": person_id})
-        if n:
-            counts[f"{table} (direct)"] = n
-    if counts:
-        counts.update({k: v for k, v in _drop_orphans(wh, conn).items() if v})
+        counts[f"{table} (direct)"] = _run(wh, conn, f"delete from {table} where person_id = :p", {"p": person_id})
+    if sum(counts.values()):
+        counts.update(_drop_orphans(wh, conn))
     return counts
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -14,14 +16,22 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from trust_data import AS_OF, build_linked, small_landing
 
+from pipeline.access import refresh_pseudonyms
 from pipeline.agencies import get_agency
+from pipeline.alerts import raise_alerts
 from pipeline.canonical import record_keys
 from pipeline.cli import main
 from pipeline.erasure import apply_retention, erase_person, key_hashes
 from pipeline.ingest import ingest_landing
 from pipeline.integrity import problems
+from pipeline.keyworkers import attach
 from pipeline.linking import link
+from pipeline.savings import record_outcomes
 from pipeline.warehouse import Warehouse
+
+#: Tables that name an erased person's id by design: the audit log (who was erased, when, why)
+#: and the id lineage (so the id is never given to anyone else); opaque ids, never record keys.
+KEPT = {"ops.audit_log", "linked.lineage_events"}
 
 pytestmark = pytest.mark.slow  # each backend's linked warehouse takes ~20 s to build (then copied per test)
 
@@ -110,6 +120,40 @@ def _traces(wh: Warehouse, person: str, records: pd.DataFrame) -> dict[str, int]
     return {k: int(v) for k, v in found.items()}
 
 
+def _derive_everything(wh: Warehouse, family: str, records: pd.DataFrame) -> None:
+    """What the pipeline builds on a family a key worker works with: alerts (one e-mailed), savings,
+    a claim with evidence from the person's records, and pseudonyms for analysts."""
+    attach(wh, family, "Ann Key", date(2000, 1, 1))  # before every event: each qualifying one alerts
+    raise_alerts(wh, programme="tf2015", deliver=False)
+    record_outcomes(wh, "tf2015", AS_OF)
+    claim_id = f"tf2015:2026-H2:{family}:attachment"
+    with wh.begin() as conn:
+        wh.execute(conn, "insert into cohort.alert_deliveries select alert_id, 'email', 'ann@council.example', "
+                         "'sent', raised_at, null from cohort.alerts")
+        wh.execute(conn, "insert into cohort.claims values (:c, 'tf2015', '2026-H2', '2026-12-31', :f, 'attachment', "
+                         "null, 1, '2000-01-01', 1000, 'attached', '2026-12-31')", {"c": claim_id, "f": family})
+        wh.insert(conn, "cohort.claim_evidence", records.assign(
+            claim_id=claim_id, item="crime_asb", detail="before: " + records["agency"] + " " + records["record_key"]))
+    refresh_pseudonyms(wh, b"erasure-test-key-0123456789")
+
+
+def _everywhere(wh: Warehouse, person: str, records: pd.DataFrame) -> dict[str, int]:
+    """Per table (raw tables aside: see _traces), the cells naming the person or one of their
+    records: the id, a record key, an agency|record_key mention id, or text containing one."""
+    mentions = set(records["agency"] + "|" + records["record_key"])
+    exact = {person, *mentions, *records["record_key"]}
+    inside = "|".join(map(re.escape, sorted(mentions, key=len, reverse=True)))
+    found = {}
+    for table in wh.table_counts():
+        if table.startswith("raw.") or table in KEPT:
+            continue
+        text = wh.read(f"select * from {table}").select_dtypes(object).astype(str)
+        hits = text.isin(exact) | text.apply(lambda column: column.str.contains(inside))
+        if hits.to_numpy().any():
+            found[table] = int(hits.to_numpy().sum())
+    return found
+
+
 def test_erase_removes_the_person_and_what_derives_from_them(linked: tuple[Warehouse, Path]) -> None:
     wh, landing = linked
     person, family, records, size = _pick_person(wh)
@@ -118,13 +162,21 @@ def test_erase_removes_the_person_and_what_derives_from_them(linked: tuple[Wareh
     with wh.begin() as conn:  # a clerical decision naming one of their records
         wh.execute(conn, "insert into linked.review_decisions values (:a, :k, :a, 'other', 'match', 'rev', "
                          "'2026-10-01', null)", {"a": first["agency"], "k": first["record_key"]})
+    _derive_everything(wh, family, records)
     assert sum(_traces(wh, person, records).values()) > 0
+    before = _everywhere(wh, person, records)
+    assert {"cohort.alerts", "cohort.alert_seen", "cohort.alert_deliveries", "cohort.claim_evidence",
+            "ops.pseudonyms", "linked.persons", "staging.events", "cohort.evidence"} <= set(before), before
+    assert wh.scalar("select count(*) from cohort.family_outcomes where family_id = :f", {"f": family}) == 1
     result = CliRunner().invoke(main, ["erase", "--person", person, "--reason", "SAR-2026-031",
                                                   "--as", "dpo", "--yes", "--warehouse", wh_url(wh)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["records"] >= len(records) and summary["removed"]["ops.tombstones"] == summary["records"]
     assert _traces(wh, person, records) == dict.fromkeys(_traces(wh, person, records), 0)
+    assert _everywhere(wh, person, records) == {}
+    assert wh.scalar("select count(*) from cohort.family_outcomes where family_id = :f", {"f": family}) == 0
+    assert wh.scalar("select count(*) from cohort.claims") == 1  # the payment record stays, with its family id
     assert problems(wh) == {}
     left = wh.scalar("select count(*) from linked.families where family_id = :f", {"f": family})
     assert left == (1 if size > 1 else 0)  # the family stays with its other members, or goes with them
@@ -147,6 +199,36 @@ def test_erase_removes_the_person_and_what_derives_from_them(linked: tuple[Wareh
     assert problems(wh) == {}
 
 
+def test_erasing_every_member_removes_what_was_about_the_family(linked: tuple[Warehouse, Path]) -> None:
+    wh, _ = linked
+    records = wh.read("select p.person_id, m.agency, m.record_key, f.family_id from linked.mention_person p "
+                      "join staging.person_mentions m on m.mention_id = p.mention_id "
+                      "join linked.person_family f on f.person_id = p.person_id")
+    with_evidence = set(wh.read("select family_id from cohort.evidence")["family_id"])
+    sizes = records[records["family_id"].isin(with_evidence)].groupby("family_id")["person_id"].nunique()
+    family = sizes.sort_values(kind="stable").index[0]
+    mine = records[records["family_id"] == family]
+    _derive_everything(wh, family, mine[["person_id", "agency", "record_key"]])
+    with wh.begin() as conn:
+        wh.execute(conn, "insert into cohort.referrals values (:f, 'early help', 'worried about the children', "
+                         "'2026-06-01')", {"f": family})
+    about = ("cohort.results", "cohort.evidence", "cohort.family_outcomes", "cohort.referrals", "linked.families",
+             "linked.person_family", "ops.pseudonyms")
+    count = "select count(*) from {t} where {c} = :f"
+    assert all(wh.scalar(count.format(t=t, c="real_id" if t.startswith("ops") else "family_id"), {"f": family})
+               for t in about)
+    for person in mine["person_id"].unique():
+        erase_person(wh, person, who="dpo", reason="SAR-7 whole household")
+    assert {t: wh.scalar(count.format(t=t, c="real_id" if t.startswith("ops") else "family_id"), {"f": family})
+            for t in about} == dict.fromkeys(about, 0)
+    for person in mine["person_id"].unique():
+        assert _everywhere(wh, person, mine[mine["person_id"] == person]) == {}
+    kept = {t: wh.scalar(count.format(t=t, c="family_id"), {"f": family}) for t in ("cohort.attachments",
+                                                                                    "cohort.claims")}
+    assert kept == {"cohort.attachments": 1, "cohort.claims": 1}  # the authority's own records: ids, dates, money
+    assert problems(wh) == {}
+
+
 def test_erasure_refusals(linked: tuple[Warehouse, Path]) -> None:
     wh, _ = linked
     runner = CliRunner()
@@ -164,6 +246,9 @@ def test_retention_removes_old_records_and_keeps_open_ones(linked: tuple[Warehou
     wh, _ = linked
     days = 70
     cutoff = pd.Timestamp(AS_OF) - pd.Timedelta(days=days)
+    for family in wh.read("select family_id from linked.families")["family_id"]:
+        attach(wh, family, "Ann Key", date(2000, 1, 1))
+    raise_alerts(wh, programme="tf2015", deliver=False)
     before = wh.table_counts()
     dry = apply_retention(wh, who="dpo", days=days, as_of=AS_OF, dry_run=True)
     assert dry["records"] > 0 and wh.table_counts() == before
@@ -178,6 +263,10 @@ def test_retention_removes_old_records_and_keeps_open_ones(linked: tuple[Warehou
     assert not expired.any()
     assert set(old_open["record_key"]) <= set(left["record_key"])  # open episodes stay while open
     assert len(left) == len(events) - done["records"]
+    assert done["removed"]["cohort.alerts"] > 0 and done["removed"]["cohort.alert_seen"] >= dry["records"]
+    for table in ("cohort.alerts", "cohort.alert_seen"):  # no alert outlives its record
+        assert wh.scalar(f"select count(*) from {table} a where not exists "
+                         "(select 1 from staging.events e where e.mention_id = a.mention_id)") == 0
     assert problems(wh) == {}
     assert wh.read("select action, actor from ops.audit_log").values.tolist() == [["retention", "dpo"]]
     assert wh.read("select * from ops.tombstones").empty  # retention does not block a re-send
