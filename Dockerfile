@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --home-dir /opt/airflow --uid 50000 --gid 0 airflow \
- && mkdir -p /data/landing /data/quarantine /opt/airflow/logs /opt/airflow/auth \
+ && mkdir -p /data/landing /data/quarantine /data/data_docs /opt/airflow/logs /opt/airflow/auth \
  && chown -R airflow:0 /data /opt/airflow \
  && chmod -R g+rwX /data /opt/airflow
 

@@ -19,8 +19,10 @@ from airflow.sdk import DAG, PokeReturnValue, TriggerRule, dag, get_current_cont
 from pipeline import orchestration as orch
 from pipeline.agencies import Agency, load_agencies
 from pipeline.assets import staging_asset
+from pipeline.data_docs import folder as data_docs_folder
 
 POOL = orch.warehouse_pool()
+DATA_DOCS = data_docs_folder(orch.settings().quarantine)  # from the environment only, as the tasks read it
 POKE_SECONDS = int(os.environ.get("FAMILYHUB_POKE_SECONDS", "300"))
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -42,6 +44,10 @@ asset `familyhub://staging/{name}`, which schedules `familyhub_link_and_cohort`.
 - **Refused file:** the `gate_and_load` task for that file fails with `FileRefused`; its log
   names the reason and the quarantine report (`<file_id>__<file>.report.md`). Fix the file
   or the declaration, then run `familyhub reprocess`. Other agencies' DAGs are unaffected.
+- **Data Docs:** every file the gate validated, loaded or refused, has Great Expectations' own
+  page of its validation in `{data_docs}` (`$FAMILYHUB_DATA_DOCS`, default `data_docs` beside the
+  quarantine folder). Open `{data_docs}/index.html` in a browser: it lists every file, newest
+  first. A refused file's report links its page; `gate_and_load` returns it as `data_docs`.
 - **No new file:** the sensor gives up after {timeout} minutes and the run is *skipped*, not failed.
 - **Embedded warehouse:** warehouse tasks share the one-slot pool `familyhub_warehouse`
   (DuckDB has one writer); on PostgreSQL they run in parallel.
@@ -58,6 +64,10 @@ One mapped task per new file (the map index shows the file name). Gates the file
 agency's Great Expectations suite and the row rules, loads it in one transaction (bad rows held
 back with reasons) or refuses it whole into quarantine. **A refused file fails this task with
 `FileRefused`** and is not retried: retrying cannot fix the file.
+
+Either way GX's rendering of the file's validation is written to the Data Docs folder
+`{data_docs}` (index: `{data_docs}/index.html`); the page's path is in the task's return value
+(`data_docs`), in the `FileRefused` message and in the quarantine report.
 """
 
 ASSET_DOC = """\
@@ -87,7 +97,7 @@ def build_ingest_dag(agency: Agency) -> DAG:
         dagrun_timeout=timedelta(hours=2),
         default_args=DEFAULT_ARGS,
         tags=["familyhub", "ingest", agency.name],
-        doc_md=DAG_DOC.format(name=agency.name, description=agency.description,
+        doc_md=DAG_DOC.format(name=agency.name, description=agency.description, data_docs=DATA_DOCS,
                               timeout=int(sensor_timeout.total_seconds() // 60)),
     )
     def ingest() -> None:
@@ -101,7 +111,8 @@ def build_ingest_dag(agency: Agency) -> DAG:
             files = orch.pending_files(agency.name)
             return PokeReturnValue(is_done=bool(files), xcom_value=files)
 
-        @task(pool=POOL, max_active_tis_per_dagrun=1, map_index_template="{{ file_name }}", doc_md=LOAD_DOC)
+        @task(pool=POOL, max_active_tis_per_dagrun=1, map_index_template="{{ file_name }}",
+              doc_md=LOAD_DOC.format(data_docs=DATA_DOCS))
         def gate_and_load(path: str) -> dict[str, Any]:
             get_current_context()["file_name"] = Path(path).name  # type: ignore[typeddict-unknown-key]
             return orch.gate_and_load(agency.name, path)

@@ -63,7 +63,8 @@ class FileRefused(AirflowFailException):
 
     def __init__(self, outcome: FileOutcome):
         self.outcome = outcome
-        advice = (f"quarantined with report {outcome.report_path}; fix the file or the declaration, "
+        page = f" and Data Docs page {outcome.data_docs}" if outcome.data_docs else ""
+        advice = (f"quarantined with report {outcome.report_path}{page}; fix the file or the declaration, "
                   "then `familyhub reprocess`" if outcome.report_path else
                   "not read (unsafe path); remove it from the landing folder")
         super().__init__(f"{outcome.agency} file {outcome.file_name} refused: {outcome.reason} ({advice})")

@@ -8,9 +8,11 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_ingest import POLICE_HEADER, load, police_file, police_row
 
 from pipeline import data_docs
+from pipeline.cli import main
 from pipeline.warehouse import Warehouse
 
 
@@ -92,3 +94,14 @@ def test_every_validation_is_listed_in_the_index(warehouse: Warehouse, tmp_path:
     pages = [h for h in hrefs if h.startswith("validations/")]
     assert len(pages) == 2 and all((site / p).exists() for p in pages)
     assert {Path(first.data_docs), Path(second.data_docs)} == {site / p for p in pages}
+
+
+def test_cli_data_docs_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(data_docs.ENV, str(tmp_path / "not-this"))  # restored after the command sets it
+    police_file(tmp_path / "landing", "police_20260901.csv", [police_row(1)])
+    docs = tmp_path / "docs"
+    result = CliRunner().invoke(main, ["ingest", "--landing", str(tmp_path / "landing"), "--data-docs", str(docs),
+                                       "--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"])
+    assert result.exit_code == 0, result.output
+    assert f"Data Docs of these files: {docs / 'index.html'}" in result.output
+    assert len(list((docs / "validations").rglob("*.html"))) == 1 and not (tmp_path / "not-this").exists()

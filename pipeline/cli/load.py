@@ -31,7 +31,7 @@ def generate(out: Path, households: int, seed: int, bad_files: bool) -> None:
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
-def _print_outcomes(outcomes: list, as_json: bool) -> None:
+def _print_outcomes(outcomes: list, as_json: bool, quarantine: Path) -> None:
     if as_json:
         click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2, default=str))
         return
@@ -41,6 +41,10 @@ def _print_outcomes(outcomes: list, as_json: bool) -> None:
         click.echo(f"{o.agency:<11} {o.file_name:<28} " + click.style(f"{o.status:<9}", fg=colour) + f" {counts}")
         if o.report_path:
             click.echo(f"{'':<11} report: {o.report_path}")
+    if any(o.data_docs for o in outcomes):
+        from pipeline.data_docs import folder
+
+        click.echo(f"Great Expectations Data Docs of these files: {folder(quarantine) / 'index.html'}")
 
 
 @click.command()
@@ -68,7 +72,7 @@ def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies:
         raise click.ClickException(f"landing folder {landing} does not exist")
     wh = open_warehouse(warehouse_url)
     outcomes = ingest_landing(wh, landing, quarantine, agencies or None, max_bad_share, progress=not as_json)
-    _print_outcomes(outcomes, as_json)
+    _print_outcomes(outcomes, as_json, quarantine)
 
 
 @click.command()
@@ -91,7 +95,7 @@ def reprocess(warehouse_url: str | None, landing: Path, quarantine: Path, max_ba
     if as_json:
         click.echo(json.dumps({"files": [f.as_dict() for f in result["files"]], "rows": result["rows"]}, indent=2))
         return
-    _print_outcomes(result["files"], False)
+    _print_outcomes(result["files"], False, quarantine)
     for r in result["rows"]:
         click.echo(f"{r['agency']:<11} file {r['file_id']}: {r['released']} held rows released, "
                    f"{r['still_held']} still held")
