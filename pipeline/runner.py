@@ -5,10 +5,13 @@ Each step is idempotent, so a re-run with no new files gives identical reporting
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from pipeline.access import KEY_ENV, refresh_pseudonyms
 from pipeline.alerts import raise_alerts
 from pipeline.identification import evaluate_cohort
 from pipeline.ingest import FileOutcome, ingest_landing
@@ -16,6 +19,8 @@ from pipeline.linking import link
 from pipeline.warehouse import Warehouse
 
 __all__ = ["RunSummary", "evaluate_cohort", "link", "raise_alerts", "refresh_reporting", "run_all"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,9 +31,21 @@ class RunSummary:
     alerts: dict = field(default_factory=dict)
 
 
-def refresh_reporting(wh: Warehouse) -> None:
-    """Re-create the reporting views (they read the current layers, so this only applies DDL changes)."""
+def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:
+    """Re-create the reporting views and refresh the pseudonyms the analysts' views join.
+
+    The views read the current layers, so re-creating them only applies DDL changes; but
+    ``reporting.pseudonymised_*`` show only ids that have a row in ``ops.pseudonyms``, a table,
+    so new persons and families would be missing (and retired ids kept) until it is refreshed.
+    Without ``FAMILYHUB_PSEUDONYM_KEY`` (e.g. the demo: no analysts) the pseudonyms stay as
+    they are, with a warning; a key that is set but too short is an error. Returns the
+    pseudonym counts (added, removed), or None when not refreshed.
+    """
     wh.migrate()
+    if not os.environ.get(KEY_ENV):
+        log.warning("%s is not set: the pseudonymised reporting views are not refreshed", KEY_ENV)
+        return None
+    return refresh_pseudonyms(wh)
 
 
 def run_all(wh: Warehouse, landing: Path, quarantine: Path, as_of: date, programmes: list[str],

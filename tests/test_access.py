@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from trust_data import as_login, build_linked, small_landing
 
-from pipeline import access
+from pipeline import access, runner
 from pipeline.cli import main
 from pipeline.warehouse import Warehouse
 
@@ -206,3 +208,35 @@ def test_pseudonyms_are_stable_and_follow_the_key(granted: dict, monkeypatch: py
     monkeypatch.setenv("FAMILYHUB_PSEUDONYM_KEY", "short")
     with pytest.raises(ValueError, match="at least 16"):
         access.pseudonym_key()
+
+
+def test_refreshing_reporting_refreshes_the_pseudonymised_views(warehouse: Warehouse,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    def link_run(families: dict[str, list[str]]) -> None:  # what a link run leaves: persons in families
+        with warehouse.begin() as conn:
+            for table in ("linked.person_family", "linked.persons", "linked.families"):
+                warehouse.execute(conn, f"delete from {table}")
+            members = [(p, f) for f, people in families.items() for p in people]
+            warehouse.insert(conn, "linked.families", pd.DataFrame({"family_id": list(families), "n_members": 1}))
+            warehouse.insert(conn, "linked.persons", pd.DataFrame({"person_id": [p for p, _ in members],
+                                                                   "n_mentions": 1}))
+            warehouse.insert(conn, "linked.person_family", pd.DataFrame(members, columns=["person_id", "family_id"]))
+
+    def analysts_see() -> tuple[int, int]:
+        return (int(warehouse.scalar("select count(*) from reporting.pseudonymised_member")),
+                int(warehouse.scalar("select count(*) from reporting.pseudonymised_family")))
+
+    monkeypatch.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+    link_run({"F1": ["P1", "P2"]})
+    assert runner.refresh_reporting(warehouse) == {"added": 3, "removed": 0}
+    assert analysts_see() == (2, 1)
+    link_run({"F1": ["P1"], "F2": ["P3", "P4"]})  # P2 retired, a new family
+    assert runner.refresh_reporting(warehouse) == {"added": 3, "removed": 1}
+    assert analysts_see() == (3, 2)
+    monkeypatch.delenv("FAMILYHUB_PSEUDONYM_KEY")
+    link_run({"F1": ["P1"], "F2": ["P3", "P4"], "F3": ["P5"]})
+    with caplog.at_level(logging.WARNING):
+        assert runner.refresh_reporting(warehouse) is None
+    assert "pseudonymised reporting views are not refreshed" in caplog.text and KEY not in caplog.text
+    assert analysts_see() == (3, 2)
