@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.agencies import Agency
@@ -29,6 +31,8 @@ CHUNK_ROWS = 200_000
 #: Arrow-backed strings: vectorised string functions in C++, a fraction of object memory.
 TEXT = "string[pyarrow]"
 _ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow")}.get
+#: The characters ``str.strip()`` strips (every ``c`` with ``c.isspace()``), for Arrow's trim.
+_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 class _PandasReads(Exception):
@@ -203,14 +207,27 @@ def _read_xlsx(path: Path, agency: Agency, chunk_rows: int) -> Iterator[pd.DataF
     while header and header[-1] == "":
         header.pop()
     width = len(header)
-    buffer: list[list[str]] = []
+    buffer: list[list] = []
     for values in rows:
-        cells = [_cell_text(v) for v in values[:width]]
-        if not any(cells):
-            continue
-        buffer.append(cells + [""] * (width - len(cells)))
+        buffer.append(values[:width])
         if len(buffer) >= chunk_rows:
-            yield pd.DataFrame(buffer, columns=header, dtype=TEXT)
+            yield _sheet_frame(buffer, header)
             buffer = []
     if buffer:
-        yield pd.DataFrame(buffer, columns=header, dtype=TEXT)
+        yield _sheet_frame(buffer, header)
+
+
+def _sheet_frame(rows: list[list], header: list[str]) -> pd.DataFrame:
+    """Cells as text (:func:`_cell_text`) column by column, blank rows dropped. A column of text
+    cells only (most of them) is stripped by Arrow of exactly what ``str.strip`` strips; the
+    others are rendered cell by cell."""
+    cells = pd.DataFrame(rows, dtype=object).reindex(columns=range(len(header)))
+    text = [pc.utf8_trim(pc.fill_null(pa.array(cells[i], type=pa.string(), from_pandas=True), ""), _WHITESPACE)
+            if pd.api.types.infer_dtype(cells[i]) in {"string", "empty"}
+            else pa.array(cells[i].map(_cell_text, na_action="ignore").fillna(""), type=pa.string())
+            for i in cells.columns]
+    table = pa.table(text, names=[str(i) for i in range(len(text))])
+    filled = [pc.not_equal(column, "") for column in text]
+    frame = table.filter(functools.reduce(pc.or_, filled)).to_pandas(types_mapper=_ARROW_TEXT)
+    frame.columns = header
+    return frame
