@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from html import unescape
@@ -11,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 from test_ingest import POLICE_HEADER, load, police_file, police_row
 
-from pipeline import data_docs
+from pipeline import data_docs, ingest
 from pipeline.cli import main
+from pipeline.extracts import read_extract
 from pipeline.warehouse import Warehouse
 
 
@@ -105,3 +107,13 @@ def test_cli_data_docs_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     assert f"Data Docs of these files: {docs / 'index.html'}" in result.output
     assert len(list((docs / "validations").rglob("*.html"))) == 1 and not (tmp_path / "not-this").exists()
+
+
+def test_file_in_several_chunks_gets_one_page_with_whole_file_counts(warehouse: Warehouse, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "read_extract", functools.partial(read_extract, chunk_rows=10))
+    rows = [police_row(i, category="WEIRD" if i in (2, 22) else "CRIME") for i in range(1, 26)]
+    out = load(warehouse, police_file(tmp_path / "landing", "police_20260901.csv", rows), tmp_path)
+    assert (out.status, out.rows_held) == ("loaded", 2)
+    assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1
+    assert "2 unexpected values found. 8% of 25 total rows." in text(Path(out.data_docs))
