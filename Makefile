@@ -25,7 +25,7 @@ test: install
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=20
 
 airflow: install
 	scripts/airflow-local.sh
