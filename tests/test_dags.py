@@ -139,6 +139,8 @@ def test_ingest_dags_wait_load_and_update_their_own_asset(dagbag: Any) -> None:
         assert sensor.mode == "reschedule" and sensor.soft_fail and sensor.timeout > 0
         assert [a.uri for a in dag.get_task("update_staging_asset").outlets] == [f"familyhub://staging/{agency}"]
         assert get_agency(agency).description in dag.doc_md
+        for doc in (dag.doc_md, dag.get_task("gate_and_load").doc_md):  # where the Data Docs are
+            assert "data_docs/index.html" in doc, agency
 
 
 def test_link_dag_runs_on_any_agency_asset_or_daily(dagbag: Any) -> None:
