@@ -67,7 +67,8 @@ UNSHOWN = ("unexpected_list", "unexpected_index_list", "unexpected_index_query",
 def folder(quarantine: Path) -> Path:
     """The Data Docs folder: ``FAMILYHUB_DATA_DOCS``, else ``data_docs`` beside the quarantine folder."""
     configured = os.environ.get(ENV)
-    return Path(configured) if configured else quarantine.parent / "data_docs"
+    # absolute: GX's filesystem store refuses a relative base directory
+    return (Path(configured) if configured else quarantine.parent / "data_docs").absolute()
 
 
 def publish(quarantine: Path, agency: Agency, file_id: int, file_name: str, outcome: str, detail: str,

@@ -117,3 +117,11 @@ def test_file_in_several_chunks_gets_one_page_with_whole_file_counts(warehouse: 
     assert (out.status, out.rows_held) == ("loaded", 2)
     assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1
     assert "2 unexpected values found. 8% of 25 total rows." in text(Path(out.data_docs))
+
+
+def test_relative_folders_still_get_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # `make demo` passes relative folders
+    police_file(Path("landing"), "police_20260901.csv", [police_row(1)])
+    result = CliRunner().invoke(main, ["ingest", "--landing", "landing", "--warehouse", "duckdb:///wh.duckdb"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1
