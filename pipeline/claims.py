@@ -39,6 +39,7 @@ from pipeline.cohort import Programme, evaluate, load_programme, programme_folde
 from pipeline.cohort.config import Match
 from pipeline.cohort.frames import prepare_events, prepare_members
 from pipeline.cohort.rules import Context, match_mask
+from pipeline.exports import export_identifiable
 from pipeline.warehouse import Warehouse
 
 __all__ = [
@@ -512,8 +513,6 @@ def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | N
 def write_return(wh: Warehouse, claims: pd.DataFrame, path: Path, *, who: str, reason: str | None) -> Path:
     """The claims as the CSV for the government return: formula-safe, and audited (one row per
     family in it) through :func:`pipeline.exports.export_identifiable`."""
-    from pipeline.exports import export_identifiable
-
     columns = ["programme", "claim_window", "claim_date", "family_id", "payment", "result", "programme_year",
                "attached_on", "amount", "evidence"]
     out = claims[columns].copy()

@@ -14,12 +14,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from pipeline.warehouse import Warehouse
+from pipeline import audit
+from pipeline.warehouse import Warehouse
 
 __all__ = ["FORMULA_STARTS", "export_identifiable", "neutralise", "safe_cell", "write_csv", "write_xlsx"]
 
@@ -76,8 +76,6 @@ def export_identifiable(wh: Warehouse, frame: pd.DataFrame, path: str | Path, *,
     by default the frame's own such columns; each gets an ``export`` row in the audit log
     with who, why, ``what`` and where, so the file cannot be written without its audit.
     """
-    from pipeline import audit
-
     path = Path(path)
     reason = audit.require_reason(reason)
     if subjects is None:

@@ -155,7 +155,7 @@ def export_review(
         pipeline.audit.AuditError: no reason given; nothing is written.
     """
     queue = open_queue(wh, requeue_unsure=requeue_unsure)
-    mention_ids = np.r_[queue["mention_id_l"], queue["mention_id_r"]] if len(queue) else []
+    mention_ids = np.r_[queue["mention_id_l"], queue["mention_id_r"]]
     if queue.empty:
         sheet = pd.DataFrame(columns=[*_KEY_COLUMNS, *DECISION_COLUMNS[4:]])
     else:

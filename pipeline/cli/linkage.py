@@ -100,7 +100,7 @@ def list_queue(warehouse_url: str | None, with_scores: bool, unsure: bool, limit
     queue = open_queue(wh, requeue_unsure=unsure)
     click.echo(f"{len(queue)} pair(s) waiting for review")
     shown = queue if limit == 0 else queue.head(limit)
-    mention_ids = pd.concat([shown["mention_id_l"], shown["mention_id_r"]]) if len(shown) else []
+    mention_ids = pd.concat([shown["mention_id_l"], shown["mention_id_r"]])
     record(wh, "view_records", who=who, reason=reason, subjects=subjects_of(wh, mention_ids),
            detail=f"review list: {len(shown)} pair(s)")
     details = mention_details(wh, mention_ids)
