@@ -67,10 +67,15 @@ def test_audit_command_filters_and_exports_inert_csv(warehouse: Warehouse, wareh
     listed = CliRunner().invoke(main, ["audit", "--family", "F2", "--warehouse", warehouse_url])
     assert listed.exit_code == 0 and "+1 review" in listed.output and "F1" not in listed.output
     out = tmp_path / "audit.csv"
-    exported = CliRunner().invoke(main, ["audit", "--csv", str(out), "--warehouse", warehouse_url])
-    assert exported.exit_code == 0
+    refused = CliRunner().invoke(main, ["audit", "--csv", str(out), "--warehouse", warehouse_url])
+    assert refused.exit_code == 2 and "--reason" in refused.output and not out.exists()
+    exported = CliRunner().invoke(main, ["audit", "--csv", str(out), "--reason", "DPO quarterly check", "--as", "dpo",
+                                         "--warehouse", warehouse_url])
+    assert exported.exit_code == 0, exported.output
     reasons = {r["actor"]: r["reason"] for r in csv.DictReader(out.open())}
     assert reasons == {"a": "'=HYPERLINK(\"http://x\",\"y\")", "b": "'+1 review"}
+    export = audit.read_log(warehouse, action="export")  # the export of the log is itself audited
+    assert sorted(export["family_id"]) == ["F1", "F2"] and set(export["actor"]) == {"dpo"}
 
 
 def test_an_identifiable_export_is_audited_per_subject_before_it_is_written(warehouse: Warehouse,

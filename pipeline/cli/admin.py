@@ -176,14 +176,17 @@ def retention(warehouse_url: str | None, days: int | None, as_of: datetime | Non
 @warehouse_option
 @click.option("--family", "family_id", metavar="FAMILY_ID")
 @click.option("--person", "person_id", metavar="PERSON_ID")
-@click.option("--actor", "who", metavar="NAME")
+@click.option("--actor", "actor_name", metavar="NAME")
 @click.option("--action", type=click.Choice(ACTIONS))
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows here.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the rows here (an export: needs --reason, and is audited itself).")
 @click.option("--json", "as_json", is_flag=True)
-def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str | None, who: str | None,
-              action: str | None, since: datetime | None, limit: int, csv_path: Path | None, as_json: bool) -> None:
+@identity_options(reason_required="csv_path")
+def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str | None, actor_name: str | None,
+              action: str | None, since: datetime | None, limit: int, csv_path: Path | None, as_json: bool,
+              who: str, reason: str | None) -> None:
     """Who read or changed identifiable data, when, which family or person, and why (newest first).
 
     Example:
@@ -191,17 +194,18 @@ def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str |
         familyhub audit --family F3a9c0e12b4 --since 2026-01-01
     """
     from pipeline.audit import read_log
-    from pipeline.exports import write_csv
+    from pipeline.exports import export_identifiable
 
-    rows = read_log(open_warehouse(warehouse_url), family_id, person_id, who, action, since, limit)
+    wh = open_warehouse(warehouse_url)
+    rows = read_log(wh, family_id, person_id, actor_name, action, since, limit)
     if csv_path:
-        write_csv(rows, csv_path)
+        export_identifiable(wh, rows, csv_path, who=who, reason=reason, what="audit log")
         click.echo(f"wrote {len(rows)} rows to {csv_path}")
     elif as_json:
         click.echo(json.dumps(rows.to_dict("records"), indent=2, default=str))
     else:
         for r in rows.itertuples():
-            click.echo(f"{r.logged_at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.db_user or '-':<16} {r.action:<11} "
+            click.echo(f"{r.logged_at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.db_user or '-':<16} {r.action:<12} "
                        f"{r.family_id or '-':<13} {r.person_id or '-':<13} {r.reason or ''}")
 
 
