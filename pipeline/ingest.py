@@ -379,6 +379,7 @@ def ingest_landing(wh: Warehouse, landing: Path, quarantine: Path, agencies: Ite
                 bar.set_postfix_str(path.name)
                 outcomes[name].append(ingest_file(wh, path, get_agency(name), quarantine, share))
                 bar.update()
+    wh.checkpoint()  # the embedded database file takes the load at once, not a checkpoint per few files
     return [o for name in work for o in outcomes[name]]
 
 

@@ -34,6 +34,7 @@ DEFAULT_URL = "duckdb:///familyhub.duckdb"
 LAYERS = ("ops", "raw", "staging", "linked", "cohort", "reporting")
 LOCK_SPACE = 0x4648  # "FH": the first key of FamilyHub's two-key advisory locks
 COPY_BATCH_ROWS = 50_000  # rows per CSV buffer sent to COPY: bounds the extra memory of a bulk insert
+CHECKPOINT_THRESHOLD = "256MB"  # DuckDB: write-ahead log size that triggers a checkpoint
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -78,7 +79,16 @@ def _arrow(frame: pd.DataFrame) -> pa.Table | None:
 
 
 class _DuckDB(_Backend):
+    """Checkpoints when the write-ahead log reaches ``CHECKPOINT_THRESHOLD`` rather than DuckDB's 16 MB:
+    each checkpoint rewrites the primary-key indexes whole, so at 16 MB a bulk load checkpointed
+    after nearly every file (a fifth of a 1M-row ingest). Commits stay durable: the log is on disk."""
+
     name = "duckdb"
+
+    def __init__(self, engine: Engine):
+        super().__init__(engine)
+        sa.event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute(
+            f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'"))
 
     def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame) -> None:
         cols = ", ".join(f'"{c}"' for c in frame.columns)
@@ -211,6 +221,13 @@ class Warehouse:
         cols = ",\n  ".join(f'"{c}" text' for c in agency.column_names)
         return (f"create table if not exists raw.{agency.name} (\n  file_id bigint not null,\n"
                 f"  row_number integer not null,\n  {cols}\n)")
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the embedded database file at once, after a bulk load
+        (a server needs nothing)."""
+        if self.is_embedded:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("checkpoint")
 
     # -- data -------------------------------------------------------------------------------
     def insert(self, conn: Connection, table: str, frame: pd.DataFrame) -> None:
