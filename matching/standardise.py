@@ -481,7 +481,7 @@ def standardise_address(s: pd.Series) -> pd.Series:
         for abbreviation, full in _ADDRESS_EXPANSIONS:
             short = short.str.replace(abbreviation, full, regex=True)
         t = pd.concat([t[~has], short]).loc[t.index]
-    t = _sub(t, r"\b(\d+) ([A-Z])\b", r"\1\2")
+    t = _sub(t, r"\b(\d+)\s+([A-Z])\b", r"\1\2")  # any spacing: punctuation may have left several
     return _to_object(_squash(t))
 
 
