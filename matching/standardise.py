@@ -350,7 +350,7 @@ def postcode_parts(s: pd.Series) -> pd.DataFrame:
 def _digits(t: pd.Series) -> np.ndarray:
     """Equal-length ASCII digit strings → (n, width) int matrix."""
     width = len(t.iloc[0]) if len(t) else 0
-    raw = np.frombuffer("".join(t).encode("ascii"), dtype=np.uint8)
+    raw = np.frombuffer("".join(t.to_numpy(dtype=object)).encode("ascii"), dtype=np.uint8)  # not item by item
     return raw.reshape(len(t), width).astype(np.int64) - ord("0")
 
 
