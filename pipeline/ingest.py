@@ -9,12 +9,15 @@ newer version. ``reprocess`` re-runs refused files and held rows after a fix.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -393,12 +396,22 @@ def _ingest_in_workers(wh: Warehouse, work: dict[str, list[Path]], quarantine: P
     wh.engine.dispose()  # no open connection may be inherited by a child
     largest = sorted(work, key=lambda a: -sum(p.stat().st_size for p in work[a]))
     outcomes = {}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         tasks = {pool.submit(_ingest_agency, url, name, work[name], quarantine, share): name for name in largest}
         for task in as_completed(tasks):
             outcomes[tasks[task]] = task.result()
             done(len(outcomes[tasks[task]]))
     return outcomes
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive an ingest that was killed: orphaned, it would wait forever on
+    its task queue holding memory, or finish a file nobody will report (Linux: PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
 
 
 def _ingest_agency(url: str, name: str, files: list[Path], quarantine: Path, share: float | None) -> list[FileOutcome]:

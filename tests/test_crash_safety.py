@@ -292,3 +292,42 @@ def test_two_agencies_ingesting_at_once_lose_nothing(zygote: Zygote, landing: Pa
         zygote.run("ingest", "--agency", agency, env=_env(alone, landing, tmp_path / "q2"))
     _check(together)
     _same(_ingested(alone), _ingested(together))
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_killed_ingest_leaves_no_worker_process_behind(zygote: Zygote, landing: Path, tmp_path: Path,
+                                                       pg_warehouses: Warehouses) -> None:
+    url = pg_warehouses.new()
+    _open(url).engine.dispose()
+    pid = zygote.start("ingest", env=_env(url, landing, tmp_path / "q"))
+    workers: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(workers) < 2 and time.monotonic() < deadline:  # PostgreSQL ingest forks 2 workers
+        workers = _children(pid)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    zygote.wait(pid)
+    assert len(workers) == 2, workers
+    deadline = time.monotonic() + 10
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_running, workers)), "an ingest worker outlived its killed parent"
+    _check(url)
