@@ -121,8 +121,9 @@ def add_blocking_keys(frame: pd.DataFrame) -> pd.DataFrame:
     Each is computed once per distinct source value.
     """
     codes, dates = pd.factorize(pd.to_datetime(frame["dob"], errors="coerce"))
-    keys = _date_keys(pd.Series(dates)).to_numpy(dtype=object)
-    dob = np.where((codes >= 0)[:, None], keys[np.maximum(codes, 0)] if len(keys) else None, None)
+    # one row of keys per distinct date, and a last row of nulls for records without one
+    keys = np.vstack([_date_keys(pd.Series(dates)).to_numpy(dtype=object), np.full((1, 3), None, dtype=object)])
+    dob = keys[np.where(codes >= 0, codes, len(keys) - 1)]
     return frame.assign(
         last_name_phonetic=_per_distinct(frame["last_name"], _nysiis),
         first_name_phonetic=_per_distinct(frame["first_name"], _nysiis),

@@ -140,3 +140,22 @@ def test_completeness_counts_true_pairs_each_pass_finds() -> None:
     assert report["completeness"].iloc[-1] == pytest.approx(0.75)
     assert report["completeness"].is_monotonic_increasing
     assert (report["true_pairs_added"] <= report["pairs_added"]).all()
+
+
+def test_records_without_any_date_of_birth_still_link() -> None:
+    from matching.matcher import Matcher, MatchSettings
+
+    mentions = pd.DataFrame(
+        {
+            "mention_id": ["a", "b"],
+            "agency": ["health", "police"],
+            "first_name": ["ANN", "ANN"],
+            "last_name": ["LEE", "LEE"],
+            "dob": [None, None],
+            "postcode": ["SW1A 1AA", "SW1A 1AA"],
+        }
+    )
+    keys = add_blocking_keys(mentions.assign(dob=pd.to_datetime(mentions["dob"])))
+    assert keys[["dob", "dob_year", "dob_dm_swapped"]].isna().all().all()
+    clusters = Matcher(MatchSettings()).link_persons(mentions).clusters
+    assert set(clusters["mention_id"]) == {"a", "b"}
