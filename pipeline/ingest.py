@@ -37,7 +37,7 @@ from pipeline.limits import UnsafePath, check_limits, check_path
 from pipeline.quality import RefusedFile, check_chunk, max_bad_share, prepare_gate
 from pipeline.warehouse import Warehouse
 
-__all__ = ["FileOutcome", "find_files", "ingest_file", "ingest_landing", "reprocess"]
+__all__ = ["FileOutcome", "earlier_copy", "find_files", "ingest_file", "ingest_landing", "reprocess"]
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -215,6 +215,14 @@ def _refusal_for_share(tally: _Tally, share: float) -> RefusedFile | None:
     return None
 
 
+def earlier_copy(wh: Warehouse, sha: str, name: str) -> pd.DataFrame:
+    """Ledger rows (file_id, status) this file re-sends: the same bytes already loaded, or refused
+    under this very name. Bytes refused under another name (a misnamed file sent again correctly
+    named) are judged afresh."""
+    return wh.read("select file_id, status from ops.files where sha256 = :s "
+                   "and (status <> 'refused' or file_name = :n) order by file_id", {"s": sha, "n": name})
+
+
 def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
                 share: float | None = None, on_rows: Callable[[int], None] | None = None) -> FileOutcome:
     """Gate and load one file in one transaction, or refuse it whole into quarantine."""
@@ -225,10 +233,7 @@ def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
         log.warning("%s: refused unread: %s", path.name, exc)
         return FileOutcome(agency.name, path.name, "refused", reason=str(exc))
     sha = sha256_of(path)
-    # Same bytes already loaded, or refused under this very name, is a re-send; bytes refused under
-    # another name (a misnamed file sent again correctly named) deserve their own hearing.
-    seen = wh.read("select file_id, status from ops.files where sha256 = :s "
-                   "and (status <> 'refused' or file_name = :n) order by file_id", {"s": sha, "n": path.name})
+    seen = earlier_copy(wh, sha, path.name)
     if len(seen):
         return FileOutcome(agency.name, path.name, "duplicate", file_id=int(seen.file_id[0]),
                            reason=f"same bytes as file {int(seen.file_id[0])} ({seen.status[0]})")

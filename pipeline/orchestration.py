@@ -26,7 +26,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipeline.agencies import Agency, get_agency
-from pipeline.ingest import FileOutcome, find_files, ingest_file, sha256_of
+from pipeline.ingest import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
 from pipeline.limits import UnsafePath, check_path
 from pipeline.warehouse import Warehouse, resolve_url
 
@@ -128,16 +128,7 @@ def pending_files(agency: str) -> list[str]:
         return []
     declared = get_agency(agency)
     with _warehouse() as wh:
-        ledger = wh.read("select sha256, file_name, status from ops.files")
-    refused = ledger["status"] == "refused"
-    loaded = set(ledger.loc[~refused, "sha256"])
-    refused_as = set(zip(ledger.loc[refused, "sha256"], ledger.loc[refused, "file_name"], strict=True))
-    return [str(p) for p in files if not _safe(p, declared) or not _seen(sha256_of(p), p.name, loaded, refused_as)]
-
-
-def _seen(sha: str, name: str, loaded: set[str], refused_as: set[tuple[str, str]]) -> bool:
-    """The ledger's re-send rule (see ``ingest_file``): bytes loaded, or refused under this name."""
-    return sha in loaded or (sha, name) in refused_as
+        return [str(p) for p in files if not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty]
 
 
 def _safe(path: Path, agency: Agency) -> bool:

@@ -294,21 +294,22 @@ def test_two_agencies_ingesting_at_once_lose_nothing(zygote: Zygote, landing: Pa
     _same(_ingested(alone), _ingested(together))
 
 
+def _state_and_parent(pid: int | str) -> tuple[str, int]:
+    """A process's state letter and parent pid (from /proc); ("", 0) once it is gone."""
+    try:
+        state, parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    except OSError:
+        return "", 0
+    return state, int(parent)
+
+
 def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
+    """Processes whose parent is ``pid``."""
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _state_and_parent(p.name)[1] == pid]
 
 
 def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return _state_and_parent(pid)[0] not in ("", "Z")
 
 
 @pytest.mark.slow
