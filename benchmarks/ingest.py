@@ -37,8 +37,10 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 
 ROWS_PER_HOUSEHOLD = 6.44
@@ -57,6 +59,37 @@ def landing_for(rows: int) -> Path:
     return out / "landing"
 
 
+def server_cpu() -> float:
+    """CPU seconds used so far by the local PostgreSQL server: every ``postgres`` process, plus what
+    its exited children (finished sessions) left in their parent's account. 0 when it is not local."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+        if name == "postgres":
+            total += sum(int(f) for f in rest.split()[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settled_server_cpu(url: str) -> float | None:
+    """:func:`server_cpu` once the server is idle (no other active session, no autovacuum still
+    working on an earlier load's tables), so a measurement starts clean; None for DuckDB."""
+    if not url.startswith("postgresql"):
+        return None
+    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(600):
+            busy = conn.execute("select count(*) from pg_stat_activity where pid <> pg_backend_pid() and "
+                                "(backend_type = 'autovacuum worker' or state = 'active')").fetchone()[0]
+            if not busy:
+                break
+            time.sleep(0.2)
+    time.sleep(0.5)  # sessions that just ended are accounted to the server once it has reaped them
+    return server_cpu()
+
+
 def measure(url: str, landing: Path, workdir: Path) -> dict:
     """Ingest the landing folder into ``url``; run in a child process."""
     from pipeline.ingest import ingest_landing, ingest_workers
@@ -65,6 +98,7 @@ def measure(url: str, landing: Path, workdir: Path) -> dict:
 
     wh = Warehouse.connect(url)
     wh.migrate()
+    server = settled_server_cpu(url)
     load_before = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
     prepare_gate()  # start-up, else paid by the first file; timed apart, still inside the total
@@ -76,10 +110,47 @@ def measure(url: str, landing: Path, workdir: Path) -> dict:
     cpu += workers.ru_utime + workers.ru_stime
     return {"rows": rows, "files": len(outcomes), "seconds": round(seconds, 1), "startup": round(startup, 1),
             "rows_per_second": round(rows / seconds), "cpu_seconds": round(cpu, 1),
+            "server_cpu_seconds": None if server is None else round(server_cpu() - server, 1),
             "peak_rss_mib": round(max(mine.ru_maxrss, workers.ru_maxrss) / 1024),
             "peak_sum_mib": round((mine.ru_maxrss + ingest_workers(wh) * workers.ru_maxrss) / 1024),
             "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
             "refused": sum(o.status == "refused" for o in outcomes)}
+
+
+def copy_only(url: str, workdir: Path, workers: int) -> dict:
+    """The server's share alone: COPY the layers the ingest just wrote back into empty copies of
+    their tables (same columns, keys and indexes), from CSV files PostgreSQL itself wrote, in
+    ``workers`` sessions at once, one transaction each; no reading, gate or standardisation.
+    What this takes on the machine bounds any ingest that writes the same rows."""
+    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [f"{s}.{t}" for s, t in conn.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            "and (table_schema = 'raw' or table_name in ('person_mentions', 'events') and table_schema = 'staging')")]
+        conn.execute("create schema copy_only")
+        files = {}
+        for table in tables:
+            target = f"copy_only.{table.replace('.', '__')}"
+            conn.execute(f"create table {target} (like {table} including all)")
+            files[target] = workdir / f"{target}.csv"
+            with files[target].open("wb") as out, conn.cursor().copy(f"copy {table} to stdout (format csv)") as cp:
+                for block in cp:
+                    out.write(block)
+        rows = conn.execute(" + ".join(f"(select count(*) from {t})" for t in tables).join(["select ", ""])).fetchone()
+
+    def load(table: str) -> None:
+        with psycopg.connect(dsn) as conn, conn.cursor().copy(f"copy {table} from stdin (format csv)") as cp, \
+                files[table].open("rb") as data:
+            while block := data.read(1 << 20):
+                cp.write(block)
+
+    server = settled_server_cpu(url)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:  # largest first: the sessions finish together
+        list(pool.map(load, sorted(files, key=lambda t: -files[t].stat().st_size)))
+    return {"seconds": round(time.perf_counter() - start, 1), "server_cpu_seconds": round(server_cpu() - server, 1),
+            "table_rows": rows[0],
+            "bytes_mib": round(sum(f.stat().st_size for f in files.values()) / 2**20)}
 
 
 def run_backend(backend: str, landing: Path) -> dict:
@@ -112,17 +183,32 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         url, landing, workdir = args.child
-        print(json.dumps(measure(url, Path(landing), Path(workdir))))
+        result = measure(url, Path(landing), Path(workdir))
+        if url.startswith("postgresql"):
+            from pipeline.ingest import ingest_workers
+            from pipeline.warehouse import Warehouse
+
+            result["copy_only"] = copy_only(url, Path(workdir), ingest_workers(Warehouse.connect(url)))
+        print(json.dumps(result))
         return
     landing = landing_for(args.rows)
     print(f"{'backend':<10} {'rows':>9} {'files':>6} {'seconds':>8} {'start-up':>9} {'rows/s':>9} {'cpu s':>7} "
-          f"{'peak MiB':>9} {'(sum)':>6} {'load':>10}")
+          f"{'server s':>9} {'peak MiB':>9} {'(sum)':>6} {'load':>10}")
     for backend in args.backend or ["duckdb", "postgres"]:
         r = run_backend(backend, landing)
+        server = "" if r["server_cpu_seconds"] is None else r["server_cpu_seconds"]
         print(f"{backend:<10} {r['rows']:>9} {r['files']:>6} {r['seconds']:>8} {r['startup']:>9} "
-              f"{r['rows_per_second']:>9} {r['cpu_seconds']:>7} {r['peak_rss_mib']:>9} {r['peak_sum_mib']:>6} "
-              f"{r['load']:>10}", flush=True)
-
+              f"{r['rows_per_second']:>9} {r['cpu_seconds']:>7} {server:>9} {r['peak_rss_mib']:>9} "
+              f"{r['peak_sum_mib']:>6} {r['load']:>10}", flush=True)
+        if "copy_only" in r:
+            c = r["copy_only"]
+            print(f"{'COPY only':<10} {r['rows']:>9} {'':>6} {c['seconds']:>8} {'':>9} "
+                  f"{round(r['rows'] / c['seconds']):>9} {'':>7} {c['server_cpu_seconds']:>9}   (the same "
+                  f"{c['table_rows']} table rows, {c['bytes_mib']} MiB of CSV, COPYed by the server alone)")
+            budget = os.cpu_count() * r["rows"] / 100_000
+            print(f"CPU budget at 100,000 rows/s on {os.cpu_count()} cores: {budget:.1f} s; the ingest used "
+                  f"{r['cpu_seconds'] + r['server_cpu_seconds']:.1f} s (FamilyHub {r['cpu_seconds']} + "
+                  f"server {r['server_cpu_seconds']}), COPY alone {c['server_cpu_seconds']} s", flush=True)
 
 if __name__ == "__main__":
     main()

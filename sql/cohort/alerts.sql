@@ -2,7 +2,7 @@
 -- saw the event qualify for a member of a family attached at the time.
 create table if not exists cohort.alerts (
   alert_id text primary key,        -- <pass_id>:<mention_id>
-  mention_id text not null unique,
+  mention_id text collate "C" not null unique,
   version bigint not null,          -- the event version the alert was raised on
   pass_id text not null,
   raised_at timestamp not null,

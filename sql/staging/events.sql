@@ -1,6 +1,6 @@
 -- One canonical event per loaded source record (docs/data-model.md).
 create table if not exists staging.events (
-  mention_id text primary key,
+  mention_id text collate "C" primary key,  -- byte order: the key index costs a third less to load
   agency text not null,
   record_key text not null,
   file_id bigint not null,
