@@ -30,6 +30,9 @@ commits (~3 s) and one checkpoint at the end (~3 s) in the same process.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import inspect
 import json
 import os
 import resource
@@ -73,6 +76,54 @@ def server_cpu() -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+#: What ``--stages`` times (CPU seconds in FamilyHub's process): label -> (module, attribute).
+STAGES = {
+    "read files": ("pipeline.ingest", "read_extract"),
+    "GX suite": ("pipeline.quality", "_run_gx"),
+    "row rules": ("pipeline.quality", "_semantic_reasons"),
+    "standardise": ("pipeline.ingest", "canonical_frames"),
+    "COPY, client side": ("pipeline.warehouse", "_Postgres.insert_frame"),
+    "Data Docs": ("pipeline.data_docs", "publish"),
+}
+
+
+def time_stages() -> dict[str, float]:
+    """Wrap each of :data:`STAGES` so its CPU seconds add up in the returned dict (a generator's
+    time is counted per item it yields)."""
+    spent = dict.fromkeys(STAGES, 0.0)
+    for label, (module, attribute) in STAGES.items():
+        owner = importlib.import_module(module)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def add(label: str, started: float) -> None:
+            spent[label] += time.process_time() - started
+
+        if inspect.isgeneratorfunction(original):
+            def wrapper(*args, _f=original, _label=label, **kwargs):
+                items = _f(*args, **kwargs)
+                while True:
+                    started = time.process_time()
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        return
+                    finally:
+                        add(_label, started)
+                    yield item
+        else:
+            def wrapper(*args, _f=original, _label=label, **kwargs):
+                started = time.process_time()
+                try:
+                    return _f(*args, **kwargs)
+                finally:
+                    add(_label, started)
+        setattr(owner, name, functools.wraps(original)(wrapper))
+    return spent
+
+
 def settled_server_cpu(url: str) -> float | None:
     """:func:`server_cpu` once the server is idle (no other active session, no autovacuum still
     working on an earlier load's tables), so a measurement starts clean; None for DuckDB."""
@@ -90,12 +141,13 @@ def settled_server_cpu(url: str) -> float | None:
     return server_cpu()
 
 
-def measure(url: str, landing: Path, workdir: Path) -> dict:
+def measure(url: str, landing: Path, workdir: Path, stages: bool = False) -> dict:
     """Ingest the landing folder into ``url``; run in a child process."""
     from pipeline.ingest import ingest_landing, ingest_workers
     from pipeline.quality import prepare_gate
     from pipeline.warehouse import Warehouse
 
+    spent = time_stages() if stages else None
     wh = Warehouse.connect(url)
     wh.migrate()
     server = settled_server_cpu(url)
@@ -114,7 +166,8 @@ def measure(url: str, landing: Path, workdir: Path) -> dict:
             "peak_rss_mib": round(max(mine.ru_maxrss, workers.ru_maxrss) / 1024),
             "peak_sum_mib": round((mine.ru_maxrss + ingest_workers(wh) * workers.ru_maxrss) / 1024),
             "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
-            "refused": sum(o.status == "refused" for o in outcomes)}
+            "refused": sum(o.status == "refused" for o in outcomes),
+            "stages": spent and {label: round(v, 1) for label, v in spent.items()}}
 
 
 def copy_only(url: str, workdir: Path, workers: int) -> dict:
@@ -153,7 +206,7 @@ def copy_only(url: str, workdir: Path, workers: int) -> dict:
             "bytes_mib": round(sum(f.stat().st_size for f in files.values()) / 2**20)}
 
 
-def run_backend(backend: str, landing: Path) -> dict:
+def run_backend(backend: str, landing: Path, stages: bool = False) -> dict:
     workdir = CACHE / f"run-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT") if backend == "postgres" else None
@@ -165,8 +218,9 @@ def run_backend(backend: str, landing: Path) -> dict:
     else:
         url = f"duckdb:///{workdir / 'bench.duckdb'}"
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", url, str(landing), str(workdir)],
-                             check=True, capture_output=True, text=True)
+        env = {**os.environ, "FAMILYHUB_INGEST_WORKERS": "1"} if stages else None  # one process: parts add up
+        out = subprocess.run([sys.executable, __file__, "--child", url, str(landing), str(workdir),
+                              *(["--stages"] if stages else [])], check=True, capture_output=True, text=True, env=env)
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if admin is not None:
@@ -179,23 +233,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backend", action="append", choices=["duckdb", "postgres"])
+    parser.add_argument("--stages", action="store_true",
+                        help="one worker, and the CPU seconds of each stage of the ingest")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         url, landing, workdir = args.child
-        result = measure(url, Path(landing), Path(workdir))
-        if url.startswith("postgresql"):
-            from pipeline.ingest import ingest_workers
-            from pipeline.warehouse import Warehouse
-
-            result["copy_only"] = copy_only(url, Path(workdir), ingest_workers(Warehouse.connect(url)))
+        result = measure(url, Path(landing), Path(workdir), args.stages)
+        if url.startswith("postgresql"):  # as many sessions as cores: the fastest this server loads them
+            result["copy_only"] = copy_only(url, Path(workdir), os.cpu_count() or 1)
         print(json.dumps(result))
         return
     landing = landing_for(args.rows)
     print(f"{'backend':<10} {'rows':>9} {'files':>6} {'seconds':>8} {'start-up':>9} {'rows/s':>9} {'cpu s':>7} "
           f"{'server s':>9} {'peak MiB':>9} {'(sum)':>6} {'load':>10}")
     for backend in args.backend or ["duckdb", "postgres"]:
-        r = run_backend(backend, landing)
+        r = run_backend(backend, landing, args.stages)
         server = "" if r["server_cpu_seconds"] is None else r["server_cpu_seconds"]
         print(f"{backend:<10} {r['rows']:>9} {r['files']:>6} {r['seconds']:>8} {r['startup']:>9} "
               f"{r['rows_per_second']:>9} {r['cpu_seconds']:>7} {server:>9} {r['peak_rss_mib']:>9} "
@@ -209,6 +262,8 @@ def main() -> None:
             print(f"CPU budget at 100,000 rows/s on {os.cpu_count()} cores: {budget:.1f} s; the ingest used "
                   f"{r['cpu_seconds'] + r['server_cpu_seconds']:.1f} s (FamilyHub {r['cpu_seconds']} + "
                   f"server {r['server_cpu_seconds']}), COPY alone {c['server_cpu_seconds']} s", flush=True)
+        for label, cpu in (r["stages"] or {}).items():
+            print(f"  {label:<20} {cpu:>6} CPU s")
 
 if __name__ == "__main__":
     main()
