@@ -71,6 +71,11 @@ def landing_for(rows: int) -> Path:
     return out / "landing"
 
 
+def libpq_dsn(url: str) -> str:
+    """The warehouse's SQLAlchemy URL as psycopg takes it."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def server_cpu() -> float:
     """CPU seconds used so far by the local PostgreSQL server: every ``postgres`` process, plus what
     its exited children (finished sessions) left in their parent's account. 0 when it is not local."""
@@ -100,16 +105,16 @@ def time_stages() -> dict[str, float]:
     """Wrap each of :data:`STAGES` so its CPU seconds add up in the returned dict (a generator's
     time is counted per item it yields)."""
     spent = dict.fromkeys(STAGES, 0.0)
+
+    def add(label: str, started: float) -> None:
+        spent[label] += time.process_time() - started
+
     for label, (module, attribute) in STAGES.items():
         owner = importlib.import_module(module)
         *path, name = attribute.split(".")
         for part in path:
             owner = getattr(owner, part)
         original = getattr(owner, name)
-
-        def add(label: str, started: float) -> None:
-            spent[label] += time.process_time() - started
-
         if inspect.isgeneratorfunction(original):
             def wrapper(*args, _f=original, _label=label, **kwargs):
                 items = _f(*args, **kwargs)
@@ -138,8 +143,7 @@ def settled_server_cpu(url: str) -> float | None:
     working on an earlier load's tables), so a measurement starts clean; None for DuckDB."""
     if not url.startswith("postgresql"):
         return None
-    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
         for _ in range(600):
             busy = conn.execute("select count(*) from pg_stat_activity where pid <> pg_backend_pid() and "
                                 "(backend_type = 'autovacuum worker' or state = 'active')").fetchone()[0]
@@ -187,7 +191,7 @@ def copy_only(url: str, workdir: Path, workers: int) -> dict:
     their tables (same columns, keys and indexes), from CSV files PostgreSQL itself wrote, in
     ``workers`` sessions at once, one transaction each; no reading, gate or standardisation.
     What this takes on the machine bounds any ingest that writes the same rows."""
-    dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = libpq_dsn(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         tables = [f"{s}.{t}" for s, t in conn.execute(
             "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
@@ -201,7 +205,7 @@ def copy_only(url: str, workdir: Path, workers: int) -> dict:
             with files[target].open("wb") as out, conn.cursor().copy(f"copy {table} to stdout (format csv)") as cp:
                 for block in cp:
                     out.write(block)
-        rows = conn.execute(" + ".join(f"(select count(*) from {t})" for t in tables).join(["select ", ""])).fetchone()
+        rows = sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in tables)
 
     def load(table: str) -> None:
         with psycopg.connect(dsn) as conn, conn.cursor().copy(f"copy {table} from stdin (format csv)") as cp, \
@@ -214,7 +218,7 @@ def copy_only(url: str, workdir: Path, workers: int) -> dict:
     with ThreadPoolExecutor(workers) as pool:  # largest first: the sessions finish together
         list(pool.map(load, sorted(files, key=lambda t: -files[t].stat().st_size)))
     return {"seconds": round(time.perf_counter() - start, 1), "server_cpu_seconds": round(server_cpu() - server, 1),
-            "table_rows": rows[0],
+            "table_rows": rows,
             "bytes_mib": round(sum(f.stat().st_size for f in files.values()) / 2**20)}
 
 
