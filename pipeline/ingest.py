@@ -299,12 +299,14 @@ def _refuse(wh: Warehouse, path: Path, agency: Agency, sha: str, refusal: Refuse
     """Record the refusal, copy the file to quarantine and write its report; load nothing."""
     rows = tally.sent if tally.sent and refusal.reason.endswith("allowed") else _count_rows(path, agency)
     with wh.begin() as conn:
+        wh.lock(conn, f"ingest:{agency.name}")  # no other refusal of the agency half-done while we sweep
+        folder = quarantine / agency.name
+        _drop_interrupted_copies(wh, conn, folder, delivered_name)
         if file_id is None:
             file_id = wh.execute(conn, "insert into ops.files (agency, file_name, sha256, size_bytes, status, "
                                        "received_at) values (:a, :n, :s, :b, 'refused', :t) returning file_id",
                                  {"a": agency.name, "n": delivered_name, "s": sha, "b": path.stat().st_size,
                                   "t": datetime.now()}).scalar_one()
-        folder = quarantine / agency.name
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{file_id}__{delivered_name}"
         if path.resolve() != target.resolve():
@@ -319,6 +321,21 @@ def _refuse(wh: Warehouse, path: Path, agency: Agency, sha: str, refusal: Refuse
     log.warning("%s: refused: %s", delivered_name, refusal.reason)
     return FileOutcome(agency.name, delivered_name, "refused", file_id, rows, 0, 0, refusal.reason, str(report),
                        docs and str(docs))
+
+
+def _drop_interrupted_copies(wh: Warehouse, conn: Connection, folder: Path, delivered_name: str) -> None:
+    """Remove this file's quarantine copies and reports that no ledger row owns: a refusal killed
+    before it committed rolled its ledger row back, and its id is never given again, so they
+    would lie in quarantine for good, unknown to ``reprocess``."""
+    if not folder.is_dir():
+        return
+    owned = {str(i) for i in wh.read("select file_id from ops.files where file_name = :n",
+                                     {"n": delivered_name}, conn)["file_id"]}
+    ours = {delivered_name, f"{delivered_name}.report.md", f"{delivered_name}.report.json"}
+    for path in folder.iterdir():
+        prefix, _, rest = path.name.partition("__")
+        if rest in ours and prefix.isdigit() and prefix not in owned:
+            path.unlink(missing_ok=True)
 
 
 def _write_report(target: Path, agency: Agency, delivered_name: str, file_id: int, sha: str,

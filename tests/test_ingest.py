@@ -96,6 +96,23 @@ def test_refusal_rules(warehouse: Warehouse, tmp_path: Path, name: str, content:
     assert ledger.status.tolist() == ["refused"]
 
 
+def test_refusal_removes_what_an_interrupted_refusal_of_the_file_left(warehouse: Warehouse, tmp_path: Path) -> None:
+    """A refusal killed before it committed leaves a copy and reports under a ledger id that was
+    rolled back; the next refusal of the file removes them, and keeps what ledger rows own."""
+    folder = tmp_path / "quarantine" / "police"
+    folder.mkdir(parents=True)
+    left = [folder / f"999__police_2026.csv{suffix}" for suffix in ("", ".report.md", ".report.json")]
+    other = folder / "998__police_20260901.csv"  # another file's leftover: not this refusal's to judge
+    for f in [*left, other]:
+        f.write_text("left by a killed refusal")
+    outcome = load(warehouse, write(tmp_path / "landing", "police", "police_2026.csv", "x\n"), tmp_path)
+    assert_refused(warehouse, outcome, "name", tmp_path)
+    assert not any(f.exists() for f in left)
+    assert other.exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [other.name, *(f"{outcome.file_id}__police_2026.csv{s}" for s in ("", ".report.md", ".report.json"))])
+
+
 def housing_workbook(path: Path, rows: int = 3) -> Path:
     agency = get_agency("housing")
     wb = Workbook()
