@@ -29,7 +29,7 @@ COPY matching/ matching/
 COPY expectations/ expectations/
 COPY sql/ sql/
 RUN pip install -e . \
- && python -c "from pipeline.warehouse import SQL_DIR; assert (SQL_DIR / 'staging').is_dir(), SQL_DIR"
+ && python -c "from pipeline.warehouse.engine import SQL_DIR; assert (SQL_DIR / 'staging').is_dir(), SQL_DIR"
 COPY dags/ dags/
 
 USER airflow

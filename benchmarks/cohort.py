@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipeline.cohort import evaluate, load_programme
+from pipeline.programme.cohort import evaluate, load_programme
 
 AS_OF = pd.Timestamp("2026-03-31")
 

@@ -5,7 +5,7 @@ The household stage is isolated from person linkage: every ingested mention
 its TRUE person id from the generator's truth.csv, and :func:`matching.households.build_households`
 groups those persons, with the mentions' events (``staging.events``). Pairs are counted over
 mentions and over persons, against the true households. With ``--pipeline`` the real link
-stage (:func:`pipeline.linking.link`, person linkage included) is also run and measured over
+stage (:func:`pipeline.linkage.link.link`, person linkage included) is also run and measured over
 mentions (its seconds include person linkage). ``--scale N`` times the stage on about N
 mentions (the largest data set tiled with renamed persons, addresses and references, so
 copies never join). ``--rule NAME=VALUE`` changes a :class:`matching.households.HouseholdRules`
@@ -53,8 +53,8 @@ class Dataset:
 def load(households: int, seed: int, workdir: Path) -> Dataset:
     """Generate and ingest once (cached as parquet), then attach the truth."""
     from pipeline.generator import generate
-    from pipeline.ingest import ingest_landing
-    from pipeline.warehouse import Warehouse
+    from pipeline.ingest.load import ingest_landing
+    from pipeline.warehouse.engine import Warehouse
 
     root = workdir / f"generated_{households}_{seed}"
     cached = {name: root / f"{name}.parquet" for name in ("mentions", "events")}
@@ -72,7 +72,7 @@ def load(households: int, seed: int, workdir: Path) -> Dataset:
     truth = pd.read_csv(root / "truth.csv", dtype=str, keep_default_na=False)
     truth = truth.drop_duplicates(KEY, keep="last")[[*KEY, "true_person_id", "true_household_id"]]
     mentions = pd.read_parquet(cached["mentions"]).merge(truth, on=KEY, how="left", validate="1:1")
-    for column in ("dob", "seen_date"):  # as pipeline.linking.link reads them
+    for column in ("dob", "seen_date"):  # as pipeline.linkage.link.link reads them
         mentions[column] = pd.to_datetime(mentions[column])
     if mentions["true_person_id"].isna().any():
         raise ValueError("every ingested record must be in truth.csv")
@@ -120,8 +120,8 @@ def run_stage(data: Dataset, rules: HouseholdRules) -> dict[str, float]:
 
 def run_pipeline(data: Dataset) -> dict[str, float]:
     """The real link stage (person linkage + households) on the cached warehouse."""
-    from pipeline.linking import link
-    from pipeline.warehouse import Warehouse
+    from pipeline.linkage.link import link
+    from pipeline.warehouse.engine import Warehouse
 
     wh = Warehouse.connect(f"duckdb:///{data.root / 'warehouse.duckdb'}")
     start = time.perf_counter()
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--households", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
-    parser.add_argument("--pipeline", action="store_true", help="also run pipeline.linking.link")
+    parser.add_argument("--pipeline", action="store_true", help="also run pipeline.linkage.link.link")
     parser.add_argument("--scale", type=int, default=0, help="time the stage on ~N mentions")
     parser.add_argument("--rule", action="append", default=[], help="HouseholdRules NAME=VALUE")
     args = parser.parse_args()

@@ -92,12 +92,12 @@ def server_cpu() -> float:
 
 #: What ``--stages`` times (CPU seconds in FamilyHub's process): label -> (module, attribute).
 STAGES = {
-    "read files": ("pipeline.ingest", "read_extract"),
-    "GX suite": ("pipeline.quality", "_run_gx"),
-    "row rules": ("pipeline.quality", "_semantic_reasons"),
-    "standardise": ("pipeline.ingest", "canonical_frames"),
-    "COPY, client side": ("pipeline.warehouse", "_Postgres.insert_frame"),
-    "Data Docs": ("pipeline.data_docs", "publish"),
+    "read files": ("pipeline.ingest.load", "read_extract"),
+    "GX suite": ("pipeline.ingest.quality", "_run_gx"),
+    "row rules": ("pipeline.ingest.quality", "_semantic_reasons"),
+    "standardise": ("pipeline.ingest.load", "canonical_frames"),
+    "COPY, client side": ("pipeline.warehouse.engine", "_Postgres.insert_frame"),
+    "Data Docs": ("pipeline.ingest.data_docs", "publish"),
 }
 
 
@@ -156,9 +156,9 @@ def settled_server_cpu(url: str) -> float | None:
 
 def measure(url: str, landing: Path, workdir: Path, stages: bool = False) -> dict:
     """Ingest the landing folder into ``url``; run in a child process."""
-    from pipeline.ingest import ingest_landing, ingest_workers
-    from pipeline.quality import prepare_gate
-    from pipeline.warehouse import Warehouse
+    from pipeline.ingest.load import ingest_landing, ingest_workers
+    from pipeline.ingest.quality import prepare_gate
+    from pipeline.warehouse.engine import Warehouse
 
     spent = None
     if stages:  # in one process, so that the stages' CPU seconds are counted and add up

@@ -63,8 +63,8 @@ def mentions_with_truth(
 
 def _ingested_mentions(root: Path) -> pd.DataFrame:
     """``staging.person_mentions`` after the real ingest into an embedded warehouse."""
-    from pipeline.ingest import ingest_landing
-    from pipeline.warehouse import Warehouse
+    from pipeline.ingest.load import ingest_landing
+    from pipeline.warehouse.engine import Warehouse
 
     wh = Warehouse.connect(f"duckdb:///{root / 'warehouse.duckdb'}")
     wh.migrate()
@@ -77,10 +77,10 @@ def _ingested_mentions(root: Path) -> pd.DataFrame:
 def _canonical_mentions(landing: Path) -> pd.DataFrame:
     """Every landing file through the ingest's reader and canonical mapping, oldest first;
     a later version of a record replaces the earlier one, as in the warehouse."""
-    from pipeline.agencies import get_agency, load_agencies, parse_file_name
-    from pipeline.canonical import canonical_frames
-    from pipeline.extracts import read_extract
-    from pipeline.ingest import find_files
+    from pipeline.ingest.agencies import get_agency, load_agencies, parse_file_name
+    from pipeline.ingest.canonical import canonical_frames
+    from pipeline.ingest.extracts import read_extract
+    from pipeline.ingest.load import find_files
 
     frames = []
     for name in load_agencies():

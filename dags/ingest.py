@@ -1,7 +1,7 @@
 """One ingest DAG per agency, generated from the agency registry: ``familyhub_ingest_<agency>``.
 
 Parsing reads only the local declarations and the environment (no warehouse, no network).
-Every task is one call into :mod:`pipeline.orchestration`.
+Every task is one call into :mod:`pipeline.airflow.tasks`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, PokeReturnValue, TriggerRule, dag, get_current_context, task
 
-from pipeline import orchestration as orch
-from pipeline.agencies import Agency, load_agencies
-from pipeline.assets import staging_asset
-from pipeline.data_docs import folder as data_docs_folder
+from pipeline.airflow import tasks as orch
+from pipeline.airflow.assets import staging_asset
+from pipeline.ingest.agencies import Agency, load_agencies
+from pipeline.ingest.data_docs import folder as data_docs_folder
 
 POOL = orch.warehouse_pool()
 DATA_DOCS = data_docs_folder(orch.settings().quarantine)  # from the environment only, as the tasks read it

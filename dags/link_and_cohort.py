@@ -1,7 +1,7 @@
 """``familyhub_link_and_cohort``: link, rebuild families, evaluate the cohort, refresh reporting.
 
 Scheduled by the agency staging assets (any agency's new data) or daily as a fallback.
-Every task is one call into :mod:`pipeline.orchestration`.
+Every task is one call into :mod:`pipeline.airflow.tasks`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline import orchestration as orch
-from pipeline.assets import COHORT, staging_assets
+from pipeline.airflow import tasks as orch
+from pipeline.airflow.assets import COHORT, staging_assets
 
 POOL = orch.warehouse_pool()
 

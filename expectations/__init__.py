@@ -3,7 +3,7 @@
 A suite is data: ``expectations/<agency>.json`` holds the expectations GX runs on every file
 of that agency before it is loaded: the columns of the schedule, required values, code lists
 and agreed shapes. Rules that need arithmetic (real dates, check digits, numbers) are applied
-right after, by :mod:`pipeline.quality`, from the same declaration. ``familyhub suites --write`` scaffolds a suite from the
+right after, by :mod:`pipeline.ingest.quality`, from the same declaration. ``familyhub suites --write`` scaffolds a suite from the
 agency declaration (required columns, value sets, formats); the data team may then add
 expectations by hand. Each expectation carries in ``notes`` the reason it exists.
 """
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.agencies import Agency, Column
+from pipeline.ingest.agencies import Agency, Column
 
 __all__ = ["SUITES", "load_suite_dict", "scaffold_suite", "suite_path"]
 

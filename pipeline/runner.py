@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from pipeline.access import KEY_ENV, refresh_pseudonyms
-from pipeline.alerts import raise_alerts
-from pipeline.identification import evaluate_cohort
-from pipeline.ingest import FileOutcome, ingest_landing
-from pipeline.linking import link
-from pipeline.warehouse import Warehouse
+from pipeline.governance.access import KEY_ENV, refresh_pseudonyms
+from pipeline.ingest.load import FileOutcome, ingest_landing
+from pipeline.linkage.link import link
+from pipeline.programme.alerts import raise_alerts
+from pipeline.programme.identification import evaluate_cohort
+from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["RunSummary", "evaluate_cohort", "link", "raise_alerts", "refresh_reporting", "run_all"]
 

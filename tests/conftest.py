@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.engine import Warehouse
 
 PG_ADMIN = os.environ.get("FAMILYHUB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from trust_data import as_login, build_linked, small_landing
 
-from pipeline import access, runner
+from pipeline import runner
 from pipeline.cli import main
-from pipeline.warehouse import Warehouse
+from pipeline.governance import access
+from pipeline.warehouse.engine import Warehouse
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("pg-roles")]
 

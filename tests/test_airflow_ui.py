@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.agencies import agency_names
-from pipeline.ingest import find_files
+from pipeline.ingest.agencies import agency_names
+from pipeline.ingest.load import find_files
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"

@@ -17,12 +17,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from pipeline.alerts import SmtpSettings, absence_tests, deliver_alerts, raise_alerts
 from pipeline.cli import main
-from pipeline.cohort import load_programme
-from pipeline.keyworkers import attach, close, set_email
+from pipeline.programme.alerts import SmtpSettings, absence_tests, deliver_alerts, raise_alerts
+from pipeline.programme.cohort import load_programme
+from pipeline.programme.keyworkers import attach, close, set_email
 from pipeline.runner import run_all
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.engine import Warehouse
 
 #: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.
 duckdb_only = pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from pipeline.claims import ClaimWindow, Payments, assess, load_payments, make_claims
 from pipeline.cli import main
-from pipeline.cohort import load_programme
-from pipeline.warehouse import Warehouse
+from pipeline.programme.claims import ClaimWindow, Payments, assess, load_payments, make_claims
+from pipeline.programme.cohort import load_programme
+from pipeline.warehouse.engine import Warehouse
 
 #: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.
 duckdb_only = pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cohort import (
+from pipeline.programme.cohort import (
     ProgrammeError,
     compare,
     evaluate,
@@ -20,7 +20,7 @@ from pipeline.cohort import (
     parse_programme,
     term_bounds,
 )
-from pipeline.cohort.config import SHIPPED
+from pipeline.programme.cohort.config import SHIPPED
 
 D = date(2026, 3, 31)
 ADULT, CHILD = "1985-06-01", "2014-02-01"

@@ -31,10 +31,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipeline.cohort import evaluate, load_programme
-from pipeline.identification import load_inputs
+from pipeline.programme.cohort import evaluate, load_programme
+from pipeline.programme.identification import load_inputs
 from pipeline.runner import run_all
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.engine import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cohort-truth")]
 

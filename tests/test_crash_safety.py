@@ -3,7 +3,7 @@
 Each kill point runs the real command line (``familyhub ingest`` / ``familyhub link``) in a
 child process and kills it with SIGKILL after a random delay; the warehouse must then be
 consistent (every ledger row loaded or refused with counts that reconcile, no orphan rows:
-:mod:`pipeline.integrity`), and after all the kills a plain re-run must give exactly what an
+:mod:`pipeline.warehouse.integrity`), and after all the kills a plain re-run must give exactly what an
 uninterrupted run gives. Children are forked from a warm process that has already imported
 FamilyHub and built the quality gates, so a kill lands in the work, not in start-up.
 Two agencies ingesting at once on PostgreSQL must lose nothing either.
@@ -30,9 +30,9 @@ import pytest
 import sqlalchemy as sa
 from trust_data import AS_OF, small_landing
 
-from pipeline.agencies import load_agencies
-from pipeline.integrity import problems
-from pipeline.warehouse import Warehouse
+from pipeline.ingest.agencies import load_agencies
+from pipeline.warehouse.engine import Warehouse
+from pipeline.warehouse.integrity import problems
 
 AGENCIES = ("police", "health", "housing", "socialcare", "dwp")
 BAD_POLICE = b"OccurrenceRef,NominalId\nOC/1,N1\n"  # a required column missing: refused whole
@@ -41,7 +41,7 @@ BAD_POLICE = b"OccurrenceRef,NominalId\nOC/1,N1\n"  # a required column missing:
 def _zygote(conn: Connection) -> None:
     """Warm FamilyHub once, then fork one child per command and report how it ended."""
     from pipeline.cli import main
-    from pipeline.quality import _validation
+    from pipeline.ingest.quality import _validation
 
     for agency in load_agencies():
         _validation(agency)

@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipeline.agencies import agency_names, get_agency
-from pipeline.ingest import find_files, ingest_landing
-from pipeline.warehouse import Warehouse
+from pipeline.ingest.agencies import agency_names, get_agency
+from pipeline.ingest.load import find_files, ingest_landing
+from pipeline.warehouse.engine import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
@@ -172,7 +172,7 @@ def test_warehouse_tasks_share_a_one_writer_pool_only_on_the_embedded_warehouse(
 # -- the task helpers ------------------------------------------------------------------------
 def test_pending_files_are_those_the_ledger_has_not_seen(airflow_env: Path, one_file_landing: Path,
                                                           use: Any) -> None:
-    from pipeline import orchestration as orch
+    from pipeline.airflow import tasks as orch
 
     use(one_file_landing)
     (police,) = find_files(one_file_landing, "police")
@@ -185,7 +185,7 @@ def test_pending_files_are_those_the_ledger_has_not_seen(airflow_env: Path, one_
 
 def test_refused_file_fails_again_on_retry_and_loads_when_correctly_named(airflow_env: Path, one_file_landing: Path,
                                                                          tmp_path: Path, use: Any) -> None:
-    from pipeline import orchestration as orch
+    from pipeline.airflow import tasks as orch
 
     landing = tmp_path / "landing"
     shutil.copytree(one_file_landing, landing)
@@ -205,7 +205,7 @@ def test_refused_file_fails_again_on_retry_and_loads_when_correctly_named(airflo
 
 def test_an_unsafe_path_stays_pending_unread_and_is_refused(airflow_env: Path, one_file_landing: Path,
                                                             tmp_path: Path, use: Any) -> None:
-    from pipeline import orchestration as orch
+    from pipeline.airflow import tasks as orch
 
     landing = tmp_path / "landing"
     shutil.copytree(one_file_landing, landing)
@@ -220,7 +220,7 @@ def test_an_unsafe_path_stays_pending_unread_and_is_refused(airflow_env: Path, o
 
 
 def test_staging_update_needs_a_loaded_file_and_as_of_follows_the_run(airflow_env: Path) -> None:
-    from pipeline import orchestration as orch
+    from pipeline.airflow import tasks as orch
 
     loaded = {"status": "loaded", "file_name": "yot_20260101.csv", "rows_loaded": 3, "rows_held": 1}
     assert orch.staging_update("yot", [loaded, {**loaded, "status": "duplicate"}]) == {
@@ -232,7 +232,7 @@ def test_staging_update_needs_a_loaded_file_and_as_of_follows_the_run(airflow_en
 
 
 def test_the_first_programme_listed_is_the_active_one(airflow_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline import orchestration as orch
+    from pipeline.airflow import tasks as orch
 
     monkeypatch.delenv("FAMILYHUB_ACTIVE_PROGRAMMES", raising=False)
     assert orch.programmes_to_evaluate() == [{"programme": "tf2015", "active": True}]

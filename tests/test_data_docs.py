@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 from test_ingest import POLICE_HEADER, load, police_file, police_row
 
-from pipeline import data_docs, ingest
 from pipeline.cli import main
-from pipeline.extracts import read_extract
-from pipeline.warehouse import Warehouse
+from pipeline.ingest import data_docs
+from pipeline.ingest import load as ingest
+from pipeline.ingest.extracts import read_extract
+from pipeline.warehouse.engine import Warehouse
 
 
 def text(page: Path) -> str:

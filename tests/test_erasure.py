@@ -16,18 +16,18 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from trust_data import AS_OF, build_linked, small_landing
 
-from pipeline.access import refresh_pseudonyms
-from pipeline.agencies import get_agency
-from pipeline.alerts import raise_alerts
-from pipeline.canonical import record_keys
 from pipeline.cli import main
-from pipeline.erasure import apply_retention, erase_person, key_hashes
-from pipeline.ingest import ingest_landing
-from pipeline.integrity import problems
-from pipeline.keyworkers import attach
-from pipeline.linking import link
-from pipeline.savings import record_outcomes
-from pipeline.warehouse import Warehouse
+from pipeline.governance.access import refresh_pseudonyms
+from pipeline.governance.erasure import apply_retention, erase_person, key_hashes
+from pipeline.ingest.agencies import get_agency
+from pipeline.ingest.canonical import record_keys
+from pipeline.ingest.load import ingest_landing
+from pipeline.linkage.link import link
+from pipeline.programme.alerts import raise_alerts
+from pipeline.programme.keyworkers import attach
+from pipeline.programme.savings import record_outcomes
+from pipeline.warehouse.engine import Warehouse
+from pipeline.warehouse.integrity import problems
 
 #: Tables that name an erased person's id by design: the audit log (who was erased, when, why)
 #: and the id lineage (so the id is never given to anyone else); opaque ids, never record keys.

@@ -27,17 +27,17 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from pipeline.agencies import get_agency, load_agencies, parse_file_name
-from pipeline.canonical import canonical_frames
-from pipeline.exports import safe_cell, write_csv, write_xlsx
-from pipeline.extracts import ExtractError, read_extract
-from pipeline.limits import Limits, UnsafePath, check_limits, check_path
-from pipeline.quality import RefusedFile, check_chunk, max_bad_share
+from pipeline.governance.exports import safe_cell, write_csv, write_xlsx
+from pipeline.ingest.agencies import get_agency, load_agencies, parse_file_name
+from pipeline.ingest.canonical import canonical_frames
+from pipeline.ingest.extracts import ExtractError, read_extract
+from pipeline.ingest.limits import Limits, UnsafePath, check_limits, check_path
+from pipeline.ingest.quality import RefusedFile, check_chunk, max_bad_share
 
 #: Inputs per agency: 7 agencies × these ≥ 10,000 in all (workbooks are slower to write).
 EXAMPLES = {"housing": 600, **{a: 1575 for a in ("police", "yot", "health", "schools", "socialcare", "dwp")}}
 EXTRACT = date(2026, 11, 1)
-REPEATED_KEY = "event key repeated later in the same file"  # the gate's reason (pipeline.quality)
+REPEATED_KEY = "event key repeated later in the same file"  # the gate's reason (pipeline.ingest.quality)
 HEADER_REFUSALS = ("required column(s) missing", "failed expect_table_")  # the same for every input of a header
 HOSTILE = ["", " ", "=1+1", "+44 7700 900123", "-2", "@SUM(A1:A9)", '=HYPERLINK("http://x","y")', "\t=1",
            '"', '""', "'", ",", "|", ";", "\r", "\n", "\r\n", "\x00", "\ufeff", "\u202e", "NaN", "NULL", "None",
@@ -289,7 +289,7 @@ def test_unsafe_names_are_refused(tmp_path: Path, name: str) -> None:
 
 
 def test_links_devices_and_other_folders_are_refused_unread(tmp_path: Path) -> None:
-    from pipeline.ingest import ingest_file
+    from pipeline.ingest.load import ingest_file
 
     police = get_agency("police")
     folder = tmp_path / "landing" / "police"
@@ -357,7 +357,7 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_an_oversized_file_is_refused_and_quarantined(warehouse, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.ingest import ingest_file
+    from pipeline.ingest.load import ingest_file
 
     monkeypatch.setenv("FAMILYHUB_MAX_FILE_BYTES", "100")
     path = tmp_path / "landing" / "police" / "police_20260901.csv"

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-from pipeline.agencies import get_agency
-from pipeline.ingest import ingest_file, ingest_landing, reprocess
-from pipeline.status import agency_status
-from pipeline.warehouse import Warehouse
+from pipeline.ingest.agencies import get_agency
+from pipeline.ingest.load import ingest_file, ingest_landing, reprocess
+from pipeline.ingest.status import agency_status
+from pipeline.warehouse.engine import Warehouse
 
 POLICE_HEADER = ("OccurrenceRef,NominalId,FullName,DOB,Sex,Address,Postcode,OccurrenceDateTime,Category,Role,"
                  "OffenceCode,DomesticAbuse")
@@ -197,7 +197,7 @@ def test_reprocess_after_fix(warehouse: Warehouse, tmp_path: Path, monkeypatch: 
     assert [f.status for f in result["files"]] == ["loaded"]
     assert warehouse.scalar("select rows_loaded from ops.files where file_name = 'police_20260901.csv'") == 8
     # held rows are released once the suite accepts them (here: the code list gains WEIRD)
-    from pipeline import quality
+    from pipeline.ingest import quality
 
     suite = quality.load_suite_dict("police")
     for e in suite["expectations"]:

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.keyworkers import attach, close, current, episodes, set_email
-from pipeline.warehouse import Warehouse
+from pipeline.programme.keyworkers import attach, close, current, episodes, set_email
+from pipeline.warehouse.engine import Warehouse
 
 #: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.
 duckdb_only = pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from matching.review import DECISION_COLUMNS
-from pipeline.ingest import ingest_landing
-from pipeline.linking import bind_decisions, link
-from pipeline.review_queue import import_decisions
-from pipeline.warehouse import Warehouse
+from pipeline.ingest.load import ingest_landing
+from pipeline.linkage.link import bind_decisions, link
+from pipeline.linkage.review_queue import import_decisions
+from pipeline.warehouse.engine import Warehouse
 
 FIRST_AS_OF = date(2026, 8, 1)
 AS_OF = date(2026, 11, 1)

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from test_claims import crime_and_abuse, load, members, police
 
-from pipeline.claims import make_claims
 from pipeline.cli import main
-from pipeline.cohort import load_programme
-from pipeline.identification import evaluate_cohort
-from pipeline.report import write_report
-from pipeline.savings import family_outcomes, record_outcomes, totals
-from pipeline.warehouse import Warehouse
+from pipeline.programme.claims import make_claims
+from pipeline.programme.cohort import load_programme
+from pipeline.programme.identification import evaluate_cohort
+from pipeline.programme.report import write_report
+from pipeline.programme.savings import family_outcomes, record_outcomes, totals
+from pipeline.warehouse.engine import Warehouse
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 AS_OF = date(2026, 11, 1)

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.engine import Warehouse
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli import main
-from pipeline.review_queue import open_queue
-from pipeline.warehouse import Warehouse
+from pipeline.linkage.review_queue import open_queue
+from pipeline.warehouse.engine import Warehouse
 
 AS_OF = "2026-08-01"
 WHY = ("--reason", "weekly review", "--as", "Ann")  # listing, exporting and explaining show names

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from trust_data import small_landing
 
-from pipeline.warehouse import redact
+from pipeline.warehouse.engine import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILYHUB = Path(sys.executable).parent / "familyhub"
@@ -50,7 +50,7 @@ def test_no_secret_in_output_logs_reports_or_warehouse(pg_url: str, tmp_path: Pa
             _run("status", env={"FAMILYHUB_WAREHOUSE": url.replace("5432", "5999")}, cwd=tmp_path),
             _run("status", env={"FAMILYHUB_WAREHOUSE": url.replace(":5432", ":notaport")}, cwd=tmp_path)]
     assert [r.returncode for r in runs] == [0, 0, 0, 0, 1, 0, 0, 1, 1], [r.stderr[-500:] for r in runs]
-    assert "INFO pipeline.ingest" in runs[0].stderr and "refused" in runs[0].stdout  # it did log
+    assert "INFO pipeline.ingest.load" in runs[0].stderr and "refused" in runs[0].stdout  # it did log
     assert "***" in runs[-1].stderr + runs[-1].stdout  # the URL is shown, redacted
     for r in runs:
         assert _leaks(r.stdout + r.stderr) == []

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.identification import evaluate_cohort
-from pipeline.ingest import find_files, ingest_landing
-from pipeline.linking import link
-from pipeline.warehouse import Warehouse
+from pipeline.ingest.load import find_files, ingest_landing
+from pipeline.linkage.link import link
+from pipeline.programme.identification import evaluate_cohort
+from pipeline.warehouse.engine import Warehouse
 
 AS_OF = date(2026, 11, 1)
 AGENCIES = ("police", "health", "socialcare")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.audit import ACTIONS
 from pipeline.cli.options import identity_options, open_warehouse, warehouse_option
+from pipeline.governance.audit import ACTIONS
 
 __all__ = ["COMMANDS"]
 
@@ -45,7 +45,7 @@ def grant(warehouse_url: str | None, login: str | None, role: str | None, key_wo
 
         familyhub db grant && familyhub db grant --user jsmith --role keyworker --key-worker "J Smith"
     """
-    from pipeline import access, audit
+    from pipeline.governance import access, audit
 
     wh = open_warehouse(warehouse_url)
     try:
@@ -70,7 +70,7 @@ def grant(warehouse_url: str | None, login: str | None, role: str | None, key_wo
 
 
 def _pseudonymise(wh, quiet_without_key: bool = False) -> None:
-    from pipeline.access import refresh_pseudonyms
+    from pipeline.governance.access import refresh_pseudonyms
 
     try:
         counts = refresh_pseudonyms(wh)
@@ -106,7 +106,7 @@ def check(warehouse_url: str | None) -> None:
 
         familyhub db check
     """
-    from pipeline.integrity import problems
+    from pipeline.warehouse.integrity import problems
 
     found = problems(open_warehouse(warehouse_url))
     for name, n in found.items():
@@ -133,7 +133,7 @@ def erase(warehouse_url: str | None, person_id: str, yes: bool, who: str, reason
 
         familyhub erase --person P3fa9c0e12b4 --reason "SAR-2026-031 erasure request" --yes
     """
-    from pipeline.erasure import ErasureError, erase_person
+    from pipeline.governance.erasure import ErasureError, erase_person
 
     if not yes:
         click.confirm(f"Erase person {person_id} and everything derived from their records?", abort=True)
@@ -162,7 +162,7 @@ def retention(warehouse_url: str | None, days: int | None, as_of: datetime | Non
 
         familyhub retention --days 2555 --dry-run
     """
-    from pipeline.erasure import ErasureError, apply_retention
+    from pipeline.governance.erasure import ErasureError, apply_retention
 
     try:
         summary = apply_retention(open_warehouse(warehouse_url), who=who, days=days,
@@ -193,8 +193,8 @@ def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str |
 
         familyhub audit --family F3a9c0e12b4 --since 2026-01-01
     """
-    from pipeline.audit import read_log
-    from pipeline.exports import export_identifiable
+    from pipeline.governance.audit import read_log
+    from pipeline.governance.exports import export_identifiable
 
     wh = open_warehouse(warehouse_url)
     rows = read_log(wh, family_id, person_id, actor_name, action, since, limit)

@@ -94,7 +94,7 @@ def cohort(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, ..
 
         familyhub cohort --programme tf2012 --as-of 2026-11-01
     """
-    from pipeline.identification import evaluate_cohort, load_inputs
+    from pipeline.programme.identification import evaluate_cohort, load_inputs
 
     wh = open_warehouse(warehouse_url)
     inputs = load_inputs(wh)
@@ -121,7 +121,7 @@ def family(warehouse_url: str | None, family_id: str, as_json: bool, who: str, r
 
         familyhub family F3a9c0e12b4 --reason "case 1234 planning meeting"
     """
-    from pipeline.audit import record
+    from pipeline.governance.audit import record
 
     wh = open_warehouse(warehouse_url)
     record(wh, "view_family", who=who, reason=reason, family_id=family_id)
@@ -179,10 +179,10 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
 
         familyhub compare --programme tf2015 --programme tf2012 --as-of 2026-11-01
     """
-    from pipeline.cohort import compare as diff
-    from pipeline.cohort import evaluate, load_programme
-    from pipeline.exports import export_identifiable
-    from pipeline.identification import load_inputs
+    from pipeline.governance.exports import export_identifiable
+    from pipeline.programme.cohort import compare as diff
+    from pipeline.programme.cohort import evaluate, load_programme
+    from pipeline.programme.identification import load_inputs
 
     if len(programmes) != 2:
         raise click.BadParameter("give exactly two programmes", param_hint="--programme")

@@ -46,7 +46,7 @@ def link(warehouse_url: str | None, as_of: datetime, full: bool) -> None:
 
         familyhub link --as-of 2026-11-01
     """
-    from pipeline.linking import link as run
+    from pipeline.linkage.link import link as run
 
     try:
         summary = run(open_warehouse(warehouse_url), as_of.date(), full=full)
@@ -93,8 +93,8 @@ def list_queue(warehouse_url: str | None, with_scores: bool, unsure: bool, limit
 
         familyhub review list --limit 5 --reason "weekly review"
     """
-    from pipeline.audit import record
-    from pipeline.review_queue import mention_details, open_queue, subjects_of
+    from pipeline.governance.audit import record
+    from pipeline.linkage.review_queue import mention_details, open_queue, subjects_of
 
     wh = open_warehouse(warehouse_url)
     queue = open_queue(wh, requeue_unsure=unsure)
@@ -129,7 +129,7 @@ def export(warehouse_url: str | None, out: Path, with_scores: bool, unsure: bool
 
         familyhub review export review.csv --reason "weekly review"
     """
-    from pipeline.review_queue import export_review
+    from pipeline.linkage.review_queue import export_review
 
     n = export_review(open_warehouse(warehouse_url), out, who=who, reason=reason, with_scores=with_scores,
                       requeue_unsure=unsure)
@@ -151,7 +151,7 @@ def import_(warehouse_url: str | None, decisions: Path, by: str | None) -> None:
         familyhub review import review.csv --by "A Khan"
     """
     from matching.review import DecisionImportError
-    from pipeline.review_queue import import_decisions
+    from pipeline.linkage.review_queue import import_decisions
 
     try:
         outcome = import_decisions(open_warehouse(warehouse_url), decisions, by=by)
@@ -174,7 +174,7 @@ def undo(warehouse_url: str | None, mention_a: str, mention_b: str, by: str, not
 
         familyhub review undo 'police|OC/2026/004512|N123456' 'health|RX010000031' --by "A Khan"
     """
-    from pipeline.review_queue import undo_decision
+    from pipeline.linkage.review_queue import undo_decision
 
     outcome = undo_decision(open_warehouse(warehouse_url), mention_a, mention_b, by=by, note=note)
     if not outcome.added:
@@ -209,8 +209,8 @@ def explain(warehouse_url: str | None, mention_a: str, mention_b: str, as_json: 
 
         familyhub explain 'police|OC/2026/004512|N123456' 'health|RX010000031' --reason "case 1234"
     """
-    from pipeline.audit import record
-    from pipeline.review_queue import explain_pair, subjects_of
+    from pipeline.governance.audit import record
+    from pipeline.linkage.review_queue import explain_pair, subjects_of
 
     if mention_a == mention_b:
         raise click.BadParameter("give two different records", param_hint="MENTION_B")

@@ -42,7 +42,7 @@ def _print_outcomes(outcomes: list, as_json: bool, quarantine: Path) -> None:
         if o.report_path:
             click.echo(f"{'':<11} report: {o.report_path}")
     if any(o.data_docs for o in outcomes):
-        from pipeline.data_docs import folder
+        from pipeline.ingest.data_docs import folder
 
         click.echo(f"Great Expectations Data Docs of these files: {folder(quarantine) / 'index.html'}")
 
@@ -62,8 +62,8 @@ def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies:
 
         familyhub ingest --landing demo/landing --warehouse duckdb:///demo.duckdb
     """
-    from pipeline.agencies import agency_names
-    from pipeline.ingest import ingest_landing
+    from pipeline.ingest.agencies import agency_names
+    from pipeline.ingest.load import ingest_landing
 
     unknown = set(agencies) - set(agency_names())
     if unknown:
@@ -89,7 +89,7 @@ def reprocess(warehouse_url: str | None, landing: Path, quarantine: Path, max_ba
 
         familyhub reprocess --landing demo/landing
     """
-    from pipeline.ingest import reprocess as run
+    from pipeline.ingest.load import reprocess as run
 
     result = run(open_warehouse(warehouse_url), quarantine, max_bad_share)
     if as_json:
@@ -111,7 +111,7 @@ def status(warehouse_url: str | None, as_json: bool) -> None:
 
         familyhub status --json
     """
-    from pipeline.status import agency_status
+    from pipeline.ingest.status import agency_status
 
     stats = agency_status(open_warehouse(warehouse_url))
     if as_json:
@@ -136,7 +136,7 @@ def suites(write: bool, force: bool) -> None:
         familyhub suites --write
     """
     from expectations import scaffold_suite, suite_path
-    from pipeline.agencies import load_agencies
+    from pipeline.ingest.agencies import load_agencies
 
     for agency in load_agencies().values():
         path = suite_path(agency.name)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from pipeline.warehouse import Warehouse
+from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["as_of_option", "identity_options", "landing_options", "open_warehouse", "programme_option",
            "warehouse_option"]
@@ -72,7 +72,7 @@ def identity_options(reason_required: bool | str) -> Callable[[Callable[..., Any
                       help=f"Why (case reference or purpose){when}; recorded in the audit log.")
         @functools.wraps(func)
         def wrapper(*args: Any, as_name: str | None, reason: str | None, **kwargs: Any) -> Any:
-            from pipeline.audit import AuditError, actor, require_reason
+            from pipeline.governance.audit import AuditError, actor, require_reason
 
             try:
                 who = actor(as_name)
@@ -101,7 +101,7 @@ def open_warehouse(url: str | None) -> Warehouse:
             if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
                 raise
     except Exception as exc:  # a bad URL or an unreachable server: say which, without the password
-        from pipeline.warehouse import redact, resolve_url
+        from pipeline.warehouse.engine import redact, resolve_url
 
         raise click.ClickException(f"cannot open warehouse {redact(resolve_url(url))}: {exc}") from exc
     return wh

@@ -41,8 +41,8 @@ def attach(warehouse_url: str | None, family_id: str, key_worker: str, on: datet
 
         familyhub attach F3a9c0e12b4 --key-worker "Sam Patel" --date 2026-05-01 --email sam.patel@council.example
     """
-    from pipeline.keyworkers import attach as run
-    from pipeline.keyworkers import set_email
+    from pipeline.programme.keyworkers import attach as run
+    from pipeline.programme.keyworkers import set_email
 
     wh = open_warehouse(warehouse_url)
     try:
@@ -65,7 +65,7 @@ def close(warehouse_url: str | None, family_id: str, on: datetime) -> None:
 
         familyhub close F3a9c0e12b4 --date 2027-02-28
     """
-    from pipeline.keyworkers import close as run
+    from pipeline.programme.keyworkers import close as run
 
     try:
         state = run(open_warehouse(warehouse_url), family_id, _day(on))
@@ -90,7 +90,7 @@ def alerts(warehouse_url: str | None, key_worker: str | None, since: datetime | 
 
         familyhub alerts --key-worker "Sam Patel" --since 2026-11-01
     """
-    from pipeline.alerts import deliver_alerts, list_alerts, raise_alerts
+    from pipeline.programme.alerts import deliver_alerts, list_alerts, raise_alerts
 
     wh = open_warehouse(warehouse_url)
     try:
@@ -140,7 +140,7 @@ def claims(warehouse_url: str | None, programme: str, window: str, claim_date: d
 
         familyhub claims --programme tf2012 --window 2026-H2 --csv claims-2026-H2.csv --reason "2026-H2 return"
     """
-    from pipeline.claims import make_claims, write_return
+    from pipeline.programme.claims import make_claims, write_return
 
     wh = open_warehouse(warehouse_url)
     try:
@@ -187,7 +187,7 @@ def report(warehouse_url: str | None, out: Path, programme: str | None, as_of: d
 
         familyhub report report.html
     """
-    from pipeline.report import write_report
+    from pipeline.programme.report import write_report
 
     try:
         path = write_report(open_warehouse(warehouse_url), out, programme, _day(as_of))

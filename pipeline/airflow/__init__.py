@@ -1,0 +1,1 @@
+"""The Airflow adapter: the only package outside dags/ that imports Airflow."""

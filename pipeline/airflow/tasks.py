@@ -1,0 +1,229 @@
+"""Task-level helpers for the Airflow DAGs: every DAG task is one call into this module.
+
+The DAG files in ``dags/`` only wire tasks together; what a task does lives here, on top of
+the same library the CLI uses. Settings come from the environment, read when a task runs:
+``FAMILYHUB_LANDING`` (landing root, one folder per agency), ``FAMILYHUB_QUARANTINE``
+(default: ``quarantine`` beside the landing root) and ``FAMILYHUB_WAREHOUSE`` (warehouse
+URL). Only :func:`warehouse_pool` runs at parse time, and it reads the environment only.
+
+Every task opens its own warehouse connection and closes it before returning, so an
+embedded (DuckDB) file is never held open by an idle process. The embedded warehouse has a
+single writer, so its tasks share the one-slot Airflow pool ``familyhub_warehouse``; on
+PostgreSQL tasks run in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from pipeline.ingest.agencies import Agency, get_agency
+from pipeline.ingest.limits import UnsafePath, check_path
+from pipeline.ingest.load import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
+from pipeline.warehouse.engine import Warehouse, resolve_url
+
+__all__ = [
+    "DEFAULT_POOL",
+    "POOL",
+    "FileRefused",
+    "NothingLoaded",
+    "Settings",
+    "as_of_date",
+    "evaluate_cohort",
+    "gate_and_load",
+    "link",
+    "pending_files",
+    "programmes_to_evaluate",
+    "raise_alerts",
+    "refresh_reporting",
+    "settings",
+    "staging_update",
+    "warehouse_pool",
+]
+
+POOL = "familyhub_warehouse"
+DEFAULT_POOL = "default_pool"  # Airflow's own pool: no FamilyHub limit
+DEFAULT_PROGRAMME = "tf2015"  # what `familyhub run` evaluates unless told otherwise
+
+
+class FileRefused(AirflowFailException):
+    """A landing file failed its quality gate and was quarantined; a retry cannot fix it.
+
+    Subclassing ``AirflowFailException`` makes the task fail at once (no retries), so the
+    refused file shows as a red ``gate_and_load`` task in the UI, named by its file.
+    """
+
+    def __init__(self, outcome: FileOutcome):
+        self.outcome = outcome
+        page = f" and Data Docs page {outcome.data_docs}" if outcome.data_docs else ""
+        advice = (f"quarantined with report {outcome.report_path}{page}; fix the file or the declaration, "
+                  "then `familyhub reprocess`" if outcome.report_path else
+                  "not read (unsafe path); remove it from the landing folder")
+        super().__init__(f"{outcome.agency} file {outcome.file_name} refused: {outcome.reason} ({advice})")
+
+
+class NothingLoaded(AirflowSkipException):
+    """No file of this run was loaded, so the agency's staging asset is not updated."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the landing files are, where refused files go, and which warehouse to write."""
+
+    landing: Path
+    quarantine: Path
+    warehouse_url: str
+
+
+def settings() -> Settings:
+    """Settings from the environment (the same variables the CLI reads)."""
+    landing = Path(os.environ.get("FAMILYHUB_LANDING", "landing"))
+    quarantine = os.environ.get("FAMILYHUB_QUARANTINE")
+    return Settings(landing, Path(quarantine) if quarantine else landing.parent / "quarantine", resolve_url())
+
+
+def warehouse_pool() -> str:
+    """Pool for warehouse tasks, chosen at DAG parse time from the URL alone (no connection).
+
+    The embedded DuckDB file allows one process at a time: its tasks queue in the one-slot
+    pool ``familyhub_warehouse``. PostgreSQL takes concurrent writers: Airflow's default pool.
+    """
+    return POOL if resolve_url().startswith("duckdb") else DEFAULT_POOL
+
+
+@contextmanager
+def _warehouse() -> Iterator[Warehouse]:
+    """A migrated warehouse for one task, closed afterwards (releases the DuckDB file lock)."""
+    wh = Warehouse.connect(settings().warehouse_url)
+    try:
+        wh.migrate()
+        yield wh
+    finally:
+        wh.engine.dispose()
+
+
+def _jsonable(value: Any) -> Any:
+    """A library result made safe for XCom (dates, numpy numbers and paths become JSON)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+# -- ingest ----------------------------------------------------------------------------------
+def pending_files(agency: str) -> list[str]:
+    """Landing files of ``agency`` whose bytes (sha256) the ledger has not seen, oldest first.
+
+    Reads the warehouse only when the folder holds files, so an empty folder costs nothing.
+    A path that is unsafe to read (a link, a pipe, ...) is never hashed: it is returned as
+    pending, so its ``gate_and_load`` task refuses it loudly until someone removes it.
+    """
+    files = find_files(settings().landing, agency)
+    if not files:
+        return []
+    declared = get_agency(agency)
+    with _warehouse() as wh:
+        return [str(p) for p in files if not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty]
+
+
+def _safe(path: Path, agency: Agency) -> bool:
+    try:
+        check_path(path, agency)
+    except UnsafePath:
+        return False
+    return True
+
+
+def gate_and_load(agency: str, path: str) -> dict[str, Any]:
+    """Gate one file and load it, or quarantine it and raise :class:`FileRefused`.
+
+    A file already in the ledger is not loaded again. A file the ledger holds as refused
+    raises again, so a retried or cleared task never turns a refused file green; the same
+    bytes under another (correct) name are judged afresh (see ``ingest_file``).
+    """
+    with _warehouse() as wh:
+        outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine)
+        if outcome.status == "duplicate":
+            earlier = wh.read("select status, reason, report_path from ops.files "
+                              "where file_id = :f", {"f": outcome.file_id}).iloc[0]
+            if earlier.status == "refused":
+                outcome.status, outcome.report_path, outcome.reason = "refused", earlier.report_path, earlier.reason
+    if outcome.status == "refused":
+        raise FileRefused(outcome)
+    return _jsonable(outcome.as_dict())
+
+
+def staging_update(agency: str, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the staging asset event records: the files loaded in this run and their rows.
+
+    ``outcomes`` holds the results of the run's successful ``gate_and_load`` tasks (refused
+    files have none). Raises :class:`NothingLoaded` (the task is skipped, no asset event) when
+    no file was loaded.
+    """
+    # Indexed, not iterated: iterating Airflow's lazy XCom sequence probes one past the end
+    # and logs a misleading "XCom not found" error.
+    loaded = [o for o in (outcomes[i] for i in range(len(outcomes))) if o["status"] == "loaded"]
+    if not loaded:
+        raise NothingLoaded(f"no new {agency} file was loaded in this run")
+    return {"agency": agency, "files": [o["file_name"] for o in loaded],
+            "rows_loaded": sum(o["rows_loaded"] for o in loaded),
+            "rows_held": sum(o["rows_held"] for o in loaded)}
+
+
+# -- link and cohort -------------------------------------------------------------------------
+def as_of_date(requested: str | None, run_after: datetime) -> str:
+    """The run's as-of date: the one asked for when triggering, else the day the run is for.
+
+    Keyed on the run (not the wall clock), so re-running a run gives the same answer.
+    """
+    return date.fromisoformat(requested).isoformat() if requested else run_after.date().isoformat()
+
+
+def programmes_to_evaluate() -> list[dict[str, Any]]:
+    """The programmes to evaluate, the first being the active one (the family view shows it).
+
+    From ``FAMILYHUB_ACTIVE_PROGRAMMES`` (comma separated names), else ``tf2015`` as in
+    ``familyhub run``. Returned as task arguments, so exactly one mapped task activates.
+    """
+    names = [p.strip() for p in os.environ.get("FAMILYHUB_ACTIVE_PROGRAMMES", "").split(",") if p.strip()]
+    return [{"programme": name, "active": i == 0} for i, name in enumerate(names or [DEFAULT_PROGRAMME])]
+
+
+def link(as_of: str) -> dict[str, Any]:
+    """Link new records incrementally and rebuild the families (``runner.link``)."""
+    from pipeline import runner
+
+    with _warehouse() as wh:
+        return _jsonable(runner.link(wh, date.fromisoformat(as_of)))
+
+
+def evaluate_cohort(programme: str, active: bool, as_of: str) -> dict[str, Any]:
+    """Evaluate one programme at the as-of date (``runner.evaluate_cohort``); count the cohort."""
+    from pipeline import runner
+
+    with _warehouse() as wh:
+        cohort = runner.evaluate_cohort(wh, programme, date.fromisoformat(as_of), active=active).cohort
+    return {"programme": programme, "as_of": as_of, "active": active, "families": len(cohort),
+            "eligible": int(cohort["eligible"].sum())}
+
+
+def refresh_reporting() -> dict[str, int]:
+    """Refresh the reporting views (``runner.refresh_reporting``); returns table row counts."""
+    from pipeline import runner
+
+    with _warehouse() as wh:
+        runner.refresh_reporting(wh)
+        return wh.table_counts()
+
+
+def raise_alerts() -> dict[str, Any]:
+    """Raise key-worker alerts for new qualifying events and e-mail them (``runner.raise_alerts``)."""
+    from pipeline import runner
+
+    with _warehouse() as wh:
+        return _jsonable(runner.raise_alerts(wh))

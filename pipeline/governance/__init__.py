@@ -1,0 +1,1 @@
+"""Governance: access roles, audit log, erasure and identifiable exports."""

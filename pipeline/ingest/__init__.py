@@ -1,0 +1,1 @@
+"""Ingest: read, gate and load partner extracts (landing -> raw -> staging)."""

@@ -1,0 +1,232 @@
+"""Agency declarations: the one list of partner agencies and how to read their extracts.
+
+Each agency is one YAML file in ``pipeline/declarations/`` (file pattern, encoding,
+delimiter or sheet, columns with types, date formats and code lists, the event key, and
+the mapping to canonical person mentions and events). Everything downstream (readers,
+quality suites, raw tables, DAGs) is driven from here, so an eighth agency is a new
+declaration and a new suite, never new code. Extra declaration folders can be added with
+``FAMILYHUB_DECLARATIONS`` (``os.pathsep`` separated).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "Agency",
+    "Column",
+    "DeclarationError",
+    "FileName",
+    "agency_names",
+    "get_agency",
+    "load_agencies",
+    "parse_file_name",
+]
+
+DECLARATIONS = Path(__file__).resolve().parents[1] / "declarations"
+
+ColumnType = Literal["text", "date", "datetime", "integer", "decimal", "term"]
+CheckKind = Literal["dob", "nhs_number", "upn", "nino"]
+COLUMN_TYPES = {"text", "date", "datetime", "integer", "decimal", "term"}
+CHECKS = {"dob", "nhs_number", "upn", "nino"}
+PERSON_FIELDS = {
+    "full_name", "forenames", "surname", "dob", "sex", "address", "postcode", "uprn",
+    "nhs_number", "upn", "nino", "source_person_id", "seen_date", "relationship",
+    "contact_name", "group", "current_until",
+}
+EVENT_FIELDS = {
+    "event_type", "event_date", "start_date", "end_date", "role", "domestic_abuse", "term",
+    "sessions_possible", "sessions_authorised_absent", "sessions_unauthorised_absent",
+    "suspensions", "permanent_exclusion", "alternative_provision", "rent_arrears",
+    "asb_complaint_date", "notice_seeking_possession", "detail",
+}
+
+
+class DeclarationError(ValueError):
+    """A declaration that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One delivered column and the row rules that apply to it."""
+
+    name: str
+    type: ColumnType = "text"
+    format: str | None = None
+    not_null: bool = False
+    codes: tuple[str, ...] | None = None
+    pattern: str | None = None
+    check: CheckKind | None = None
+    on_invalid: Literal["hold", "flag"] = "hold"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """How the agency's files are named and encoded."""
+
+    extension: str
+    format: Literal["csv", "xlsx"]
+    encoding: str = "utf-8-sig"
+    delimiter: str = ","
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class Agency:
+    """A partner agency's extract declaration (see ``shared/spec/extracts.md``)."""
+
+    name: str
+    description: str
+    file: FileSpec
+    columns: tuple[Column, ...]
+    event_key: tuple[str, ...]
+    person: dict[str, Any]
+    event: dict[str, Any]
+    source: Path = field(compare=False)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def file_glob(self) -> str:
+        """Glob for the landing folder (name checking proper is :func:`parse_file_name`)."""
+        return f"{self.name}_*"
+
+
+@dataclass(frozen=True)
+class FileName:
+    """The parts of a scheduled file name: ``<agency>_<YYYYMMDD>[_<n>].<ext>``."""
+
+    agency: str
+    extract_date: date
+    sequence: int
+
+
+def _fail(path: Path, message: str) -> DeclarationError:
+    return DeclarationError(f"{path.name}: {message}")
+
+
+def _columns_in(spec: Any) -> list[str]:
+    """Column names a mapping entry refers to (a name, a list, a template or a dict)."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        found = re.findall(r"\{(\w+)\}", spec)
+        return found or [spec]
+    if isinstance(spec, list):
+        return [c for s in spec for c in _columns_in(s)]
+    if isinstance(spec, dict):
+        cols = [spec[k] for k in ("column", "ref") if k in spec]
+        when = spec.get("when")
+        if when:
+            cols.append(when["column"])
+        return cols
+    return []
+
+
+def _parse(path: Path) -> Agency:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise _fail(path, "not a mapping")
+    for key in ("name", "description", "file", "columns", "event_key", "person", "event"):
+        if key not in raw:
+            raise _fail(path, f"missing '{key}'")
+    if raw["name"] != path.stem:
+        raise _fail(path, f"name '{raw['name']}' does not match the file name")
+    columns = []
+    for i, c in enumerate(raw["columns"]):
+        try:
+            col = Column(**{**c, "codes": tuple(c["codes"]) if c.get("codes") else None})
+        except TypeError as exc:
+            raise _fail(path, f"columns[{i}]: {exc}") from None
+        if col.type not in COLUMN_TYPES:
+            raise _fail(path, f"column {col.name}: unknown type '{col.type}'")
+        if col.check and col.check not in CHECKS:
+            raise _fail(path, f"column {col.name}: unknown check '{col.check}'")
+        if col.type in {"date", "datetime"} and not col.format:
+            raise _fail(path, f"column {col.name}: a {col.type} needs a format")
+        columns.append(col)
+    names = {c.name for c in columns}
+    for section, allowed in (("person", PERSON_FIELDS), ("event", EVENT_FIELDS)):
+        for key, spec in raw[section].items():
+            if key not in allowed:
+                raise _fail(path, f"{section}.{key}: unknown field")
+            for col in _columns_in(spec):
+                if col not in names:
+                    raise _fail(path, f"{section}.{key}: unknown column '{col}'")
+    for col in raw["event_key"]:
+        if col not in names:
+            raise _fail(path, f"event_key: unknown column '{col}'")
+    return Agency(
+        name=raw["name"],
+        description=raw["description"],
+        file=FileSpec(**raw["file"]),
+        columns=tuple(columns),
+        event_key=tuple(raw["event_key"]),
+        person=raw["person"],
+        event=raw["event"],
+        source=path,
+    )
+
+
+def _folders() -> list[Path]:
+    extra = os.environ.get("FAMILYHUB_DECLARATIONS", "")
+    return [DECLARATIONS, *(Path(p) for p in extra.split(os.pathsep) if p)]
+
+
+@cache
+def _load(folders: tuple[Path, ...]) -> dict[str, Agency]:
+    agencies: dict[str, Agency] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")):
+            agency = _parse(path)
+            agencies[agency.name] = agency
+    return agencies
+
+
+def load_agencies() -> dict[str, Agency]:
+    """All declared agencies by name, in alphabetical order."""
+    return dict(sorted(_load(tuple(_folders())).items()))
+
+
+def agency_names() -> list[str]:
+    return list(load_agencies())
+
+
+def get_agency(name: str) -> Agency:
+    agencies = load_agencies()
+    if name not in agencies:
+        raise KeyError(f"unknown agency '{name}' (declared: {', '.join(agencies)})")
+    return agencies[name]
+
+
+_NAME = re.compile(r"^(?P<agency>[a-z0-9]+)_(?P<date>\d{8})(?:_(?P<n>[1-9]\d*))?\.(?P<ext>\w+)$")
+
+
+def parse_file_name(file_name: str, agency: Agency) -> FileName:
+    """Check a file name against the schedule; raise ``ValueError`` saying what is wrong."""
+    m = _NAME.match(file_name)
+    expected = f"{agency.name}_YYYYMMDD[_n].{agency.file.extension}"
+    if not m:
+        raise ValueError(f"file name '{file_name}' does not fit the schedule {expected}")
+    if m["agency"] != agency.name:
+        raise ValueError(f"file name '{file_name}' is for agency '{m['agency']}', not {agency.name}")
+    if m["ext"] != agency.file.extension:
+        raise ValueError(f"file name '{file_name}' should end .{agency.file.extension}")
+    try:
+        extract = date(int(m["date"][:4]), int(m["date"][4:6]), int(m["date"][6:]))
+    except ValueError:
+        raise ValueError(f"file name '{file_name}' has an impossible date {m['date']}") from None
+    return FileName(agency.name, extract, int(m["n"] or 1))

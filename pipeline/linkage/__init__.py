@@ -1,0 +1,1 @@
+"""Linkage stage: persons and families from staging mentions, review queue."""

@@ -1,0 +1,360 @@
+"""The link stage: standardised mentions → stable persons → stable families, in the warehouse.
+
+Reads ``staging.person_mentions``, calls the pure ``matching`` library (person linkage,
+households, lineage, review) and writes the ``linked`` layer in one transaction. The first
+run links everything; later runs are incremental: only new mentions are compared, with
+existing persons and with each other, using the saved model. Ids are carried forward by
+largest overlap and every merge and split is recorded in ``linked.lineage_events``.
+
+Clerical review decisions (``linked.review_decisions``) bind every run, full or incremental,
+after the matcher returns and before ids are carried forward (:func:`bind_decisions`):
+
+* ``match`` joins the two records' provisional persons into one;
+* ``non-match`` splits a provisional person holding both records: it is rebuilt from its
+  accepted links, strongest first, never joining a group holding one record of a non-match
+  pair to a group holding the other (the constrained rebuild of
+  :func:`matching.clustering.cluster`). Identical records (one profile) and ``match`` pairs
+  are joined before any scored link; mentions no link reaches stay with the first record.
+
+The lineage events of persons a decision changed carry the reason
+``review decision by NAME``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from matching.clustering import cluster
+from matching.households import build_households
+from matching.lineage import carry_forward
+from matching.matcher import Matcher, PersonLinkResult
+from matching.review import current_decisions, violations
+from matching.scoring import FellegiSunterModel
+from pipeline.warehouse.engine import Warehouse
+
+__all__ = ["AGENCY_TRUST", "Bound", "bind_decisions", "link", "saved_model"]
+
+log = logging.getLogger(__name__)
+
+#: Which agency's identifying details are trusted most when several disagree (names, dob, sex).
+AGENCY_TRUST = ["health", "dwp", "schools", "housing", "socialcare", "yot", "police"]
+_BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
+
+
+def saved_model(wh: Warehouse, run_id: str | None = None) -> FellegiSunterModel | None:
+    """The model a run used (``run_id``), else the latest run's; None before any run."""
+    sql = "select model_json from linked.runs where model_json is not null"
+    if run_id is not None:
+        sql += " and run_id = :r"
+    text = wh.scalar(sql + " order by started_at desc limit 1", {"r": run_id})
+    return FellegiSunterModel.from_dict(json.loads(text)) if text else None
+
+
+def _person_link(wh: Warehouse, mentions: pd.DataFrame, previous: pd.Series, full: bool
+                 ) -> tuple[pd.Series, PersonLinkResult | None, str, FellegiSunterModel | None]:
+    """Provisional person label per mention, and how it was found."""
+    model = None if full else saved_model(wh)
+    new = mentions[~mentions["mention_id"].isin(previous.index)]
+    if model is None or previous.empty:
+        matcher = Matcher(previous=model)
+        result = matcher.link_persons(mentions)
+        current = result.clusters.set_index("mention_id")["cluster"]
+        return current, result, "full", matcher.model
+    if new.empty:
+        return previous.copy(), None, "unchanged", model
+    existing = mentions[mentions["mention_id"].isin(previous.index)].assign(
+        person_id=lambda f: f["mention_id"].map(previous))
+    matcher = Matcher(model=model, previous=model)
+    result = matcher.link_incremental(existing, new)
+    touched = result.clusters.set_index("mention_id")["cluster"]
+    current = previous.reindex(mentions["mention_id"]).astype(object)
+    current = current.where(~current.index.isin(touched.index), "c:" + touched.reindex(current.index))
+    return current, result, "incremental", matcher.model
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Provisional person labels once the review decisions hold.
+
+    Attributes:
+        labels: label per mention id.
+        reasons: ``review decision by NAME`` per label a decision created.
+        warnings: decisions that could not all hold (they contradict each other).
+    """
+
+    labels: pd.Series
+    reasons: pd.Series
+    warnings: list[str]
+
+
+class _CannotLink:
+    """Review ``non-match`` pairs of nodes ``0..n-1`` as cannot-link rules for
+    :func:`matching.clustering.cluster` (the two methods of its ``Constraints``)."""
+
+    def __init__(self, n: int, left: np.ndarray, right: np.ndarray) -> None:
+        self._n, self._left, self._right = n, left, right
+        self._pairs = pd.MultiIndex.from_arrays([np.r_[left, right], np.r_[right, left]])
+
+    def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return pd.MultiIndex.from_arrays([left, right]).isin(self._pairs)
+
+    def candidate_pairs(self, members: np.ndarray, component: np.ndarray, distinct: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        of = np.full(self._n, -1)
+        of[members] = component
+        same = (of[self._left] >= 0) & (of[self._left] == of[self._right])
+        return self._left[same], self._right[same]
+
+
+def _deciders(decided_by: pd.Series, key: np.ndarray) -> pd.Series:
+    """``review decision by A, B`` per key, naming everyone whose decision it applies."""
+    names = decided_by.groupby(key).agg(lambda who: ", ".join(sorted(set(who))))
+    return "review decision by " + names
+
+
+def _join(labels: pd.Series, must: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Merge the provisional persons of every ``match`` pair (transitively)."""
+    if must.empty:
+        return labels, pd.Series(dtype=object)
+    codes, uniques = pd.factorize(labels)
+    position = pd.Series(codes, index=labels.index)
+    a = position[must["mention_id_l"]].to_numpy()
+    b = position[must["mention_id_r"]].to_numpy()
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(uniques), len(uniques)))
+    _, component = connected_components(graph, directed=False)
+    name = pd.Series(np.asarray(uniques, dtype=object)).groupby(component).transform("min").to_numpy()
+    joined = np.bincount(component)[component[a]] > 1
+    reasons = _deciders(must["decided_by"][joined], name[a][joined])
+    return pd.Series(name[codes], index=labels.index), reasons
+
+
+def _split(labels: pd.Series, cannot: pd.DataFrame, must: pd.DataFrame, mentions: pd.DataFrame,
+           links: Callable[[np.ndarray], pd.DataFrame]) -> tuple[pd.Series, pd.Series]:
+    """Rebuild every provisional person holding both records of a ``non-match`` pair."""
+    left, right = labels[cannot["mention_id_l"]].to_numpy(), labels[cannot["mention_id_r"]].to_numpy()
+    clash = cannot[left == right]
+    if clash.empty:
+        return labels, pd.Series(dtype=object)
+    inside = labels.isin(labels[clash["mention_id_l"]])
+    nodes = labels.index[inside].to_numpy(dtype=object)
+    group = labels[inside].to_numpy(dtype=object)
+    position = pd.Series(np.arange(len(nodes)), index=nodes)
+
+    sub = mentions[mentions["mention_id"].isin(nodes)]
+    profiles = Matcher().profiles(sub, group=pd.Series(labels[sub["mention_id"]].to_numpy()))
+    first = pd.Series(profiles.mention_ids).groupby(profiles.of_mention).transform("first")
+    scored = links(nodes)
+    forced = must[must["mention_id_l"].isin(nodes) & must["mention_id_r"].isin(nodes)]
+    anchor = pd.Series(clash["mention_id_l"].to_numpy(), index=labels[clash["mention_id_l"]].to_numpy())
+    anchor = anchor[~anchor.index.duplicated()]
+    edges = pd.concat([
+        pd.DataFrame({"l": profiles.mention_ids, "r": first.to_numpy(), "w": np.inf}),
+        forced.set_axis(["l", "r"], axis=1).assign(w=np.inf) if len(forced) else None,
+        scored[["mention_id_l", "mention_id_r", "match_weight"]].set_axis(["l", "r", "w"], axis=1)
+        if len(scored) else None,
+        pd.DataFrame({"l": nodes, "r": anchor.reindex(group).to_numpy(), "w": -np.inf}),
+    ], ignore_index=True)
+    edges = edges[edges["l"].isin(position.index) & edges["r"].isin(position.index)]
+    el, er = position[edges["l"]].to_numpy(), position[edges["r"]].to_numpy()
+    keep = (group[el] == group[er]) & (el != er)
+    constraints = _CannotLink(len(nodes), position[clash["mention_id_l"]].to_numpy(),
+                              position[clash["mention_id_r"]].to_numpy())
+    rebuilt = cluster(len(nodes), el[keep], er[keep], edges["w"].to_numpy(dtype=float)[keep],
+                      constraints)  # type: ignore[arg-type]  # duck-typed Constraints
+    piece = group + "~" + rebuilt.labels.astype(str).astype(object)
+    who = _deciders(clash["decided_by"], labels[clash["mention_id_l"]].to_numpy())
+    reasons = pd.Series(who.reindex(group).to_numpy(), index=piece)
+    out = labels.copy()
+    out[inside] = piece
+    return out, reasons[~reasons.index.duplicated()]
+
+
+def bind_decisions(labels: pd.Series, log: pd.DataFrame | None, mentions: pd.DataFrame,
+                   links: Callable[[np.ndarray], pd.DataFrame]) -> Bound:
+    """Make the standing review decisions hold in a run's provisional persons.
+
+    Args:
+        labels: provisional person label per mention id (index), as the matcher left them.
+        log: ``linked.review_decisions`` rows (the latest answer per pair stands).
+        mentions: the mention frame (identical records stay together in a split).
+        links: mention ids -> accepted links among them (``mention_id_l``, ``mention_id_r``,
+            ``match_weight``); asked only when a person must be split.
+
+    Returns:
+        :class:`Bound`. Decisions about records no longer loaded are ignored.
+    """
+    labels = labels.astype(object)
+    standing = current_decisions(log)
+    known = standing["mention_id_l"].isin(labels.index) & standing["mention_id_r"].isin(labels.index)
+    standing = standing[known]
+    must = standing.loc[standing["decision"] == "match", ["mention_id_l", "mention_id_r", "decided_by"]]
+    cannot = standing.loc[standing["decision"] == "non-match", ["mention_id_l", "mention_id_r", "decided_by"]]
+    labels, joined = _join(labels, must)
+    labels, split = _split(labels, cannot, must[["mention_id_l", "mention_id_r"]], mentions, links)
+    reasons = pd.concat([joined, split])
+    broken = violations(labels.rename("cluster").rename_axis("mention_id").reset_index(), log)
+    warnings = [f"review decisions contradict each other: {r.mention_id_l} and {r.mention_id_r} "
+                f"({r.decision}) could not hold" for r in broken.itertuples()]
+    return Bound(labels, reasons[~reasons.index.duplicated(keep="last")], warnings)
+
+
+def _best_person_values(mentions: pd.DataFrame) -> pd.DataFrame:
+    """Per person: the most trusted agency's, most recent, non-empty value of each field."""
+    rank = {a: i for i, a in enumerate(AGENCY_TRUST)}
+    ordered = mentions.assign(_trust=mentions["agency"].map(rank).fillna(len(rank))).sort_values(
+        ["person_id", "_trust", "seen_date"], ascending=[True, True, False])
+    best = ordered.groupby("person_id", sort=True)[_BEST_FIELDS].first()
+    agencies = mentions.groupby("person_id")["agency"].agg(lambda a: ",".join(sorted(set(a))))
+    return pd.DataFrame({
+        "person_id": best.index,
+        "first_name": best["first_name_raw"].to_numpy(),
+        "last_name": best["last_name_raw"].to_numpy(),
+        "date_of_birth": best["dob"].to_numpy(),
+        "sex": best["sex"].to_numpy(),
+        "address": best["address"].to_numpy(),
+        "postcode": best["postcode"].to_numpy(),
+        "agencies": agencies.reindex(best.index).to_numpy(),
+        "n_mentions": mentions.groupby("person_id").size().reindex(best.index).to_numpy(),
+    })
+
+
+def _explanations(pairs: pd.DataFrame) -> pd.Series:
+    """Per pair, the comparison levels and log2 Bayes factors as JSON (for the waterfall)."""
+    names = [c[3:] for c in pairs.columns if c.startswith("bf_")]
+    if not len(pairs):
+        return pd.Series([], dtype=object)
+    levels = pairs[names].astype(str).to_numpy()
+    weights = np.round(pairs[[f"bf_{n}" for n in names]].to_numpy(dtype=float), 3)
+    return pd.Series([json.dumps({n: [lv, w] for n, lv, w in zip(names, lvl, wt, strict=True)})
+                      for lvl, wt in zip(levels, weights, strict=True)], index=pairs.index)
+
+
+def _link_rows(result: PersonLinkResult, run_id: str) -> pd.DataFrame:
+    parts = [(result.links, "accepted"), (result.review, "review"), (result.dropped, "dropped")]
+    frames = [f.assign(status=s) for f, s in parts if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    pairs = pd.concat(frames, ignore_index=True)
+    left = pairs[["mention_id_l", "mention_id_r"]].min(axis=1)
+    right = pairs[["mention_id_l", "mention_id_r"]].max(axis=1)
+    out = pd.DataFrame({
+        "mention_id_l": left, "mention_id_r": right, "match_weight": pairs["match_weight"].astype(float),
+        "match_probability": pairs["match_probability"].astype(float),
+        "blocking_pass": pairs["blocking_pass"].astype(str), "status": pairs["status"],
+        "explanation": _explanations(pairs), "run_id": run_id})
+    return out.drop_duplicates(["mention_id_l", "mention_id_r"])
+
+
+def _accepted_links(wh: Warehouse, nodes: np.ndarray, result: PersonLinkResult | None,
+                    stored: bool) -> pd.DataFrame:
+    """Accepted links among ``nodes``: this run's and, with ``stored``, those of earlier runs."""
+    columns = ["mention_id_l", "mention_id_r", "match_weight"]
+    frames = [result.links[columns]] if result is not None else []
+    if stored:
+        with wh.begin() as conn, wh.staged(conn, "_fh_nodes", pd.DataFrame({"mention_id": nodes})):
+            frames.append(wh.read(
+                "select k.mention_id_l, k.mention_id_r, k.match_weight from linked.record_links k "
+                "join _fh_nodes a on a.mention_id = k.mention_id_l "
+                "join _fh_nodes b on b.mention_id = k.mention_id_r where k.status = 'accepted'", conn=conn))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
+    wh.execute(conn, f"delete from {table}")
+    wh.insert(conn, table, frame)
+
+
+def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
+    """Link persons and families as of ``as_of``; returns a summary of the run."""
+    started = datetime.now()
+    run_id = started.strftime("%Y%m%dT%H%M%S%f")
+    mentions = wh.read("select * from staging.person_mentions order by mention_id")
+    if mentions.empty:
+        raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
+    for col in ("dob", "seen_date"):
+        mentions[col] = pd.to_datetime(mentions[col])
+    old = wh.read("select mention_id, person_id from linked.mention_person")
+    previous = old.set_index("mention_id")["person_id"] if len(old) else pd.Series(dtype=object)
+    current, result, mode, model = _person_link(wh, mentions, previous, full)
+    decisions = wh.read("select * from linked.review_decisions")
+    bound = bind_decisions(current, decisions, mentions,
+                           lambda nodes: _accepted_links(wh, nodes, result, stored=mode != "full"))
+    reserved = wh.read("select distinct new_id from linked.lineage_events where new_id is not null")["new_id"]
+    persons = carry_forward(bound.labels, previous, prefix="P", run_id=run_id, reserved=reserved,
+                            reasons=bound.reasons)
+    mentions["person_id"] = mentions["mention_id"].map(persons.ids)
+
+    weights = pd.Series(np.nan, index=mentions["mention_id"])
+    if len(old):
+        weights.update(wh.read("select mention_id, match_weight from linked.mention_person")
+                       .set_index("mention_id")["match_weight"].astype(float))
+    if result is not None:
+        weights.update(result.clusters.set_index("mention_id")["match_weight"].astype(float))
+    mention_person = pd.DataFrame({"mention_id": mentions["mention_id"], "person_id": mentions["person_id"],
+                                   "match_weight": weights.reindex(mentions["mention_id"]).to_numpy(),
+                                   "run_id": run_id})
+
+    # events give the household rules span end dates and mothers' maternity dates
+    events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
+    households = build_households(mentions, as_of, events=events)
+    old_fam = wh.read("select person_id, family_id from linked.person_family")
+    fam_prev = old_fam.set_index("person_id")["family_id"] if len(old_fam) else pd.Series(dtype=object)
+    fam_reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'family'")["new_id"]
+    families = carry_forward(households.members.set_index("person_id")["household_key"], fam_prev,
+                             prefix="F", run_id=run_id, reserved=fam_reserved)
+    members = households.members.assign(family_id=lambda f: f["person_id"].map(families.ids))
+    fam_table = households.households.assign(family_id=lambda f: f["household_key"].map(families.clusters))
+    edges = households.edges.assign(family_id=lambda f: f["household_key"].map(families.clusters))
+    lineage = pd.concat([persons.events.assign(kind="person"), families.events.assign(kind="family")],
+                        ignore_index=True)
+
+    links = _link_rows(result, run_id) if result is not None else pd.DataFrame()
+    stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
+             "timings": result.timings if result is not None else {},
+             "household_guard": households.guard.to_dict("records"),
+             "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)}}
+    warnings = (result.warnings if result is not None else []) + bound.warnings
+    with wh.begin() as conn:
+        _replace(wh, conn, "linked.mention_person", mention_person)
+        _replace(wh, conn, "linked.persons", _best_person_values(mentions))
+        _replace(wh, conn, "linked.person_family",
+                 members[["person_id", "family_id", "address", "postcode", "located_on"]])
+        _replace(wh, conn, "linked.families",
+                 fam_table[["family_id", "address", "postcode", "uprn", "n_members"]])
+        _replace(wh, conn, "linked.household_edges",
+                 edges[["person_a", "person_b", "reason", "evidence", "family_id"]])
+        if mode == "full":
+            wh.execute(conn, "delete from linked.record_links")
+        if len(links):
+            if mode != "full":
+                with wh.staged(conn, "_fh_links", links[["mention_id_l", "mention_id_r"]]):
+                    wh.execute(conn, "delete from linked.record_links where exists (select 1 from _fh_links n "
+                                     "where n.mention_id_l = linked.record_links.mention_id_l "
+                                     "and n.mention_id_r = linked.record_links.mention_id_r)")
+            wh.insert(conn, "linked.record_links", links)
+        wh.insert(conn, "linked.lineage_events",
+                  lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
+        summary = {
+            "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
+            "n_mentions": len(mentions),
+            "n_new_mentions": int((~mentions["mention_id"].isin(previous.index)).sum()),
+            "n_persons": int(mentions["person_id"].nunique()), "n_families": int(fam_table["family_id"].nunique()),
+            "n_review": int((links["status"] == "review").sum()) if len(links) else 0,
+            "model_json": json.dumps(model.to_dict()) if model is not None else None,
+            "stats_json": json.dumps(stats, default=str), "warnings": "\n".join(warnings) or None,
+        }
+        wh.insert(conn, "linked.runs", pd.DataFrame([summary]))
+    merges = lineage[lineage["event"].isin(["merged", "split"])]
+    log.info("link %s (%s): %d persons, %d families, %d merges/splits", run_id, mode,
+             summary["n_persons"], summary["n_families"], len(merges))
+    return {k: v for k, v in summary.items() if k not in {"model_json", "stats_json"}} | {
+        "merges_and_splits": len(merges), "timings": stats["timings"]}

@@ -1,0 +1,1 @@
+"""Programme stage: cohort rules, key workers, alerts, claims, savings, report."""

@@ -1,0 +1,327 @@
+"""The intelligence hub: alert a key worker when something happens to a family they work with.
+
+After every load and link, :func:`raise_alerts` looks at the events that are new since the
+previous pass and raises one alert per qualifying event of a member of an attached (not
+closed) family, dated on or after the attachment (:data:`ALERT_RULES`). Then, when SMTP is
+configured, :func:`deliver_alerts` e-mails each alert once to its key worker.
+
+What "new" means. ``cohort.alert_seen`` holds the version of every event the passes have
+looked at; an event is new when its mention is absent there or arrives in a later version.
+A re-sent file changes nothing (the ingest ledger drops it), and an alert is keyed by the
+event (``mention_id``), so the same event never alerts twice, even when a re-delivery bumps
+its version. A correction (a later version of the same event key) does not re-alert an
+event that has already alerted; ``reporting.alert.corrected`` shows that it changed. A
+correction that makes an event qualify for the first time (e.g. a term re-sent with more
+unauthorised absence) raises its alert then, because the key worker has not heard of it.
+On a warehouse's first pass every event is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.message import EmailMessage
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from pipeline.programme.cohort import Programme, ProgrammeError, load_programme
+from pipeline.programme.cohort.config import Aggregate
+from pipeline.programme.cohort.frames import prepare_events
+from pipeline.programme.keyworkers import EPISODES
+from pipeline.warehouse.engine import Warehouse
+
+__all__ = [
+    "ALERT_RULES",
+    "AlertRule",
+    "SmtpSettings",
+    "absence_tests",
+    "deliver_alerts",
+    "list_alerts",
+    "raise_alerts",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """Which of an agency's events alert, and which date must fall on or after attachment."""
+
+    kind: str
+    label: str
+    event_types: tuple[str, ...] | None  # None: any
+    dated_by: str
+
+
+#: The events the issue names. Schools terms alert only with an exclusion or with
+#: unauthorised absence over the programme's threshold (:func:`absence_tests`); a term is
+#: dated by its end, an episode or a claim by its start (a *new* one).
+ALERT_RULES: dict[str, AlertRule] = {
+    "police": AlertRule("police", "police call-out", None, "event_date"),
+    "health": AlertRule("hospital", "A&E attendance or emergency admission",
+                        ("AE_ATTENDANCE", "EMERGENCY_ADMISSION"), "event_date"),
+    "schools": AlertRule("school", "school term with exclusions or absence", None, "end_date"),
+    "socialcare": AlertRule("social_care", "new social care episode", None, "start_date"),
+    "dwp": AlertRule("out_of_work", "new out-of-work claim", None, "start_date"),
+}
+
+_OPEN_ATTACHMENTS = f"""
+select family_id, key_worker, attached_on from (
+  select e.*, row_number() over (partition by family_id order by attached_on desc) as latest
+  from ({EPISODES}) e
+) c where latest = 1 and closed_on is null
+"""
+_UNSEEN = ("not exists (select 1 from cohort.alert_seen s "
+           "where s.mention_id = e.mention_id and s.version >= e.version)")
+_CANDIDATES = f"""
+select e.*, p.person_id, f.family_id, a.key_worker, a.attached_on
+from staging.events e
+join linked.mention_person p on p.mention_id = e.mention_id
+join linked.person_family f on f.person_id = p.person_id
+join ({_OPEN_ATTACHMENTS}) a on a.family_id = f.family_id
+where e.agency in ({", ".join(f"'{a}'" for a in ALERT_RULES)})
+  and {_UNSEEN}
+  and not exists (select 1 from cohort.alerts x where x.mention_id = e.mention_id)
+"""
+_ALERT_COLUMNS = ["alert_id", "mention_id", "version", "pass_id", "raised_at", "key_worker", "family_id",
+                  "person_id", "kind", "agency", "record_key", "event_type", "event_date", "detail"]
+
+
+def absence_tests(programme: Programme) -> list[Aggregate]:
+    """The programme's school absence thresholds (its rate conditions on school terms)."""
+    return [c.aggregate for criterion in programme.criteria.values() for c in criterion.any_of
+            if c.agency == "schools" and c.aggregate is not None and c.aggregate.measure == "rate"]
+
+
+def _school_reasons(ev: pd.DataFrame, tests: list[Aggregate]) -> pd.Series:
+    """Why each term alerts ('' when it does not): exclusions, absence over a threshold."""
+    suspensions = ev["suspensions"].fillna(0)
+    reasons = pd.Series("", index=ev.index, dtype=object)
+    reasons += np.where(suspensions > 0, suspensions.astype(int).astype(str) + " suspension(s); ", "")
+    reasons += np.where(ev["permanent_exclusion"], "permanent exclusion; ", "")
+    for test in tests:
+        over = ev[test.over].sum(axis=1)
+        rate = ev[test.of].sum(axis=1) / over.where(over > 0)
+        text = "+".join(test.of).replace("_", " ") + " " + (rate * 100).round(1).astype(str) + "%; "
+        reasons += np.where(test.test(rate), text, "")
+    return reasons.str.removesuffix("; ")
+
+
+def _classify(candidates: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """The candidates that alert, with kind, detail and the date that placed them (vectorised)."""
+    members = candidates[["family_id", "person_id"]].assign(dob=pd.NaT)
+    ev = prepare_events(candidates, members)  # typed columns, term dates, derived sessions
+    agency = ev["agency"].astype(object)
+    ok = pd.Series(False, index=ev.index)
+    dated = pd.Series(pd.NaT, index=ev.index, dtype="datetime64[ns]")
+    kind = pd.Series(None, index=ev.index, dtype=object)
+    label = kind.copy()
+    for name, rule in ALERT_RULES.items():
+        mine = agency == name
+        if rule.event_types is not None:
+            mine &= ev["event_type"].isin(rule.event_types)
+        ok |= mine
+        dated = dated.mask(mine, ev[rule.dated_by].fillna(ev["event_date"]))
+        kind, label = kind.mask(mine, rule.kind), label.mask(mine, rule.label)
+    ok &= dated >= pd.to_datetime(candidates["attached_on"]).to_numpy()
+    school = agency == "schools"
+    reasons = _school_reasons(ev, absence_tests(programme))
+    ok &= ~school | (reasons != "")
+    detail = ev["detail"].astype(object).where(~school, "term " + ev["term"].astype(str) + ": " + reasons)
+    keep = ok.to_numpy()
+    return candidates.loc[keep].assign(kind=kind[keep].to_numpy(),
+                                       detail=(label + ": " + detail)[keep].to_numpy(),
+                                       event_date=dated[keep].to_numpy())
+
+
+def _programme(wh: Warehouse, name: str | None) -> Programme:
+    """The named programme, else the active one (whose view key workers see), else tf2015.
+
+    An active programme evaluated from a file outside the programme folders cannot be found
+    by name again: its pass says so in the log and uses tf2015's thresholds.
+    """
+    if name:
+        return load_programme(name)
+    active = wh.scalar("select programme from cohort.active limit 1") or "tf2015"
+    try:
+        return load_programme(active)
+    except ProgrammeError as exc:
+        log.warning("alerts use tf2015's absence threshold: %s", exc)
+        return load_programme("tf2015")
+
+
+def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = True,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """One alert pass: raise alerts for new qualifying events, then e-mail pending alerts.
+
+    Called after linking by ``familyhub run`` and the Airflow DAG. Raising is one
+    transaction (alerts and the seen-ledger together), so a failed pass can simply be re-run.
+    E-mail is sent only when ``FAMILYHUB_SMTP_HOST`` is set; undelivered alerts wait.
+    """
+    prog = _programme(wh, programme)
+    now = now or datetime.now()
+    pass_id = now.strftime("%Y%m%dT%H%M%S%f")
+    with wh.begin() as conn:
+        n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
+        candidates = wh.read(_CANDIDATES, conn=conn)
+        alerts = _classify(candidates, prog) if len(candidates) else candidates.iloc[0:0]
+        if len(alerts):
+            alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
+                                   alert_id=pass_id + ":" + alerts["mention_id"])
+            wh.insert(conn, "cohort.alerts", alerts[_ALERT_COLUMNS])
+        wh.execute(conn, "delete from cohort.alert_seen where exists (select 1 from staging.events e "
+                         "where e.mention_id = cohort.alert_seen.mention_id and e.version > cohort.alert_seen.version)")
+        wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
+                         "select e.mention_id, e.version, :t from staging.events e where not exists "
+                         "(select 1 from cohort.alert_seen s where s.mention_id = e.mention_id)", {"t": now})
+        wh.execute(conn, "insert into cohort.alert_passes (pass_id, started_at, programme, n_new_events, n_alerts) "
+                         "values (:p, :t, :g, :n, :a)",
+                   {"p": pass_id, "t": now, "g": prog.name, "n": int(n_new), "a": len(alerts)})
+    summary: dict[str, Any] = {"pass_id": pass_id, "programme": prog.name, "new_events": int(n_new),
+                               "alerts": len(alerts),
+                               "by_kind": alerts["kind"].value_counts().to_dict() if len(alerts) else {}}
+    settings = SmtpSettings.from_env()
+    if deliver and settings is not None:
+        summary["email"] = deliver_alerts(wh, settings)
+    log.info("alert pass %s: %d new events, %d alerts", pass_id, n_new, len(alerts))
+    return summary
+
+
+# -- e-mail ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SmtpSettings:
+    """SMTP settings, from the environment only; the password never appears in a repr or log.
+
+    ``security``: ``starttls`` (default: the server must offer it), ``ssl`` (implicit TLS),
+    or ``none`` (plain, for a relay on a trusted network or a test server).
+    """
+
+    host: str
+    sender: str
+    port: int = 587
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings | None:
+        """FAMILYHUB_SMTP_HOST/PORT/USER/PASSWORD/FROM/SECURITY; None when no host is set."""
+        env = os.environ if env is None else env
+        host = env.get("FAMILYHUB_SMTP_HOST")
+        if not host:
+            return None
+        sender = env.get("FAMILYHUB_SMTP_FROM")
+        if not sender:
+            raise ValueError("FAMILYHUB_SMTP_FROM (the sender address) is required with FAMILYHUB_SMTP_HOST")
+        security = env.get("FAMILYHUB_SMTP_SECURITY", "starttls").lower()
+        if security not in ("starttls", "ssl", "none"):
+            raise ValueError(f"FAMILYHUB_SMTP_SECURITY must be starttls, ssl or none, not '{security}'")
+        port = env.get("FAMILYHUB_SMTP_PORT") or {"starttls": "587", "ssl": "465", "none": "25"}[security]
+        return cls(host=host, sender=sender, port=int(port), user=env.get("FAMILYHUB_SMTP_USER") or None,
+                   password=env.get("FAMILYHUB_SMTP_PASSWORD") or None, security=security)  # type: ignore[arg-type]
+
+    def connect(self) -> smtplib.SMTP:
+        """An open, authenticated connection; credentials go only over TLS unless security is none."""
+        context = ssl.create_default_context()
+        if self.security == "ssl":
+            server: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.security == "starttls":
+                server.starttls(context=context)
+            if self.user:
+                server.login(self.user, self.password or "")
+        except BaseException:
+            server.close()
+            raise
+        return server
+
+
+def _message(alert: Any, recipient: str, sender: str) -> EmailMessage:
+    """The e-mail for one alert: ids, kind, date and detail; no names or dates of birth.
+
+    It ends with the command that opens the family view, ready to run: the view needs a
+    reason, and "<kind> alert of <date>" is one (no record key, which would outlive an erasure
+    in the audit log)."""
+    msg = EmailMessage()
+    msg["From"], msg["To"] = sender, recipient
+    msg["Subject"] = f"FamilyHub alert: {alert.kind.replace('_', ' ')} in family {alert.family_id}"
+    digest = hashlib.sha256(alert.alert_id.encode()).hexdigest()[:24]
+    msg["Message-ID"] = f"<alert-{digest}@familyhub>"
+    when = pd.Timestamp(alert.event_date).date() if pd.notna(alert.event_date) else "date unknown"
+    msg.set_content(
+        f"{alert.detail}\n\n"
+        f"Family:  {alert.family_id} (attached to {alert.key_worker})\n"
+        f"Person:  {alert.person_id}\n"
+        f"Event:   {alert.agency} {alert.event_type} on {when}\n\n"
+        f"Open the family view (say why: the read is audited):\n"
+        f"  familyhub family {alert.family_id} --reason \"{alert.kind.replace('_', ' ')} alert of {when}\"\n\n"
+        f"Alert {alert.alert_id}\n")
+    return msg
+
+
+def _record_delivery(wh: Warehouse, alert_id: str, recipient: str, status: str, error: str | None) -> None:
+    with wh.begin() as conn:  # one transaction per message: a crash cannot forget a sent e-mail
+        wh.execute(conn, "insert into cohort.alert_deliveries (alert_id, channel, recipient, status, "
+                         "attempted_at, error) values (:a, 'email', :r, :s, :t, :e)",
+                   {"a": alert_id, "r": recipient, "s": status, "t": datetime.now(), "e": error})
+
+
+def deliver_alerts(wh: Warehouse, settings: SmtpSettings | None = None) -> dict[str, int]:
+    """E-mail every alert not yet sent to its key worker's address (``cohort.key_workers``).
+
+    Each sent message is recorded at once, so an alert is e-mailed once; failures are
+    recorded and retried by the next pass. Alerts whose key worker has no address wait.
+    """
+    settings = settings or SmtpSettings.from_env()
+    if settings is None:
+        raise ValueError("e-mail is not configured: set FAMILYHUB_SMTP_HOST and FAMILYHUB_SMTP_FROM")
+    pending = wh.read(
+        "select a.*, k.email from cohort.alerts a left join cohort.key_workers k on k.key_worker = a.key_worker "
+        "where not exists (select 1 from cohort.alert_deliveries d where d.alert_id = a.alert_id "
+        "and d.channel = 'email' and d.status = 'sent') order by a.raised_at, a.alert_id")
+    addressed = pending[pending["email"].notna()]
+    counts = {"sent": 0, "failed": 0, "no_address": int(len(pending) - len(addressed))}
+    if addressed.empty:
+        return counts
+    try:
+        server = settings.connect()
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("cannot reach SMTP server %s:%s: %s", settings.host, settings.port, type(exc).__name__)
+        for alert in addressed.itertuples():
+            _record_delivery(wh, alert.alert_id, alert.email, "failed", f"connect: {type(exc).__name__}")
+        return counts | {"failed": len(addressed)}
+    with server:
+        for alert in addressed.itertuples():
+            try:
+                server.send_message(_message(alert, alert.email, settings.sender))
+            except smtplib.SMTPException as exc:
+                _record_delivery(wh, alert.alert_id, alert.email, "failed", f"{type(exc).__name__}: {exc}"[:500])
+                counts["failed"] += 1
+            else:
+                _record_delivery(wh, alert.alert_id, alert.email, "sent", None)
+                counts["sent"] += 1
+    return counts
+
+
+def list_alerts(wh: Warehouse, key_worker: str | None = None, since: date | None = None) -> pd.DataFrame:
+    """Alerts from ``reporting.alert``, newest first, optionally for one key worker / since a date."""
+    where, params = [], {}
+    if key_worker:
+        where.append("key_worker = :k")
+        params["k"] = key_worker
+    if since:
+        where.append("raised_at >= :s")
+        params["s"] = datetime.combine(since, datetime.min.time())
+    clause = f" where {' and '.join(where)}" if where else ""
+    return wh.read(f"select * from reporting.alert{clause} order by raised_at desc, event_date desc", params)

@@ -1,0 +1,43 @@
+"""Programme rules engine: which families are in the cohort, why, and what they cost.
+
+A pure library (data frames in, data frames out, no database). Programmes are YAML
+configuration (``pipeline/programmes/``, plus folders in ``FAMILYHUB_PROGRAMMES``) read by one
+engine; rules: ``shared/spec/programme.md``. Typical use::
+
+    result = evaluate(load_programme("tf2015"), events, members, as_of=date(2026, 3, 31))
+    result.cohort, result.evidence
+    compare(result, evaluate("tf2012", events, members, date(2026, 3, 31)))
+"""
+
+from pipeline.programme.cohort.config import (
+    Programme,
+    ProgrammeError,
+    list_programmes,
+    load_programme,
+    parse_programme,
+    programme_folders,
+)
+from pipeline.programme.cohort.evaluate import (
+    COHORT_COLUMNS,
+    EVIDENCE_OUTPUT,
+    CohortResult,
+    compare,
+    evaluate,
+)
+from pipeline.programme.cohort.frames import last_terms, term_bounds
+
+__all__ = [
+    "COHORT_COLUMNS",
+    "EVIDENCE_OUTPUT",
+    "CohortResult",
+    "Programme",
+    "ProgrammeError",
+    "compare",
+    "evaluate",
+    "last_terms",
+    "list_programmes",
+    "load_programme",
+    "parse_programme",
+    "programme_folders",
+    "term_bounds",
+]

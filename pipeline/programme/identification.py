@@ -1,0 +1,82 @@
+"""The cohort stage: evaluate a programme over the linked families, in the warehouse.
+
+Reads events and members of the ``linked`` layer, calls the pure rules engine
+(:mod:`pipeline.programme.cohort`) and keeps the result per (programme, as-of date) in
+``cohort.results`` and ``cohort.evidence``, so several evaluations coexist. The evaluation
+marked active is the one ``reporting.family_view`` shows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+
+from pipeline.programme.cohort import (
+    COHORT_COLUMNS,
+    EVIDENCE_OUTPUT,
+    CohortResult,
+    evaluate,
+    load_programme,
+)
+from pipeline.warehouse.engine import Warehouse
+
+__all__ = ["evaluate_cohort", "load_inputs", "set_active"]
+
+_EVENTS = """
+select e.*, p.person_id, f.family_id
+from staging.events e
+join linked.mention_person p on p.mention_id = e.mention_id
+join linked.person_family f on f.person_id = p.person_id
+"""
+_MEMBERS = """
+select f.family_id, f.person_id, p.date_of_birth as dob, coalesce(f.postcode, p.postcode) as postcode
+from linked.person_family f join linked.persons p on p.person_id = f.person_id
+"""
+
+
+def load_inputs(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Events (with person and family), members and referrals, as the rules engine takes them."""
+    events = wh.read(_EVENTS)
+    for col in ("event_date", "start_date", "end_date", "asb_complaint_date"):
+        events[col] = pd.to_datetime(events[col])
+    events["rent_arrears"] = pd.to_numeric(events["rent_arrears"])
+    members = wh.read(_MEMBERS)
+    members["dob"] = pd.to_datetime(members["dob"])
+    referrals = wh.read("select family_id, service, reason, referral_date from cohort.referrals")
+    referrals["referral_date"] = pd.to_datetime(referrals["referral_date"])
+    return events, members, referrals
+
+
+def _activate(wh: Warehouse, conn, programme: str, as_of: date) -> None:
+    wh.execute(conn, "delete from cohort.active")
+    wh.execute(conn, "insert into cohort.active (programme, as_of, set_at) values (:p, :d, :t)",
+               {"p": programme, "d": as_of, "t": datetime.now()})
+
+
+def set_active(wh: Warehouse, programme: str, as_of: date) -> None:
+    """Make (programme, as_of) the evaluation the family view shows."""
+    with wh.begin() as conn:
+        _activate(wh, conn, programme, as_of)
+
+
+def evaluate_cohort(wh: Warehouse, programme: str, as_of: date, active: bool = True,
+                    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None) -> CohortResult:
+    """Evaluate ``programme`` at ``as_of`` and replace that evaluation's rows in the warehouse."""
+    prog = load_programme(programme)
+    events, members, referrals = inputs or load_inputs(wh)
+    if members.empty:
+        raise ValueError("no linked families in the warehouse: run `familyhub link` first")
+    result = evaluate(prog, events, members, as_of, referrals=referrals)
+    cohort = result.cohort[[c for c in COHORT_COLUMNS if c != "exclusion"]].assign(
+        programme=prog.name, as_of=pd.Timestamp(as_of))
+    evidence = result.evidence[EVIDENCE_OUTPUT].assign(programme=prog.name, as_of=pd.Timestamp(as_of))
+    with wh.begin() as conn:
+        for table in ("cohort.results", "cohort.evidence"):
+            wh.execute(conn, f"delete from {table} where programme = :p and as_of = :d",
+                       {"p": prog.name, "d": as_of})
+        wh.insert(conn, "cohort.results", cohort)
+        wh.insert(conn, "cohort.evidence", evidence)
+        if active:
+            _activate(wh, conn, prog.name, as_of)
+    return result

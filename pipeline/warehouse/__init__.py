@@ -1,0 +1,1 @@
+"""Warehouse: the engine over both backends, schema and integrity checks."""
