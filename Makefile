@@ -25,6 +25,7 @@ test: install
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=20
 
 airflow: install
