@@ -6,7 +6,6 @@ Every task is one call into :mod:`pipeline.airflow.tasks`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -20,10 +19,11 @@ from pipeline.airflow import tasks as orch
 from pipeline.airflow.assets import staging_asset
 from pipeline.ingest.agencies import Agency, load_agencies
 from pipeline.ingest.data_docs import folder as data_docs_folder
+from pipeline.settings import settings
 
 POOL = orch.warehouse_pool()
 DATA_DOCS = data_docs_folder(orch.settings().quarantine)  # from the environment only, as the tasks read it
-POKE_SECONDS = int(os.environ.get("FAMILYHUB_POKE_SECONDS", "300"))
+POKE_SECONDS = settings().poke_seconds
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "familyhub-data-team",

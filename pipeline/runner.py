@@ -6,7 +6,6 @@ Each step is idempotent, so a re-run with no new files gives identical reporting
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,6 +15,7 @@ from pipeline.ingest.load import FileOutcome, ingest_landing
 from pipeline.linkage.link import link
 from pipeline.programme.alerts import raise_alerts
 from pipeline.programme.identification import evaluate_cohort
+from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["RunSummary", "evaluate_cohort", "link", "raise_alerts", "refresh_reporting", "run_all"]
@@ -42,7 +42,7 @@ def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:
     pseudonym counts (added, removed), or None when not refreshed.
     """
     wh.migrate()
-    if not os.environ.get(KEY_ENV):
+    if settings().pseudonym_key is None:
         log.warning("%s is not set: the pseudonymised reporting views are not refreshed", KEY_ENV)
         return None
     return refresh_pseudonyms(wh)

@@ -15,7 +15,6 @@ PostgreSQL tasks run in parallel.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from pipeline.ingest.agencies import Agency, get_agency
 from pipeline.ingest.limits import UnsafePath, check_path
 from pipeline.ingest.load import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
+from pipeline.settings import settings as environment
 from pipeline.warehouse.engine import Warehouse, resolve_url
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
 
 POOL = "familyhub_warehouse"
 DEFAULT_POOL = "default_pool"  # Airflow's own pool: no FamilyHub limit
-DEFAULT_PROGRAMME = "tf2015"  # what `familyhub run` evaluates unless told otherwise
 
 
 class FileRefused(AirflowFailException):
@@ -85,9 +84,8 @@ class Settings:
 
 def settings() -> Settings:
     """Settings from the environment (the same variables the CLI reads)."""
-    landing = Path(os.environ.get("FAMILYHUB_LANDING", "landing"))
-    quarantine = os.environ.get("FAMILYHUB_QUARANTINE")
-    return Settings(landing, Path(quarantine) if quarantine else landing.parent / "quarantine", resolve_url())
+    env = environment()
+    return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url())
 
 
 def warehouse_pool() -> str:
@@ -190,8 +188,7 @@ def programmes_to_evaluate() -> list[dict[str, Any]]:
     From ``FAMILYHUB_ACTIVE_PROGRAMMES`` (comma separated names), else ``tf2015`` as in
     ``familyhub run``. Returned as task arguments, so exactly one mapped task activates.
     """
-    names = [p.strip() for p in os.environ.get("FAMILYHUB_ACTIVE_PROGRAMMES", "").split(",") if p.strip()]
-    return [{"programme": name, "active": i == 0} for i, name in enumerate(names or [DEFAULT_PROGRAMME])]
+    return [{"programme": name, "active": i == 0} for i, name in enumerate(environment().active_programmes)]
 
 
 def link(as_of: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import warnings
 import click
 
 from pipeline.cli import admin, cohort, linkage, load, programme
+from pipeline.settings import SettingsError, settings
 
 __all__ = ["main"]
 
@@ -34,6 +35,10 @@ def main(verbose: int) -> None:
     logging.getLogger("great_expectations").setLevel(max(level, logging.WARNING))
     # DuckDB reads arrow-backed pandas columns through a pandas attribute it deprecates: noise for users
     warnings.filterwarnings("ignore", message="ArrowStringArray._data", category=FutureWarning)
+    try:
+        settings()  # a bad FAMILYHUB_* value stops every command here, named
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
 
 
 for module in (load, linkage, cohort, programme, admin):

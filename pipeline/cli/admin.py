@@ -10,6 +10,7 @@ import click
 
 from pipeline.cli.options import identity_options, open_warehouse, warehouse_option
 from pipeline.governance.audit import ACTIONS
+from pipeline.settings import markdown_table
 
 __all__ = ["COMMANDS"]
 
@@ -209,4 +210,16 @@ def audit_log(warehouse_url: str | None, family_id: str | None, person_id: str |
                        f"{r.family_id or '-':<13} {r.person_id or '-':<13} {r.reason or ''}")
 
 
-COMMANDS = [db, erase, retention, audit_log]
+@click.command(name="settings")
+def show_settings() -> None:
+    """Every FAMILYHUB_* environment variable, its default and what it sets (a Markdown table,
+    the one in the README); the current environment is validated first.
+
+    Example:
+
+        familyhub settings
+    """
+    click.echo(markdown_table(), nl=False)
+
+
+COMMANDS = [db, erase, retention, audit_log, show_settings]

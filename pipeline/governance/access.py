@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from pipeline.settings import settings
 from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
 
 __all__ = [
@@ -236,7 +236,8 @@ def remove_user(wh: Warehouse, login: str) -> None:
 # -- pseudonyms --------------------------------------------------------------------------------
 def pseudonym_key() -> bytes:
     """The HMAC key, from ``FAMILYHUB_PSEUDONYM_KEY`` only (never stored, never logged)."""
-    key = os.environ.get(KEY_ENV, "")
+    secret = settings().pseudonym_key
+    key = secret.get_secret_value() if secret else ""
     if len(key) < MIN_KEY_LENGTH:
         raise ValueError(f"set {KEY_ENV} to a random secret of at least {MIN_KEY_LENGTH} characters "
                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")

@@ -13,13 +13,13 @@ DuckDB, a single-user file, this module is the only writer and it only ever inse
 from __future__ import annotations
 
 import getpass
-import os
 from contextlib import nullcontext
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["ACTIONS", "AuditError", "actor", "ensure_append_only", "read_log", "record", "require_reason"]
@@ -36,7 +36,7 @@ class AuditError(ValueError):
 
 def actor(name: str | None = None) -> str:
     """Who is acting: the name given, else ``FAMILYHUB_USER``, else the OS user."""
-    who = (name or os.environ.get(USER_ENV) or getpass.getuser() or "").strip()
+    who = (name or settings().user or getpass.getuser() or "").strip()
     if not who:
         raise AuditError(f"say who you are with --as NAME or {USER_ENV}")
     return who

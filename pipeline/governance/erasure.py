@@ -21,7 +21,6 @@ family's criteria and cost may have rested on the erased records.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -34,13 +33,12 @@ from sqlalchemy.engine import Connection
 from pipeline.governance import audit
 from pipeline.ingest.agencies import Agency, get_agency, load_agencies
 from pipeline.ingest.canonical import record_keys
+from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["DEFAULT_RETENTION_DAYS", "ErasureError", "apply_retention", "drop_erased", "erase_person",
+__all__ = ["ErasureError", "apply_retention", "drop_erased", "erase_person",
            "key_hashes", "retention_days"]
 
-DEFAULT_RETENTION_DAYS = 7 * 365
-RETENTION_ENV = "FAMILYHUB_RETENTION_DAYS"
 #: Ingest holds this advisory lock shared while it checks tombstones and loads; erasure holds it
 #: exclusively, so a file being loaded as a person is erased cannot bring their rows back.
 ERASURE_LOCK = 0x46480001
@@ -243,7 +241,7 @@ def _drop_orphans_of(wh: Warehouse, conn: Connection, person_id: str) -> Counter
 # -- retention ---------------------------------------------------------------------------------
 def retention_days() -> int:
     """The retention period in days: ``FAMILYHUB_RETENTION_DAYS``, else seven years."""
-    return int(os.environ.get(RETENTION_ENV, DEFAULT_RETENTION_DAYS))
+    return settings().retention_days
 
 
 def _expired(wh: Warehouse, conn: Connection, cutoff: date) -> pd.DataFrame:

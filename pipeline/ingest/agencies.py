@@ -10,7 +10,6 @@ declaration and a new suite, never new code. Extra declaration folders can be ad
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from pipeline.settings import settings
 
 __all__ = [
     "Agency",
@@ -182,8 +183,7 @@ def _parse(path: Path) -> Agency:
 
 
 def _folders() -> list[Path]:
-    extra = os.environ.get("FAMILYHUB_DECLARATIONS", "")
-    return [DECLARATIONS, *(Path(p) for p in extra.split(os.pathsep) if p)]
+    return [DECLARATIONS, *settings().declarations]
 
 
 @cache

@@ -30,7 +30,6 @@ from __future__ import annotations
 import fcntl
 import html
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -41,6 +40,7 @@ from urllib.parse import quote
 from expectations import suite_path
 from pipeline.ingest.agencies import Agency
 from pipeline.ingest.quality import gx_suite
+from pipeline.settings import settings
 
 __all__ = ["ENV", "folder", "publish"]
 
@@ -66,7 +66,7 @@ UNSHOWN = ("unexpected_list", "unexpected_index_list", "unexpected_index_query",
 
 def folder(quarantine: Path) -> Path:
     """The Data Docs folder: ``FAMILYHUB_DATA_DOCS``, else ``data_docs`` beside the quarantine folder."""
-    configured = os.environ.get(ENV)
+    configured = settings().data_docs
     # absolute: GX's filesystem store refuses a relative base directory
     return (Path(configured) if configured else quarantine.parent / "data_docs").absolute()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.ingest.agencies import Agency
 from pipeline.ingest.extracts import ExtractError
+from pipeline.settings import Settings, settings
 
 __all__ = ["Limits", "UnsafePath", "check_limits", "check_path"]
 
@@ -32,21 +33,26 @@ class UnsafePath(ExtractError):
     """The path is not a plain file in the agency's landing folder: it is not read at all."""
 
 
+def _default(limit: str) -> int:
+    return Settings.model_fields[f"max_{limit}"].default
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Upper bounds for one landing file; each can be set by ``FAMILYHUB_MAX_<FIELD>``."""
+    """Upper bounds for one landing file; each is the setting ``FAMILYHUB_MAX_<FIELD>``
+    (defaults and meaning in :class:`pipeline.settings.Settings`)."""
 
-    file_bytes: int = 2 << 30               # 2 GiB on disk
-    rows: int = 5_000_000                    # data rows
-    cells: int = 150_000_000                 # rows × columns
-    xlsx_uncompressed_bytes: int = 4 << 30  # all members of a workbook, inflated
-    xlsx_ratio: int = 200                    # inflated / compressed, per member
-    xlsx_members: int = 1_000                # files inside a workbook
+    file_bytes: int = _default("file_bytes")
+    rows: int = _default("rows")
+    cells: int = _default("cells")
+    xlsx_uncompressed_bytes: int = _default("xlsx_uncompressed_bytes")
+    xlsx_ratio: int = _default("xlsx_ratio")
+    xlsx_members: int = _default("xlsx_members")
 
     @classmethod
     def from_env(cls) -> Limits:
-        return cls(**{f.name: int(os.environ[f"FAMILYHUB_MAX_{f.name.upper()}"]) for f in fields(cls)
-                      if os.environ.get(f"FAMILYHUB_MAX_{f.name.upper()}")})
+        env = settings()
+        return cls(**{f.name: getattr(env, f"max_{f.name}") for f in fields(cls)})
 
 
 def check_path(path: Path, agency: Agency) -> None:

@@ -35,14 +35,13 @@ from pipeline.ingest.canonical import canonical_frames, record_keys
 from pipeline.ingest.extracts import ExtractError, read_extract
 from pipeline.ingest.limits import UnsafePath, check_limits, check_path
 from pipeline.ingest.quality import RefusedFile, check_chunk, max_bad_share, prepare_gate
+from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["FileOutcome", "earlier_copy", "find_files", "ingest_file", "ingest_landing", "reprocess"]
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
-WORKERS_ENV = "FAMILYHUB_INGEST_WORKERS"
-DEFAULT_WORKERS = 2
 
 
 @dataclass
@@ -380,7 +379,7 @@ def ingest_workers(wh: Warehouse) -> int:
     """Processes that ingest agencies side by side: files of different agencies are independent
     and PostgreSQL takes concurrent writers (``FAMILYHUB_INGEST_WORKERS``, default 2); the embedded
     warehouse has one writer."""
-    return 1 if wh.is_embedded else max(1, int(os.environ.get(WORKERS_ENV, DEFAULT_WORKERS)))
+    return 1 if wh.is_embedded else settings().ingest_workers
 
 
 def ingest_landing(wh: Warehouse, landing: Path, quarantine: Path, agencies: Iterable[str] | None = None,

@@ -16,7 +16,6 @@ A suite with any other kind of expectation (uniqueness, row counts, ``mostly``) 
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -30,10 +29,10 @@ from expectations import load_suite_dict
 from matching import standardise as st
 from pipeline.ingest.agencies import Agency
 from pipeline.ingest.canonical import parse_numbers
+from pipeline.settings import settings
 
 __all__ = ["GateResult", "RefusedFile", "check_chunk", "gx_suite", "max_bad_share", "prepare_gate"]
 
-DEFAULT_MAX_BAD_SHARE = 0.10
 EARLIEST_DOB = pd.Timestamp("1900-01-01")
 
 
@@ -62,7 +61,7 @@ class GateResult:
 
 def max_bad_share() -> float:
     """The share of bad rows above which a file is refused (``FAMILYHUB_MAX_BAD_SHARE``)."""
-    return float(os.environ.get("FAMILYHUB_MAX_BAD_SHARE", DEFAULT_MAX_BAD_SHARE))
+    return settings().max_bad_share
 
 
 #: Expectations whose verdict on a row depends on that row's value in one column only.

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import smtplib
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -36,6 +34,7 @@ from pipeline.programme.cohort import Programme, ProgrammeError, load_programme
 from pipeline.programme.cohort.config import Aggregate
 from pipeline.programme.cohort.frames import prepare_events
 from pipeline.programme.keyworkers import EPISODES
+from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = [
@@ -213,21 +212,17 @@ class SmtpSettings:
     timeout: float = 30.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings | None:
+    def from_env(cls) -> SmtpSettings | None:
         """FAMILYHUB_SMTP_HOST/PORT/USER/PASSWORD/FROM/SECURITY; None when no host is set."""
-        env = os.environ if env is None else env
-        host = env.get("FAMILYHUB_SMTP_HOST")
-        if not host:
+        env = settings()
+        if not env.smtp_host:
             return None
-        sender = env.get("FAMILYHUB_SMTP_FROM")
-        if not sender:
+        if not env.smtp_from:
             raise ValueError("FAMILYHUB_SMTP_FROM (the sender address) is required with FAMILYHUB_SMTP_HOST")
-        security = env.get("FAMILYHUB_SMTP_SECURITY", "starttls").lower()
-        if security not in ("starttls", "ssl", "none"):
-            raise ValueError(f"FAMILYHUB_SMTP_SECURITY must be starttls, ssl or none, not '{security}'")
-        port = env.get("FAMILYHUB_SMTP_PORT") or {"starttls": "587", "ssl": "465", "none": "25"}[security]
-        return cls(host=host, sender=sender, port=int(port), user=env.get("FAMILYHUB_SMTP_USER") or None,
-                   password=env.get("FAMILYHUB_SMTP_PASSWORD") or None, security=security)  # type: ignore[arg-type]
+        port = env.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[env.smtp_security]
+        password = env.smtp_password.get_secret_value() if env.smtp_password else None
+        return cls(host=env.smtp_host, sender=env.smtp_from, port=port, user=env.smtp_user,
+                   password=password, security=env.smtp_security)
 
     def connect(self) -> smtplib.SMTP:
         """An open, authenticated connection; credentials go only over TLS unless security is none."""

@@ -10,7 +10,6 @@ the ``_Backend`` classes below; the rest of FamilyHub writes portable SQL.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,11 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.ingest.agencies import Agency, load_agencies
+from pipeline.settings import Settings, settings
 
 __all__ = ["DEFAULT_URL", "SQL_DIR", "Warehouse", "resolve_url"]
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-DEFAULT_URL = "duckdb:///familyhub.duckdb"
+DEFAULT_URL: str = Settings.model_fields["warehouse"].default
 LAYERS = ("ops", "raw", "staging", "linked", "cohort", "reporting")
 LOCK_SPACE = 0x4648  # "FH": the first key of FamilyHub's two-key advisory locks
 COPY_BATCH_ROWS = 50_000  # rows per CSV buffer sent to COPY: bounds the extra memory of a bulk insert
@@ -39,7 +39,7 @@ CHECKPOINT_THRESHOLD = "256MB"  # DuckDB: write-ahead log size that triggers a c
 
 def resolve_url(url: str | None = None) -> str:
     """The warehouse URL: the argument, else ``FAMILYHUB_WAREHOUSE``, else the embedded default."""
-    return url or os.environ.get("FAMILYHUB_WAREHOUSE") or DEFAULT_URL
+    return url or settings().warehouse
 
 
 def _statements(sql: str) -> list[str]:

@@ -32,6 +32,7 @@ from pydantic import (
 
 from pipeline.ingest.agencies import agency_names, get_agency
 from pipeline.programme.cohort.frames import EVENT_COLUMNS
+from pipeline.settings import settings
 
 __all__ = [
     "Aggregate",
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "programmes"
-ENV_FOLDERS = "FAMILYHUB_PROGRAMMES"
 _EPS = 1e-9  # a threshold is met at equality despite float noise (summed pounds, rates)
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -421,8 +421,7 @@ class Programme(_Model):
 
 def programme_folders() -> list[Path]:
     """Where programmes are looked up: folders in FAMILYHUB_PROGRAMMES first, then shipped."""
-    extra = os.environ.get(ENV_FOLDERS, "")
-    return [*(Path(p) for p in extra.split(os.pathsep) if p), SHIPPED]
+    return [*settings().programmes, SHIPPED]
 
 
 def list_programmes() -> list[str]:
