@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.programme.alerts import SmtpSettings, absence_tests, deliver_alerts, raise_alerts
+from pipeline.programme.alerts import SmtpSettings, deliver_alerts, raise_alerts, rate_thresholds
 from pipeline.programme.cohort import load_programme
 from pipeline.programme.keyworkers import attach, close, set_email
 from pipeline.runner import run_all
@@ -210,12 +210,44 @@ def test_corrections_alert_only_when_the_event_qualifies_for_the_first_time(atta
 
 @duckdb_only
 def test_absence_threshold_is_the_programmes(attached: Warehouse):
-    assert [t.at_least for t in absence_tests(load_programme("tf2015"))] == [0.10]
-    assert [t.at_least for t in absence_tests(load_programme("tf2012"))] == [0.15]
+    assert [t.at_least for t in rate_thresholds(load_programme("tf2015"), "schools")] == [0.10]
+    assert [t.at_least for t in rate_thresholds(load_programme("tf2012"), "schools")] == [0.15]
     load(attached, [school("U1|2026-AUT", "2026-AUT", "2026-09-01", "2026-12-31", 100, 14),
                     school("U3|2026-AUT", "2026-AUT", "2026-09-01", "2026-12-31", 100, 15)])
     raise_alerts(attached, programme="tf2012", deliver=False)
     assert attached.read("select record_key from reporting.alert")["record_key"].tolist() == ["U3|2026-AUT"]
+
+
+def test_which_agencies_alert_is_declared_not_coded(attached: Warehouse, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    """A youth offending outcome alerts once yot's declaration says so; health alerts stop."""
+    from pipeline.ingest.agencies import DECLARATIONS
+    yot = (DECLARATIONS / "yot.yaml").read_text(encoding="utf-8")
+    (tmp_path / "yot.yaml").write_text(yot + "alert: {kind: youth_justice, label: youth justice outcome}\n")
+    health = (DECLARATIONS / "health.yaml").read_text(encoding="utf-8")
+    (tmp_path / "health.yaml").write_text(health[:health.index("alert:")])
+    monkeypatch.setenv("FAMILYHUB_DECLARATIONS", str(tmp_path))
+    load(attached, [EVENTS["yot|YO1"][0], EVENTS["health|H1"][0]])
+    raise_alerts(attached, programme="tf2015", deliver=False)
+    alerts = attached.read("select kind, detail from reporting.alert")
+    assert alerts.values.tolist() == [["youth_justice", "youth justice outcome: YOUTH_CAUTION"]]
+
+
+@pytest.mark.parametrize(("block", "words"), [
+    ("alert: {kind: k, label: l, dated_by: claim_date}", "alert.dated_by"),
+    ("alert: {kind: k, label: l, only_with: {arrests: n}}", "alert.only_with: unknown event field 'arrests'"),
+    ("alert: {kind: k, label: l, detail: '{Offence}'}", "alert.detail: unknown event field 'Offence'"),
+    ("alert: {kind: k}", "alert: .*label"),
+    ("trust: first", "trust: a rank"),
+])
+def test_a_bad_alert_or_trust_declaration_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              block: str, words: str):
+    from pipeline.ingest.agencies import DECLARATIONS, DeclarationError, load_agencies
+    yot = (DECLARATIONS / "yot.yaml").read_text(encoding="utf-8").replace("trust: ", "# trust: ")
+    (tmp_path / "yot.yaml").write_text(yot + block + "\n")
+    monkeypatch.setenv("FAMILYHUB_DECLARATIONS", str(tmp_path))
+    with pytest.raises(DeclarationError, match=f"yot.yaml: {words}"):
+        load_agencies()
 
 
 # -- e-mail -------------------------------------------------------------------------------------

@@ -215,12 +215,12 @@ def test_payments_file_errors_name_the_problem():
     with pytest.raises(ValueError, match="per_family needs an attachment_share"):
         Payments.model_validate({"programme": "x", "per_family": 4000,
                                  "years": [{"from": "2026-04-01", "families": 10}],
-                                 "results": {"r": {"employment": {"weeks": 26}}}})
+                                 "results": {"r": {"employment": {"weeks": 26, "agency": "dwp"}}}})
     with pytest.raises(ValueError, match="not a share"):
         Payments.model_validate({"programme": "x", "attachment_fee": 1, "results_payment": 1,
                                  "attachment_cap": "five sixths",
                                  "years": [{"from": "2026-04-01", "families": 10}],
-                                 "results": {"r": {"employment": {"weeks": 26}}}})
+                                 "results": {"r": {"employment": {"weeks": 26, "agency": "dwp"}}}})
     with pytest.raises(ValueError, match="YYYY-H1 or YYYY-H2"):
         ClaimWindow.parse("2026-Q3")
 

@@ -268,3 +268,26 @@ def test_conflicting_identifiers_and_twins_never_merge_even_through_a_shared_rec
     assert who["health|RXT3"] in {oliver, harry}
     dropped = wh.read("select mention_id_l, mention_id_r from linked.record_links where status = 'dropped'")
     assert {"dwp|CLT1", "health|RXT3"} <= set(dropped.to_numpy().ravel())
+
+
+def _declarations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changes: dict[str, str]) -> None:
+    """An extra declaration folder replacing shipped declarations, each with one line changed."""
+    from pipeline.ingest.agencies import DECLARATIONS
+    for name, (old, new) in changes.items():
+        text = (DECLARATIONS / f"{name}.yaml").read_text(encoding="utf-8")
+        assert old in text
+        (tmp_path / f"{name}.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    monkeypatch.setenv("FAMILYHUB_DECLARATIONS", str(tmp_path))
+
+
+def test_a_persons_details_come_from_the_agency_its_declaration_trusts_most(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.linkage.link import _best_person_values
+    mentions = pd.DataFrame({
+        "person_id": ["P1"] * 3, "agency": ["police", "health", "newagency"],
+        "seen_date": pd.to_datetime(["2026-06-01", "2025-01-01", "2026-09-01"]),
+        "first_name_raw": ["Jon", "John", "Johnny"], "last_name_raw": ["Smith"] * 3,
+        "dob": pd.to_datetime(["1980-01-01"] * 3), "sex": ["M"] * 3, "address": [None] * 3, "postcode": [None] * 3})
+    assert _best_person_values(mentions)["first_name"].tolist() == ["John"]  # health 1, police 7, undeclared last
+    _declarations(tmp_path, monkeypatch, {"police": ("trust: 7", "trust: 1"), "health": ("trust: 1", "trust: 8")})
+    assert _best_person_values(mentions)["first_name"].tolist() == ["Jon"]

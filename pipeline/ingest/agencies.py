@@ -23,6 +23,7 @@ from pipeline.settings import settings
 
 __all__ = [
     "Agency",
+    "AlertRule",
     "Column",
     "DeclarationError",
     "FileName",
@@ -81,6 +82,29 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
+class AlertRule:
+    """Which of the agency's events alert a key worker (``alert:`` in the declaration).
+
+    With ``only_with`` (canonical event column -> reason text, ``{n}`` its value) or
+    ``programme_rates`` an event alerts only for a reason: a listed column above zero or true,
+    or the active programme's rate thresholds on this agency's events met. ``detail`` is the
+    alert's text from canonical event columns and ``{reasons}``.
+    """
+
+    kind: str
+    label: str
+    event_types: tuple[str, ...] | None = None  # None: any
+    dated_by: Literal["event_date", "start_date", "end_date"] = "event_date"
+    only_with: dict[str, str] = field(default_factory=dict)
+    programme_rates: bool = False
+    detail: str = "{detail}"
+
+    @property
+    def needs_reason(self) -> bool:
+        return bool(self.only_with) or self.programme_rates
+
+
+@dataclass(frozen=True)
 class Agency:
     """A partner agency's extract declaration (see ``shared/spec/extracts.md``)."""
 
@@ -92,6 +116,8 @@ class Agency:
     person: dict[str, Any]
     event: dict[str, Any]
     source: Path = field(compare=False)
+    trust: int | None = None  # rank of its person details for a person's best values (1 = most trusted)
+    alert: AlertRule | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -170,6 +196,9 @@ def _parse(path: Path) -> Agency:
     for col in raw["event_key"]:
         if col not in names:
             raise _fail(path, f"event_key: unknown column '{col}'")
+    trust = raw.get("trust")
+    if trust is not None and (not isinstance(trust, int) or isinstance(trust, bool) or trust < 1):
+        raise _fail(path, f"trust: a rank 1, 2, ... expected, not {trust!r}")
     return Agency(
         name=raw["name"],
         description=raw["description"],
@@ -179,7 +208,25 @@ def _parse(path: Path) -> Agency:
         person=raw["person"],
         event=raw["event"],
         source=path,
+        trust=trust,
+        alert=_alert(path, raw.get("alert")),
     )
+
+
+def _alert(path: Path, raw: Any) -> AlertRule | None:
+    """The ``alert:`` block, checked against the canonical event fields."""
+    if raw is None:
+        return None
+    try:
+        rule = AlertRule(**{**raw, "event_types": tuple(raw["event_types"]) if raw.get("event_types") else None})
+    except TypeError as exc:
+        raise _fail(path, f"alert: {exc}") from None
+    if rule.dated_by not in ("event_date", "start_date", "end_date"):
+        raise _fail(path, f"alert.dated_by: event_date, start_date or end_date, not '{rule.dated_by}'")
+    for where, names in (("only_with", list(rule.only_with)), ("detail", re.findall(r"\{(\w+)\}", rule.detail))):
+        for name in set(names) - EVENT_FIELDS - {"reasons"}:
+            raise _fail(path, f"alert.{where}: unknown event field '{name}'")
+    return rule
 
 
 def _folders() -> list[Path]:

@@ -39,14 +39,12 @@ from matching.lineage import carry_forward
 from matching.matcher import Matcher, PersonLinkResult
 from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
+from pipeline.ingest.agencies import load_agencies
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["AGENCY_TRUST", "Bound", "bind_decisions", "link", "saved_model"]
+__all__ = ["Bound", "bind_decisions", "link", "saved_model"]
 
 log = logging.getLogger(__name__)
-
-#: Which agency's identifying details are trusted most when several disagree (names, dob, sex).
-AGENCY_TRUST = ["health", "dwp", "schools", "housing", "socialcare", "yot", "police"]
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
 
 
@@ -208,9 +206,10 @@ def bind_decisions(labels: pd.Series, log: pd.DataFrame | None, mentions: pd.Dat
 
 
 def _best_person_values(mentions: pd.DataFrame) -> pd.DataFrame:
-    """Per person: the most trusted agency's, most recent, non-empty value of each field."""
-    rank = {a: i for i, a in enumerate(AGENCY_TRUST)}
-    ordered = mentions.assign(_trust=mentions["agency"].map(rank).fillna(len(rank))).sort_values(
+    """Per person: the most trusted agency's (``trust:`` in its declaration; undeclared: last),
+    most recent, non-empty value of each field."""
+    rank = {name: agency.trust for name, agency in load_agencies().items() if agency.trust is not None}
+    ordered = mentions.assign(_trust=mentions["agency"].map(rank).astype(float).fillna(np.inf)).sort_values(
         ["person_id", "_trust", "seen_date"], ascending=[True, True, False])
     best = ordered.groupby("person_id", sort=True)[_BEST_FIELDS].first()
     agencies = mentions.groupby("person_id")["agency"].agg(lambda a: ",".join(sorted(set(a))))

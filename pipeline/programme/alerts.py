@@ -2,7 +2,7 @@
 
 After every load and link, :func:`raise_alerts` looks at the events that are new since the
 previous pass and raises one alert per qualifying event of a member of an attached (not
-closed) family, dated on or after the attachment (:data:`ALERT_RULES`). Then, when SMTP is
+closed) family, dated on or after the attachment (:func:`alert_rules`, from the agency declarations). Then, when SMTP is
 configured, :func:`deliver_alerts` e-mails each alert once to its key worker.
 
 What "new" means. ``cohort.alert_seen`` holds the version of every event the passes have
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest.agencies import AlertRule, load_agencies
 from pipeline.programme.cohort import Programme, ProgrammeError, load_programme
 from pipeline.programme.cohort.config import Aggregate
 from pipeline.programme.cohort.frames import prepare_events
@@ -38,39 +40,23 @@ from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = [
-    "ALERT_RULES",
-    "AlertRule",
     "SmtpSettings",
-    "absence_tests",
+    "alert_rules",
     "deliver_alerts",
     "list_alerts",
     "raise_alerts",
+    "rate_thresholds",
 ]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class AlertRule:
-    """Which of an agency's events alert, and which date must fall on or after attachment."""
+def alert_rules() -> dict[str, AlertRule]:
+    """The agencies whose events alert and how (the ``alert:`` block of each declaration): an
+    event is dated by its ``dated_by`` column (a term by its end, an episode or a claim by its
+    start: a *new* one) and, with ``only_with`` or ``programme_rates``, alerts only for a reason."""
+    return {name: agency.alert for name, agency in load_agencies().items() if agency.alert}
 
-    kind: str
-    label: str
-    event_types: tuple[str, ...] | None  # None: any
-    dated_by: str
-
-
-#: The events the issue names. Schools terms alert only with an exclusion or with
-#: unauthorised absence over the programme's threshold (:func:`absence_tests`); a term is
-#: dated by its end, an episode or a claim by its start (a *new* one).
-ALERT_RULES: dict[str, AlertRule] = {
-    "police": AlertRule("police", "police call-out", None, "event_date"),
-    "health": AlertRule("hospital", "A&E attendance or emergency admission",
-                        ("AE_ATTENDANCE", "EMERGENCY_ADMISSION"), "event_date"),
-    "schools": AlertRule("school", "school term with exclusions or absence", None, "end_date"),
-    "socialcare": AlertRule("social_care", "new social care episode", None, "start_date"),
-    "dwp": AlertRule("out_of_work", "new out-of-work claim", None, "start_date"),
-}
 
 _OPEN_ATTACHMENTS = f"""
 select family_id, key_worker, attached_on from (
@@ -86,7 +72,7 @@ from staging.events e
 join linked.mention_person p on p.mention_id = e.mention_id
 join linked.person_family f on f.person_id = p.person_id
 join ({_OPEN_ATTACHMENTS}) a on a.family_id = f.family_id
-where e.agency in ({", ".join(f"'{a}'" for a in ALERT_RULES)})
+where e.agency in ({{agencies}})
   and {_UNSEEN}
   and not exists (select 1 from cohort.alerts x where x.mention_id = e.mention_id)
 """
@@ -94,24 +80,33 @@ _ALERT_COLUMNS = ["alert_id", "mention_id", "version", "pass_id", "raised_at", "
                   "person_id", "kind", "agency", "record_key", "event_type", "event_date", "detail"]
 
 
-def absence_tests(programme: Programme) -> list[Aggregate]:
-    """The programme's school absence thresholds (its rate conditions on school terms)."""
+def rate_thresholds(programme: Programme, agency: str) -> list[Aggregate]:
+    """The programme's rate conditions on the agency's events (e.g. school absence thresholds)."""
     return [c.aggregate for criterion in programme.criteria.values() for c in criterion.any_of
-            if c.agency == "schools" and c.aggregate is not None and c.aggregate.measure == "rate"]
+            if c.agency == agency and c.aggregate is not None and c.aggregate.measure == "rate"]
 
 
-def _school_reasons(ev: pd.DataFrame, tests: list[Aggregate]) -> pd.Series:
-    """Why each term alerts ('' when it does not): exclusions, absence over a threshold."""
-    suspensions = ev["suspensions"].fillna(0)
+def _reasons(ev: pd.DataFrame, rule: AlertRule, rates: list[Aggregate]) -> pd.Series:
+    """Why each event alerts under a rule that needs a reason ('' when none holds), vectorised."""
     reasons = pd.Series("", index=ev.index, dtype=object)
-    reasons += np.where(suspensions > 0, suspensions.astype(int).astype(str) + " suspension(s); ", "")
-    reasons += np.where(ev["permanent_exclusion"], "permanent exclusion; ", "")
-    for test in tests:
+    for column, says in rule.only_with.items():
+        value = ev[column].astype("Float64").fillna(0)
+        text = _fill(says.replace("{n}", "{_n}"), ev.assign(_n=value.astype(int)))
+        reasons += np.where(value > 0, text + "; ", "")
+    for test in rates:
         over = ev[test.over].sum(axis=1)
         rate = ev[test.of].sum(axis=1) / over.where(over > 0)
         text = "+".join(test.of).replace("_", " ") + " " + (rate * 100).round(1).astype(str) + "%; "
         reasons += np.where(test.test(rate), text, "")
     return reasons.str.removesuffix("; ")
+
+
+def _fill(template: str, ev: pd.DataFrame) -> pd.Series:
+    """``{field}`` placeholders filled from each event's columns (a blank field blanks the text)."""
+    out = pd.Series("", index=ev.index, dtype=object)
+    for i, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        out = out + (ev[piece].astype(str).where(ev[piece].notna(), None) if i % 2 else piece)
+    return out
 
 
 def _classify(candidates: pd.DataFrame, programme: Programme) -> pd.DataFrame:
@@ -122,19 +117,20 @@ def _classify(candidates: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     ok = pd.Series(False, index=ev.index)
     dated = pd.Series(pd.NaT, index=ev.index, dtype="datetime64[ns]")
     kind = pd.Series(None, index=ev.index, dtype=object)
-    label = kind.copy()
-    for name, rule in ALERT_RULES.items():
+    label, detail = kind.copy(), kind.copy()
+    for name, rule in alert_rules().items():
         mine = agency == name
         if rule.event_types is not None:
             mine &= ev["event_type"].isin(rule.event_types)
-        ok |= mine
+        if not mine.any():
+            continue
+        reasons = (_reasons(ev, rule, rate_thresholds(programme, name) if rule.programme_rates else [])
+                   if rule.needs_reason else pd.Series("", index=ev.index, dtype=object))
+        ok |= mine & (reasons != "" if rule.needs_reason else True)
         dated = dated.mask(mine, ev[rule.dated_by].fillna(ev["event_date"]))
         kind, label = kind.mask(mine, rule.kind), label.mask(mine, rule.label)
+        detail = detail.mask(mine, _fill(rule.detail, ev.assign(reasons=reasons)))
     ok &= dated >= pd.to_datetime(candidates["attached_on"]).to_numpy()
-    school = agency == "schools"
-    reasons = _school_reasons(ev, absence_tests(programme))
-    ok &= ~school | (reasons != "")
-    detail = ev["detail"].astype(object).where(~school, "term " + ev["term"].astype(str) + ": " + reasons)
     keep = ok.to_numpy()
     return candidates.loc[keep].assign(kind=kind[keep].to_numpy(),
                                        detail=(label + ": " + detail)[keep].to_numpy(),
@@ -170,7 +166,8 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
         n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
-        candidates = wh.read(_CANDIDATES, conn=conn)
+        listed = ", ".join("'" + a.replace("'", "''") + "'" for a in alert_rules()) or "null"
+        candidates = wh.read(_CANDIDATES.replace("{agencies}", listed), conn=conn)
         alerts = _classify(candidates, prog) if len(candidates) else candidates.iloc[0:0]
         if len(alerts):
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),

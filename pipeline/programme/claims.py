@@ -33,9 +33,18 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.governance.exports import export_identifiable
+from pipeline.ingest.agencies import agency_names
 from pipeline.programme.cohort import Programme, evaluate, load_programme, programme_folders
 from pipeline.programme.cohort.config import Match
 from pipeline.programme.cohort.frames import prepare_events, prepare_members
@@ -102,6 +111,14 @@ class Falls(_Model):
 
 class Employment(_Model):
     weeks: int = Field(26, gt=0)
+    agency: str  # whose events are out-of-work claims
+
+    @field_validator("agency")
+    @classmethod
+    def _declared(cls, name: str) -> str:
+        if name not in agency_names():
+            raise ValueError(f"unknown agency '{name}' (declared: {', '.join(agency_names())})")
+        return name
 
 
 class Route(_Model):
@@ -339,7 +356,7 @@ def _falls(test: Falls, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame]:
 
 def _employment(test: Employment, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame]:
     ev, claim_date, first = inp.ev, inp.claim_date, inp.first
-    claims = ev[(ev["agency"] == "dwp") & (ev["start_date"] <= claim_date)]
+    claims = ev[(ev["agency"] == test.agency) & (ev["start_date"] <= claim_date)]
     claims = claims.assign(open=claims["end_date"].isna() | (claims["end_date"] > claim_date),
                            adult=claims["age"] >= inp.programme.adult_age)
     person = claims.groupby("person_id").agg(family_id=("family_id", "first"), open=("open", "any"),
