@@ -126,3 +126,22 @@ def test_relative_folders_still_get_pages(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(main, ["ingest", "--landing", "landing", "--warehouse", "duckdb:///wh.duckdb"])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1
+
+
+def test_index_escapes_what_files_say_and_keeps_older_rows_newest_first(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from pipeline.templating import render
+
+    def row(name: str) -> str:
+        return render("data_docs_row.html", outcome="refused", run_time=datetime(2026, 9, 1, 8), agency="police",
+                      page=f"validations/{name}.html", file_name=name, file_id=1, suite="police_raw",
+                      detail="required column(s) missing: <script>alert(1)</script>", success=False)
+
+    data_docs._add_to_index(tmp_path, row("police_20260901.csv"))
+    data_docs._add_to_index(tmp_path, row("police_20260902.csv"))
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "missing: &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<tr class='refused'>") == 2
+    assert page.index("police_20260902.csv") < page.index("police_20260901.csv")
+    assert "2026-09-01 08:00:00" in text(tmp_path / "index.html")

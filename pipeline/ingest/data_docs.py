@@ -28,8 +28,8 @@ scripts and styles from the CDNs GX's templates name; opened offline they are pl
 from __future__ import annotations
 
 import fcntl
-import html
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -37,27 +37,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from markupsafe import Markup
+
 from expectations import suite_path
 from pipeline.ingest.agencies import Agency
 from pipeline.ingest.quality import gx_suite
 from pipeline.settings import settings
+from pipeline.templating import render
 
 __all__ = ["ENV", "folder", "publish"]
 
 log = logging.getLogger(__name__)
 ENV = "FAMILYHUB_DATA_DOCS"
-INDEX_HEAD = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>FamilyHub Data Docs</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}tr.refused td{background:#fde8e8}</style></head>
-<body><h1>FamilyHub: Great Expectations Data Docs</h1>
-<p>Every file the quality gate validated, newest first. The file opens GX's page of its validation,
-the suite GX's page of the expectations.</p>
-<table><thead><tr><th>validated (UTC)</th><th>agency</th><th>file</th><th>ledger id</th><th>gate outcome</th>
-<th>GX verdict</th><th>suite</th></tr></thead>
-"""
-INDEX_BODY = "<tbody>\n"
-INDEX_TAIL = "</tbody></table></body></html>\n"
+ROWS = re.compile(r"<tbody>\n(.*)</tbody>", re.S)  # the index's rows, in the page its template draws
 #: Result fields the page leaves out: row values and positions, and counts the gate cannot restate.
 UNSHOWN = ("unexpected_list", "unexpected_index_list", "unexpected_index_query", "partial_unexpected_list",
            "partial_unexpected_index_list", "partial_unexpected_counts", "missing_count", "missing_percent",
@@ -119,12 +111,10 @@ def _publish(site: Path, agency: Agency, file_id: int, file_name: str, outcome: 
         if not suite_page.exists() or suite_page.stat().st_mtime < suite_path(agency.name).stat().st_mtime:
             store.set(SiteSectionIdentifier("expectations", suite_id),
                       _view().render(ExpectationSuitePageRenderer().render(suite)))
-        _add_to_index(site, (
-            f"<tr class='{outcome}'><td>{run_id.run_time:%Y-%m-%d %H:%M:%S}</td><td>{agency.name}</td>"
-            f"<td><a href='{quote(path.relative_to(site).as_posix())}'>{html.escape(file_name)}</a></td>"
-            f"<td>{file_id}</td><td>{outcome}: {html.escape(detail)}</td>"
-            f"<td>{'passed' if validation.success else 'failed'}</td>"
-            f"<td><a href='expectations/{quote(suite.name)}.html'>{html.escape(suite.name)}</a></td></tr>\n"))
+        _add_to_index(site, render("data_docs_row.html", outcome=outcome, run_time=run_id.run_time,
+                                   agency=agency.name, page=quote(path.relative_to(site).as_posix()),
+                                   file_name=file_name, file_id=file_id, detail=detail,
+                                   success=validation.success, suite=suite.name))
     return path
 
 
@@ -185,9 +175,11 @@ def _locked(site: Path) -> Iterator[None]:
 
 
 def _add_to_index(site: Path, row: str) -> None:
-    """Put the page's row at the top of ``index.html`` (newest first); older rows are kept as written."""
+    """Put the page's row at the top of ``index.html`` (newest first); older rows are kept as
+    written (escaped when they were drawn), so adding one costs the same however many there are."""
     index = site / "index.html"
-    older = index.read_text(encoding="utf-8").partition(INDEX_BODY)[2] if index.exists() else ""
+    found = ROWS.search(index.read_text(encoding="utf-8")) if index.exists() else None
     tmp = site / "index.html.tmp"
-    tmp.write_text(INDEX_HEAD + INDEX_BODY + row + (older or INDEX_TAIL), encoding="utf-8")
+    tmp.write_text(render("data_docs_index.html", rows=Markup(row + "\n" + (found.group(1) if found else ""))),
+                   encoding="utf-8")
     tmp.replace(index)

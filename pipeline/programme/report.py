@@ -8,7 +8,6 @@ Everything is read from the reporting views (and the linkage tables for match we
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +22,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.programme.savings import record_outcomes, report_defaults, totals
+from pipeline.templating import render as render_template
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["ReportData", "collect", "render", "write_report"]
@@ -180,49 +180,17 @@ def _savings_chart(outcomes: pd.DataFrame) -> str:
 
 
 # -- page -------------------------------------------------------------------------------------
-def _e(value: object) -> str:
-    return html.escape(str(value))
-
-
 def _money(value: float) -> str:
     return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
 
 
-def _img(data: str, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p class=muted>none</p>"
-    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _cards(items: list[tuple[str, str]]) -> str:
-    return "<div class=cards>" + "".join(
-        f"<div class=card><div class=value>{_e(v)}</div><div class=label>{_e(k)}</div></div>" for k, v in items
-    ) + "</div>"
-
-
-_CSS = """
-body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
-header{background:#1f5f99;color:#fff;padding:18px 32px}header h1{margin:0;font-size:24px}
-header p{margin:4px 0 0;opacity:.85}main{padding:8px 32px 32px;max-width:1400px}
-section{background:#fff;border-radius:6px;padding:12px 20px;margin:16px 0;box-shadow:0 1px 2px #0002}
-h2{font-size:18px;margin:6px 0 10px}.row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-img{max-width:100%;height:auto}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:6px 0 10px}
-.card{background:#eef3f8;border-radius:6px;padding:8px 14px;min-width:120px}
-.value{font-size:20px;font-weight:bold}.label{font-size:12px;color:#52606d}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border-bottom:1px solid #dde3ea;padding:4px 10px;text-align:left}
-th{background:#eef3f8}.muted{color:#7b8794}
-"""
+def _chart(png: str, alt: str) -> dict[str, str]:
+    return {"png": png, "alt": alt}
 
 
 def render(data: ReportData) -> str:
-    """The report as one HTML document (every value escaped, every chart inline)."""
+    """The report as one HTML document (``templates/report.html``: every value escaped, every
+    chart inline)."""
     cohort = data.cohort
     eligible = cohort[cohort["eligible"].astype(bool)]
     by_number, by_kind = _criteria_charts(cohort)
@@ -238,40 +206,31 @@ def render(data: ReportData) -> str:
                                                            "estimated_annual_cost"]]
     top = top.assign(priority_rank=top["priority_rank"].astype(int),
                      estimated_annual_cost=top["estimated_annual_cost"].astype(float).map(_money))
-    sections = [
-        ("Cohort", _cards([("families evaluated", f"{len(cohort):,}"), ("eligible", f"{len(eligible):,}"),
-                           ("in the cohort by local inclusion",
-                            f"{int((cohort['basis'].notna() & ~cohort['eligible'].astype(bool)).sum()):,}")])
-         + f"<div class=row>{_img(by_number, 'eligible families by number of criteria')}"
-           f"{_img(by_kind, 'eligible families by criterion')}</div>"
-         + "<h3>Top 10 by priority</h3>" + _table(top)),
-        ("Estimated annual cost", _cards([
-            ("total, eligible families", _money(float(eligible["estimated_annual_cost"].astype(float).sum()))),
-            ("median, eligible families",
-             _money(float(eligible["estimated_annual_cost"].astype(float).median()) if len(eligible) else 0))])
-         + _img(_cost_chart(cohort), "distribution of estimated annual cost")),
-        ("Linkage", _cards([("record pairs scored", f"{len(data.links):,}"),
-                            ("clerical review queue", f"{review:,}"),
-                            ("records linked by a match weight", f"{len(data.person_weights):,}")])
-         + _img(_linkage_chart(data.links, data.person_weights), "match-weight distribution")),
-        ("Payment-by-results claims", _cards([("claims", f"{len(claims):,}"),
-                                              ("claimed", _money(float(claims["amount"].sum())))])
-         + f"<div class=row>{_img(_claims_chart(claims), 'claims by window')}{_table(claim_table)}</div>"),
-        ("Savings of attached families", _cards([
-            ("attached families", f"{saved['families']:,}"),
-            ("cost, 12 months before attachment", _money(saved["cost_before"])),
-            ("cost, latest 12 months", _money(saved["cost_latest"])),
-            ("estimated saving", _money(saved["saving"]))])
-         + _img(_savings_chart(data.outcomes), "cost before attachment against the latest 12 months")),
-        ("Alerts raised for key workers", _table(data.alerts)),
-    ]
-    body = "".join(f"<section><h2>{_e(title)}</h2>{content}</section>" for title, content in sections)
-    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-            f"<meta name=viewport content='width=device-width, initial-scale=1'>"
-            f"<title>FamilyHub report: {_e(data.programme)} at {_e(data.as_of)}</title><style>{_CSS}</style></head>"
-            f"<body><header><h1>FamilyHub programme report</h1><p>Programme {_e(data.programme)}, "
-            f"as of {_e(data.as_of)} · generated {_e(generated)}</p></header><main>{body}</main></body></html>")
+    cost = eligible["estimated_annual_cost"].astype(float)
+    local = int((cohort["basis"].notna() & ~cohort["eligible"].astype(bool)).sum())
+    return render_template(
+        "report.html", programme=data.programme, as_of=data.as_of,
+        generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+        cohort={"cards": [("families evaluated", f"{len(cohort):,}"), ("eligible", f"{len(eligible):,}"),
+                          ("in the cohort by local inclusion", f"{local:,}")],
+                "by_number": _chart(by_number, "eligible families by number of criteria"),
+                "by_kind": _chart(by_kind, "eligible families by criterion"), "top": top},
+        cost={"cards": [("total, eligible families", _money(float(cost.sum()))),
+                        ("median, eligible families", _money(float(cost.median()) if len(eligible) else 0))],
+              "chart": _chart(_cost_chart(cohort), "distribution of estimated annual cost")},
+        linkage={"cards": [("record pairs scored", f"{len(data.links):,}"), ("clerical review queue", f"{review:,}"),
+                           ("records linked by a match weight", f"{len(data.person_weights):,}")],
+                 "chart": _chart(_linkage_chart(data.links, data.person_weights), "match-weight distribution")},
+        claims={"cards": [("claims", f"{len(claims):,}"), ("claimed", _money(float(claims["amount"].sum())))],
+                "chart": _chart(_claims_chart(claims), "claims by window"), "table": claim_table},
+        savings={"cards": [("attached families", f"{saved['families']:,}"),
+                           ("cost, 12 months before attachment", _money(saved["cost_before"])),
+                           ("cost, latest 12 months", _money(saved["cost_latest"])),
+                           ("estimated saving", _money(saved["saving"]))],
+                 "chart": _chart(_savings_chart(data.outcomes),
+                                 "cost before attachment against the latest 12 months")},
+        alerts=data.alerts,
+    )
 
 
 def write_report(wh: Warehouse, out: Path, programme: str | None = None, as_of: date | None = None) -> Path:
