@@ -83,7 +83,8 @@ class Settings:
 
 
 def settings() -> Settings:
-    """Settings from the environment (the same variables the CLI reads)."""
+    """The folders and warehouse of a task, from :func:`pipeline.settings.settings` (the same
+    variables the CLI reads), with the quarantine defaulted beside the landing root."""
     env = environment()
     return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url())
 
