@@ -93,7 +93,8 @@ _MONTH_ABBREVIATION = rf"(?i){'|'.join(_MONTHS)}"
 _ADDRESS_ABBREVIATIONS = {
     "RD": "ROAD", "AVE": "AVENUE", "AV": "AVENUE", "CL": "CLOSE", "CRES": "CRESCENT",
     "DR": "DRIVE", "LN": "LANE", "CT": "COURT", "PL": "PLACE", "GDNS": "GARDENS",
-    "TER": "TERRACE", "TERR": "TERRACE", "FLT": "FLAT", "APT": "FLAT", "APARTMENT": "FLAT",
+    "GRN": "GREEN", "GRV": "GROVE", "SQ": "SQUARE", "TER": "TERRACE", "TERR": "TERRACE",
+    "FLT": "FLAT", "APT": "FLAT", "APARTMENT": "FLAT", "UNIT": "FLAT",
     "ST": "SAINT",  # any ST the STREET rule left
 }  # fmt: skip
 _ADDRESS_ABBREVIATION = rf"\b(?:{'|'.join(_ADDRESS_ABBREVIATIONS)})\b"
