@@ -97,7 +97,6 @@ class BlockingNamespace:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-
 def _pairs_per_pass(blocker: Blocker, label: np.ndarray | None = None) -> pd.DataFrame:
     """Candidate pairs each pass adds, streamed once; given a true label per profile, also
     ``true_pairs_added``, the pairs among them whose two profiles share a label."""
@@ -250,7 +249,6 @@ class ScoringNamespace:
         return self._matcher.model.save(directory)
 
 
-
 class ClusteringNamespace:
     """``Matcher.clustering``: constrained clustering of accepted links."""
 
@@ -276,7 +274,6 @@ class ClusteringNamespace:
                 result.dropped["reason"].value_counts().to_dict(),
             )
         return result
-
 
 
 class Diagnostics:

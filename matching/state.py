@@ -40,7 +40,6 @@ MENTION_FIELDS = (
 )
 
 
-
 @dataclass(frozen=True)
 class MatchSettings:
     """Everything the person linkage is configured by; all declarations are data.
@@ -94,7 +93,6 @@ class MatchSettings:
             raise ValueError(f"training identifiers need a comparison and a pass: {unknown}")
 
 
-
 @dataclass
 class Profiles:
     """Distinct profiles of a mention frame and how mentions map onto them."""
@@ -119,7 +117,6 @@ class Profiles:
         return self.mention_ids[self.first_mention]
 
 
-
 @dataclass
 class Run:
     """Working state of one linkage run (shared by the namespaces)."""
@@ -131,10 +128,10 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)
 
     def tick(self, stage: str, start: float) -> float:
+        """Record the seconds ``stage`` took since ``start``; return now, the next start."""
         now = time.perf_counter()
         self.timings[stage] = round(now - start, 3)
         return now
-
 
 
 @dataclass
@@ -147,7 +144,6 @@ class Scan:
     pass_index: np.ndarray
     patterns: PatternCounts
     pairs_per_pass: dict[str, int]
-
 
 
 class Linker(Protocol):
