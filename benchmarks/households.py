@@ -34,6 +34,7 @@ import pandas as pd
 
 from matching.explain import pairwise_scores
 from matching.households import HouseholdRules, build_households
+from pipeline.linkage.link import household_evidence
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench-households"
 KEY = ["agency", "record_key"]
@@ -111,7 +112,9 @@ def run_stage(data: Dataset, rules: HouseholdRules) -> dict[str, float]:
     """The household stage alone, on true persons."""
     mentions = with_true_persons(data)
     start = time.perf_counter()
-    result = build_households(mentions, data.as_of, rules, events=data.events)
+    result = build_households(
+        mentions, data.as_of, rules, events=data.events, evidence=household_evidence()
+    )
     seconds = time.perf_counter() - start
     family = result.members.set_index("person_id")["household_key"]
     found = scores(mentions, family)
@@ -155,7 +158,9 @@ def run_scale(data: Dataset, target: int, rules: HouseholdRules) -> dict[str, fl
     """Seconds of the household stage on about ``target`` mentions."""
     mentions, events = tiled(data, target)
     start = time.perf_counter()
-    result = build_households(mentions, data.as_of, rules, events=events)
+    result = build_households(
+        mentions, data.as_of, rules, events=events, evidence=household_evidence()
+    )
     seconds = time.perf_counter() - start
     return {
         "mentions": len(mentions),

@@ -30,6 +30,7 @@ import pandas as pd
 from matching.explain import pairwise_scores
 from matching.households import build_households
 from matching.matcher import Matcher, MatchSettings
+from pipeline.linkage.link import household_evidence
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench"
 
@@ -215,7 +216,7 @@ def blocking_report(mentions: pd.DataFrame) -> pd.DataFrame:
 def families(mentions: pd.DataFrame, persons: pd.Series, as_of: str) -> pd.Series:
     """Household key per mention, from the households stage run on the given person clusters."""
     linked = mentions.assign(person_id=persons.reindex(mentions["mention_id"]).to_numpy())
-    members = build_households(linked, as_of).members.set_index("person_id")["household_key"]
+    members = build_households(linked, as_of, evidence=household_evidence()).members.set_index("person_id")["household_key"]
     return pd.Series(members.reindex(linked["person_id"]).to_numpy(), index=mentions["mention_id"])
 
 

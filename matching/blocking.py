@@ -17,19 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import jellyfish
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from matching.matcher import Matcher
-
 __all__ = [
     "DEFAULT_PASSES",
     "Blocker",
-    "BlockingNamespace",
     "BlockingPass",
     "PairBatch",
     "add_blocking_keys",
@@ -422,72 +417,3 @@ def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.repeat(starts, sizes) + (
         np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     )
-
-
-class BlockingNamespace:
-    """``Matcher.blocking``: inspect the blocking plan without comparing anything."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        self._matcher = matcher
-
-    def report(self, mentions: pd.DataFrame) -> pd.DataFrame:
-        """Per pass: blocks, largest block, split/dropped blocks, worst keys and pairs added.
-
-        Args:
-            mentions: a mention frame.
-
-        Returns:
-            One row per pass, in declared order; ``pairs_added`` excludes pairs that an
-            earlier pass already produced.
-        """
-        run = self._matcher._run(self._matcher.profiles(mentions))
-        added = dict.fromkeys((p.spec.name for p in run.blocker.passes), 0)
-        for batch in run.blocker.pairs():
-            added[batch.pass_name] += len(batch)
-        return run.blocker.block_report().assign(pairs_added=pd.Series(added))
-
-    def completeness(self, mentions: pd.DataFrame, truth: pd.Series) -> pd.DataFrame:
-        """Per pass: candidate pairs added, true pairs among them, and the cumulative
-        pairs-completeness (share of all true pairs the passes so far have produced).
-
-        Args:
-            mentions: a mention frame.
-            truth: the true entity of each mention, aligned with ``mentions`` (labelled data).
-
-        Returns:
-            One row per pass, in declared order; ``attrs["true_pairs"]`` is the total. Pairs
-            are counted between distinct profiles (identical records are one profile and
-            always link), a profile taking its first mention's label.
-        """
-        profiles = self._matcher.profiles(mentions)
-        run = self._matcher._run(profiles)
-        label = pd.factorize(truth.to_numpy())[0][profiles.first_mention]
-        sizes = np.bincount(label)
-        total = int((sizes * (sizes - 1) // 2).sum())
-        added = dict.fromkeys((p.spec.name for p in run.blocker.passes), 0)
-        true = dict.fromkeys(added, 0)
-        for batch in run.blocker.pairs():
-            added[batch.pass_name] += len(batch)
-            true[batch.pass_name] += int((label[batch.left] == label[batch.right]).sum())
-        report = pd.DataFrame({"pairs_added": added, "true_pairs_added": true})
-        report["completeness"] = report["true_pairs_added"].cumsum() / max(total, 1)
-        report.attrs["true_pairs"] = total
-        return report
-
-    def pairs(self, mentions: pd.DataFrame) -> pd.DataFrame:
-        """All candidate pairs as representative mention ids (small frames only)."""
-        profiles = self._matcher.profiles(mentions)
-        run = self._matcher._run(profiles)
-        rep = profiles.representative
-        frames = [
-            pd.DataFrame(
-                {
-                    "mention_id_l": rep[b.left],
-                    "mention_id_r": rep[b.right],
-                    "blocking_pass": b.pass_name,
-                }
-            )
-            for b in run.blocker.pairs()
-        ]
-        columns = ["mention_id_l", "mention_id_r", "blocking_pass"]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,10 +27,7 @@ from scipy.sparse.csgraph import connected_components
 
 from matching.comparisons import Comparer, Comparison
 
-if TYPE_CHECKING:
-    from matching.matcher import Matcher, _Run
-
-__all__ = ["ClusterResult", "ClusteringNamespace", "Constraints", "TwinRule", "cluster"]
+__all__ = ["ClusterResult", "Constraints", "TwinRule", "cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -314,30 +310,3 @@ def _repair(
             "reason": "component_repair",
         }
     )
-
-
-class ClusteringNamespace:
-    """``Matcher.clustering``: constrained clustering of accepted links."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        self._matcher = matcher
-
-    def cluster(
-        self,
-        run: _Run,
-        left: np.ndarray,
-        right: np.ndarray,
-        weight: np.ndarray,
-        groups: np.ndarray | None = None,
-    ) -> ClusterResult:
-        """Cluster a run's profiles with the settings' cannot-link rules (see :func:`cluster`)."""
-        result = cluster(
-            len(run.profiles.frame), left, right, weight, self._matcher.constraints(run), groups
-        )
-        if len(result.dropped):
-            log.info(
-                "clustering dropped %d links to keep cannot-link rules: %s",
-                len(result.dropped),
-                result.dropped["reason"].value_counts().to_dict(),
-            )
-        return result

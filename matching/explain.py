@@ -1,29 +1,25 @@
-"""Explanations and diagnostics: waterfalls, pairwise accuracy, blocking recall.
+"""Explanations and diagnostics: waterfalls and pairwise accuracy.
 
 A waterfall shows why two records were (or were not) linked: the prior log-odds, then each
 comparison's level and the log2 Bayes factor it contributed, then the total match weight and
 probability, as Splink's waterfall chart does (dedupe #1178, recordlinkage #64).
 
 Accuracy against a truth is reported in two separate parts (Splink #793, #2059): blocking
-recall (true pairs that blocking ever proposed) and pairwise precision/recall/F1 of the
-final clusters.
+pairs-completeness (true pairs that blocking ever proposed, ``Matcher.blocking.completeness``)
+and pairwise precision/recall/F1 of the final clusters (:func:`pairwise_scores`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from matching.comparisons import Comparer, Comparison, FieldTable
+from matching.comparisons import Comparison
 from matching.scoring import FellegiSunterModel
 
-if TYPE_CHECKING:
-    from matching.matcher import Matcher
-
-__all__ = ["Diagnostics", "blocking_recall", "pairwise_scores", "waterfall"]
+__all__ = ["pairwise_scores", "waterfall"]
 
 
 def waterfall(
@@ -92,80 +88,3 @@ def pairwise_scores(predicted: pd.Series, truth: pd.Series) -> dict[str, float]:
         "predicted_pairs": predicted_pairs,
         "true_pairs": true_pairs,
     }
-
-
-def blocking_recall(matcher: Matcher, mentions: pd.DataFrame, truth: pd.Series) -> dict[str, float]:
-    """Share of true record pairs that blocking proposes (or that are identical records).
-
-    Args:
-        matcher: supplies the settings (passes, caps).
-        mentions: the mention frame.
-        truth: true entity label per mention, aligned with ``mentions``.
-    """
-    profiles = matcher.profiles(mentions)
-    run = matcher._run(profiles)
-    label = pd.factorize(truth.reset_index(drop=True))[0]
-    # a profile's label: its first mention's (profiles are verbatim-identical records)
-    first = np.full(len(profiles.frame), -1, dtype=np.int64)
-    first[profiles.of_mention[::-1]] = np.arange(len(label))[::-1]
-    prof_label = label[first]
-    mult = profiles.multiplicity.astype(np.float64)
-    within = pd.DataFrame({"p": profiles.of_mention, "t": label}).groupby(["p", "t"]).size()
-    covered = float((within * (within - 1) / 2).sum())
-    for batch in run.blocker.pairs():
-        same = prof_label[batch.left] == prof_label[batch.right]
-        covered += float((mult[batch.left[same]] * mult[batch.right[same]]).sum())
-    sizes = pd.Series(label).value_counts().to_numpy(dtype=np.float64)
-    true_pairs = float((sizes * (sizes - 1) / 2).sum())
-    return {
-        "blocking_recall": covered / true_pairs if true_pairs else 1.0,
-        "true_pairs": true_pairs,
-    }
-
-
-class Diagnostics:
-    """``Matcher.diagnostics``: explain pairs, measure accuracy and blocking recall."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        self._matcher = matcher
-
-    def waterfall(
-        self, mentions: pd.DataFrame, mention_id_l: str, mention_id_r: str
-    ) -> pd.DataFrame:
-        """Waterfall for any two mentions, linked or not, under the matcher's model.
-
-        Examples:
-            >>> m.diagnostics.waterfall(mentions, "police|OC1|N1", "health|E9")  # doctest: +SKIP
-        """
-        matcher = self._matcher
-        if matcher.model is None:
-            raise ValueError("no trained model: run link_persons first or pass a model")
-        pair = mentions[mentions["mention_id"].isin([mention_id_l, mention_id_r])]
-        if len(pair) != 2:
-            raise KeyError(f"need both mentions, found {len(pair)}")
-        pair = pair.set_index("mention_id").loc[[mention_id_l, mention_id_r]].reset_index()
-        frame = matcher.profiles(pair)
-        comparisons = matcher.settings.comparisons
-        fields = sorted(set().union(*(c.fields for c in comparisons)))
-        comparer = Comparer(FieldTable(frame.frame, fields), comparisons)
-        left, right = frame.of_mention[:1], frame.of_mention[1:]
-        return waterfall(matcher.model, comparisons, comparer.levels(left, right)[0])
-
-    def explain_link(self, link: pd.Series) -> pd.DataFrame:
-        """Waterfall of a row of ``PersonLinkResult.links`` (or ``review``) from its stored levels."""
-        comparisons = self._matcher.settings.comparisons
-        levels = [list(c.labels).index(link[c.name]) for c in comparisons]
-        return waterfall(self._matcher.model, comparisons, levels)
-
-    def accuracy(self, clusters: pd.DataFrame, truth: pd.Series) -> dict[str, float]:
-        """Pairwise precision/recall/F1 of ``clusters`` (mention_id, cluster) against
-        ``truth`` (a Series of true person labels indexed by mention_id)."""
-        aligned = truth.reindex(clusters["mention_id"]).to_numpy()
-        if pd.isna(aligned).any():
-            raise KeyError("truth lacks some clustered mentions")
-        return pairwise_scores(clusters["cluster"].reset_index(drop=True), pd.Series(aligned))
-
-    def blocking_recall(self, mentions: pd.DataFrame, truth: pd.Series) -> dict[str, float]:
-        """See :func:`blocking_recall`; ``truth`` is indexed by mention_id."""
-        aligned = truth.reindex(mentions["mention_id"]).reset_index(drop=True)
-        return blocking_recall(self._matcher, mentions, aligned)

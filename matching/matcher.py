@@ -14,126 +14,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from matching import standardise as st
-from matching.blocking import (
-    DEFAULT_PASSES,
-    Blocker,
+from matching.blocking import Blocker, add_blocking_keys
+from matching.clustering import ClusterResult, Constraints
+from matching.comparisons import Comparer, FieldTable
+from matching.namespaces import (
     BlockingNamespace,
-    BlockingPass,
-    add_blocking_keys,
-)
-from matching.clustering import ClusteringNamespace, ClusterResult, Constraints, TwinRule
-from matching.comparisons import DEFAULT_COMPARISONS, Comparer, Comparison, FieldTable
-from matching.explain import Diagnostics
-from matching.scoring import (
-    FellegiSunterModel,
-    PatternCounts,
+    ClusteringNamespace,
+    Diagnostics,
     ScoringNamespace,
-    Thresholds,
-    compare_runs,
 )
+from matching.scoring import FellegiSunterModel, compare_runs
+from matching.state import MENTION_FIELDS, MatchSettings, Profiles, Run, Scan
 
-__all__ = ["MatchSettings", "Matcher", "PersonLinkResult", "Profiles"]
+__all__ = ["MENTION_FIELDS", "MatchSettings", "Matcher", "PersonLinkResult", "Profiles"]
 
 log = logging.getLogger(__name__)
-
-MENTION_FIELDS = (
-    "agency",
-    "source_person_id",
-    "first_name",
-    "middle_names",
-    "last_name",
-    "dob",
-    "sex",
-    "address",
-    "postcode",
-    "nhs_number",
-    "upn",
-    "nino",
-)
-
-
-@dataclass(frozen=True)
-class MatchSettings:
-    """Everything the person linkage is configured by; all declarations are data.
-
-    Attributes:
-        comparisons: comparison declarations, in Splink level order.
-        passes: blocking passes, in priority order.
-        identifiers: strong identifiers: different valid values never merge.
-        scoped_identifiers: identifier -> scope column (agency ids within one agency).
-        training_identifiers: passes/comparisons whose agreeing pairs train m.
-        twin_rule: twins stay apart (None to disable).
-        thresholds: accept / review match probabilities.
-        max_block_size: block size cap (records) before splitting or dropping a block.
-        batch_pairs: pairs compared per batch (bounds memory).
-        keep_bayes_factor: pairs with a summed log2 Bayes factor below this are discarded
-            while streaming; must sit well below the review threshold's Bayes factor.
-        u_pairs: random record pairs for u.
-        m_pairs: identifier-agreeing profile pairs per identifier for m.
-        refine_comparisons: comparisons whose m is refined on confident candidate pairs
-            (those whose variants are stable within an agency: names).
-        refine_rounds: rounds of that leave-one-out refinement.
-        confident_weight: match weight (without the comparison being estimated) that makes
-            a candidate pair count as a sure match in that refinement.
-        seed: random seed for sampling.
-    """
-
-    comparisons: tuple[Comparison, ...] = DEFAULT_COMPARISONS
-    passes: tuple[BlockingPass, ...] = DEFAULT_PASSES
-    identifiers: tuple[str, ...] = ("nhs_number", "upn", "nino")
-    scoped_identifiers: Mapping[str, str] = field(
-        default_factory=lambda: {"source_person_id": "agency"}
-    )
-    training_identifiers: tuple[str, ...] = ("nhs_number", "upn", "nino", "source_person_id")
-    twin_rule: TwinRule | None = field(default_factory=TwinRule)
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    max_block_size: int = 400
-    batch_pairs: int = 2_000_000
-    keep_bayes_factor: float = -10.0
-    u_pairs: int = 400_000
-    m_pairs: int = 200_000
-    refine_comparisons: tuple[str, ...] = ("first_name", "last_name")
-    refine_rounds: int = 2
-    confident_weight: float = 10.0
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        names = {c.name for c in self.comparisons}
-        passes = {p.name for p in self.passes}
-        unknown = [t for t in self.training_identifiers if t not in names or t not in passes]
-        if unknown:
-            raise ValueError(f"training identifiers need a comparison and a pass: {unknown}")
-
-
-@dataclass
-class Profiles:
-    """Distinct profiles of a mention frame and how mentions map onto them."""
-
-    frame: pd.DataFrame  # one row per profile, derived fields included
-    of_mention: np.ndarray  # profile index of each mention
-    multiplicity: np.ndarray  # mentions per profile
-    mention_ids: np.ndarray  # mention ids, aligned with of_mention
-    focus: np.ndarray | None = None  # profiles holding new mentions (incremental)
-
-    @property
-    def first_mention(self) -> np.ndarray:
-        """Position of each profile's first mention."""
-        first = np.full(len(self.frame), -1, dtype=np.int64)
-        order = np.arange(len(self.of_mention))[::-1]
-        first[self.of_mention[order]] = order
-        return first
-
-    @property
-    def representative(self) -> np.ndarray:
-        """A mention id standing for each profile (its first mention)."""
-        return self.mention_ids[self.first_mention]
 
 
 @dataclass
@@ -166,34 +67,6 @@ class PersonLinkResult:
     blocking: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class _Run:
-    """Working state of one linkage run (shared by the namespaces)."""
-
-    profiles: Profiles
-    table: FieldTable
-    comparer: Comparer
-    blocker: Blocker
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def tick(self, stage: str, start: float) -> float:
-        now = time.perf_counter()
-        self.timings[stage] = round(now - start, 3)
-        return now
-
-
-@dataclass
-class _Scan:
-    """Pairs kept from streaming all candidates, and the pattern counts of all of them."""
-
-    left: np.ndarray
-    right: np.ndarray
-    levels: np.ndarray
-    pass_index: np.ndarray
-    patterns: PatternCounts
-    pairs_per_pass: dict[str, int]
 
 
 class Matcher:
@@ -286,15 +159,16 @@ class Matcher:
             used |= {"last_name", "dob", "first_name"}
         return used
 
-    def _run(self, profiles: Profiles) -> _Run:
+    def start_run(self, profiles: Profiles) -> Run:
+        """The run state of ``profiles``: field table, comparer and blocker."""
         s = self.settings
         fields = sorted(set().union(*(c.fields for c in s.comparisons)) | {"last_name", "dob"})
         table = FieldTable(profiles.frame, fields)
         comparer = Comparer(table, s.comparisons)
         blocker = Blocker(profiles.frame, s.passes, s.max_block_size, s.batch_pairs)
-        return _Run(profiles, table, comparer, blocker)
+        return Run(profiles, table, comparer, blocker)
 
-    def constraints(self, run: _Run) -> Constraints:
+    def constraints(self, run: Run) -> Constraints:
         s = self.settings
         twin = s.twin_rule.predicate(run.comparer) if s.twin_rule is not None else None
         return Constraints(run.profiles.frame, s.identifiers, s.scoped_identifiers, twin)
@@ -324,7 +198,7 @@ class Matcher:
             :class:`PersonLinkResult`; ``self.model`` holds the trained model afterwards.
         """
         start = t0 = time.perf_counter()
-        run = self._run(self.profiles(mentions))
+        run = self.start_run(self.profiles(mentions))
         t = run.tick("prepare", t0)
         trained = self.model is None
         if trained:
@@ -361,7 +235,7 @@ class Matcher:
         if person is None:
             raise KeyError(f"existing mentions need a {person_column!r} column")
         profiles = self.profiles(both.drop(columns=["_new"]), group=person, focus=both["_new"])
-        run = self._run(profiles)
+        run = self.start_run(profiles)
         t = run.tick("prepare", t0)
         trained = self.model is None
         if trained:
@@ -387,7 +261,7 @@ class Matcher:
 
     # -- shared tail -----------------------------------------------------------------
 
-    def _finish(self, run: _Run, scan: _Scan, groups: np.ndarray | None) -> PersonLinkResult:
+    def _finish(self, run: Run, scan: Scan, groups: np.ndarray | None) -> PersonLinkResult:
         model = self.model
         th = model.thresholds
         weight = model.match_weight(scan.levels)
@@ -417,7 +291,7 @@ class Matcher:
         )
 
     def _pair_frame(
-        self, run: _Run, scan: _Scan, weight: np.ndarray, identity: np.ndarray
+        self, run: Run, scan: Scan, weight: np.ndarray, identity: np.ndarray
     ) -> pd.DataFrame:
         """Kept pairs with mention ids, weights and per-comparison levels and Bayes factors."""
         rep = run.profiles.representative
@@ -442,9 +316,9 @@ class Matcher:
 
     def _cluster_frame(
         self,
-        run: _Run,
+        run: Run,
         clustered: ClusterResult,
-        scan: _Scan,
+        scan: Scan,
         weight: np.ndarray,
         accept: np.ndarray,
         dropped_idx: np.ndarray,
@@ -472,7 +346,7 @@ class Matcher:
         )
 
     @staticmethod
-    def _run_stats(run: _Run, clusters: pd.DataFrame, accepted: int, review: int) -> dict:
+    def _run_stats(run: Run, clusters: pd.DataFrame, accepted: int, review: int) -> dict:
         sizes = clusters.groupby("cluster").size()
         n = len(clusters)
         return {

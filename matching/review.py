@@ -30,7 +30,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from matching.matcher import MENTION_FIELDS
+from matching.state import MENTION_FIELDS
 
 __all__ = [
     "DECISIONS",

@@ -27,21 +27,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from matching.comparisons import Comparison
-
-if TYPE_CHECKING:
-    from matching.matcher import Matcher, _Run, _Scan
 
 __all__ = [
     "FORMAT_VERSION",
     "FellegiSunterModel",
     "PatternCounts",
-    "ScoringNamespace",
     "Thresholds",
     "compare_runs",
     "estimate_m",
@@ -408,144 +402,3 @@ def compare_runs(
     for w in warnings:
         log.warning("linkage run gate: %s", w)
     return warnings
-
-
-class ScoringNamespace:
-    """``Matcher.scoring``: train the model, stream and score candidate pairs, save the model."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        self._matcher = matcher
-
-    def train(self, run: _Run) -> FellegiSunterModel:
-        """Train m and u without labels (see module docstring); the prior comes later.
-
-        Args:
-            run: prepared run state (profiles, comparer, blocker).
-
-        Returns:
-            A model with m, u and training metadata; ``prior`` is a placeholder until
-            the candidate patterns are known.
-        """
-        s = self._matcher.settings
-        rng = np.random.default_rng(s.seed)
-        prof, comparer = run.profiles, run.comparer
-        n = len(prof.of_mention)
-        a = prof.of_mention[rng.integers(0, n, s.u_pairs)]
-        b = prof.of_mention[rng.integers(0, n, s.u_pairs)]
-        distinct = a != b
-        u = estimate_u(comparer.levels(a[distinct], b[distinct]), comparer.n_levels)
-        samples, sizes = {}, {}
-        mult = prof.multiplicity.astype(np.float64)
-        for ident in s.training_identifiers:
-            share = min(1.0, s.m_pairs / max(run.blocker.pass_pairs(ident), 1))
-            lefts, rights = [], []
-            for batch in run.blocker.pairs(passes=[ident], exclude_earlier=False):
-                pick = rng.random(len(batch)) < share
-                lefts.append(batch.left[pick])
-                rights.append(batch.right[pick])
-            # records repeated verbatim agree with themselves: C(k, 2) pairs per profile
-            same = np.flatnonzero(prof.frame[ident].notna().to_numpy() & (prof.multiplicity > 1))
-            left = np.concatenate([*lefts, same]).astype(np.int64)
-            right = np.concatenate([*rights, same]).astype(np.int64)
-            pair_w = mult[left] * mult[right] / share
-            pair_w[len(left) - len(same) :] = mult[same] * (mult[same] - 1) / 2
-            samples[ident] = (comparer.levels(left, right), pair_w)
-            sizes[ident] = len(left)
-        m, support = estimate_m(samples, s.comparisons)
-        model = FellegiSunterModel(
-            [c.name for c in s.comparisons],
-            [list(c.labels) for c in s.comparisons],
-            m,
-            u,
-            thresholds=s.thresholds,
-            training={
-                "u_pairs": int(distinct.sum()),
-                "m_pairs": sizes,
-                "m_support": support,
-                "seed": s.seed,
-            },
-        )
-        log.info(
-            "trained m/u: %d random pairs for u; identifier pairs for m: %s",
-            int(distinct.sum()),
-            sizes,
-        )
-        return model
-
-    def scan(self, run: _Run, focus: np.ndarray | None = None) -> _Scan:
-        """Stream every candidate pair through the comparisons, batch by batch.
-
-        Keeps pairs whose summed Bayes factor reaches ``keep_bayes_factor`` and counts
-        the comparison patterns of all of them (for the prior and EM).
-        """
-        from matching.matcher import _Scan
-
-        s = self._matcher.settings
-        model = self._matcher.model
-        comparer = run.comparer
-        radix = comparer.n_levels
-        place = np.r_[1, np.cumprod(radix[::-1])[:-1]][::-1].astype(np.int64)
-        mult = run.profiles.multiplicity.astype(np.float64)
-        pass_index = {p.name: k for k, p in enumerate(s.passes)}
-        kept: list[tuple] = []
-        codes, counts = [], []
-        per_pass = dict.fromkeys(pass_index, 0)
-        for batch in run.blocker.pairs(focus=focus):
-            levels = comparer.levels(batch.left, batch.right)
-            bf = model.bayes_factor_weights(levels)
-            code = levels.astype(np.int64) @ place
-            uniq, inverse = np.unique(code, return_inverse=True)
-            codes.append(uniq)
-            counts.append(np.bincount(inverse, weights=mult[batch.left] * mult[batch.right]))
-            keep = bf >= s.keep_bayes_factor
-            kept.append(
-                (
-                    batch.left[keep],
-                    batch.right[keep],
-                    levels[keep],
-                    np.full(int(keep.sum()), pass_index[batch.pass_name], dtype=np.int16),
-                )
-            )
-            per_pass[batch.pass_name] += len(batch)
-        if codes:
-            totals = pd.Series(np.concatenate(counts)).groupby(np.concatenate(codes)).sum()
-            pattern_levels = (totals.index.to_numpy()[:, None] // place) % radix
-            patterns = PatternCounts(pattern_levels.astype(np.int8), totals.to_numpy())
-        else:
-            patterns = PatternCounts(np.empty((0, len(radix)), np.int8), np.empty(0))
-        width = len(s.comparisons)
-        return _Scan(
-            left=np.concatenate([k[0] for k in kept]) if kept else np.empty(0, np.int32),
-            right=np.concatenate([k[1] for k in kept]) if kept else np.empty(0, np.int32),
-            levels=np.concatenate([k[2] for k in kept]) if kept else np.empty((0, width), np.int8),
-            pass_index=np.concatenate([k[3] for k in kept]) if kept else np.empty(0, np.int16),
-            patterns=patterns,
-            pairs_per_pass=per_pass,
-        )
-
-    def fit_to_candidates(self, run: _Run, patterns: PatternCounts) -> None:
-        """Estimate the prior, then refine m leave-one-out on confident candidates (in place).
-
-        The prior is over record pairs: identical records (one profile) are settled matches.
-        """
-        s = self._matcher.settings
-        model = self._matcher.model
-        mult = run.profiles.multiplicity.astype(np.float64)
-        n = mult.sum()
-        total, settled = n * (n - 1) / 2, float((mult * (mult - 1) / 2).sum())
-        model.prior = estimate_prior(model, patterns, total, settled)
-        support = {}
-        forbidden = self._matcher.forbidden_patterns(patterns.levels)
-        for _ in range(s.refine_rounds):
-            support = refine_m_leave_one_out(
-                model, patterns, s.refine_comparisons, forbidden, s.confident_weight
-            )
-            model.prior = estimate_prior(model, patterns, total, settled)
-        model.training["refined_support"] = support
-        log.info("prior %.3g; m refined from confident candidates: %s", model.prior, support)
-
-    def save(self, directory: str | Path) -> Path:
-        """Save the current model as the next version in ``directory``."""
-        if self._matcher.model is None:
-            raise ValueError("no trained model yet: run link_persons first")
-        return self._matcher.model.save(directory)

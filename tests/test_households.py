@@ -7,9 +7,21 @@ import itertools
 import pandas as pd
 import pytest
 
-from matching.households import HouseholdRules, address_keys, build_households
+from matching.households import (
+    EDGE_LEVELS,
+    EDGE_RULES,
+    HouseholdEvidence,
+    HouseholdRules,
+    address_keys,
+    build_households,
+)
+from matching.standardise import standardise_address
 
 AS_OF = "2026-01-31"
+#: What the agency declarations name as household evidence (pipeline/declarations/*.yaml).
+EVIDENCE = HouseholdEvidence(
+    residence_groups=("tenancy",), incident_groups=("domestic_incident",), birth_events=("MATERNITY",)
+)
 _ids = itertools.count()
 
 
@@ -38,10 +50,16 @@ def event(
 
 
 def households(
-    rows: list[dict], as_of: str = AS_OF, events: list[dict] | None = None, **rules: object
+    rows: list[dict],
+    as_of: str = AS_OF,
+    events: list[dict] | None = None,
+    evidence: HouseholdEvidence = EVIDENCE,
+    **rules: object,
 ):
     frame = None if events is None else pd.DataFrame(events)
-    return build_households(pd.DataFrame(rows), as_of, HouseholdRules(**rules), events=frame)
+    return build_households(
+        pd.DataFrame(rows), as_of, HouseholdRules(**rules), events=frame, evidence=evidence
+    )
 
 
 def family_of(result, person: str) -> set[str]:
@@ -79,6 +97,18 @@ def test_address_keys_compare_flat_numbers_explicitly() -> None:
         pd.Series(["FLAT 1 2 KEATS GROVE", "Flat 2, 1 Keats Grove"]), pd.Series(["NE15 1AG"] * 2)
     )
     assert flats[0] != flats[1]
+
+
+def test_address_keys_read_st_as_the_address_normaliser_does() -> None:
+    """One normaliser: ST is STREET ending a street name, SAINT starting one, as in
+    standardise_address, so a raw address and its standardised form share a key."""
+    raw = pd.Series(["12 High St, Leeds", "3 St Johns Rd", "Flat 2, 7 St Marys Grn", "5 Kings Sq"])
+    postcode = pd.Series(["LS1 1AA"] * len(raw))
+    keys = address_keys(raw, postcode)
+    assert keys.tolist() == address_keys(standardise_address(raw), postcode).tolist()
+    assert keys[0] == address_keys(pd.Series(["12 HIGH STREET"]), postcode[:1])[0]
+    assert keys[1] == address_keys(pd.Series(["3 SAINT JOHNS ROAD"]), postcode[:1])[0]
+    assert keys[1].endswith("|SAINT JOHNS")  # was STREET JOHNS: keys disagreed with linkage
 
 
 def test_flat_14a_and_14c_are_not_merged() -> None:
@@ -306,6 +336,42 @@ def test_a_mothers_maternity_event_on_the_babys_birthday_joins_them() -> None:
     # a booking visit months before the birth is no birth
     booking = [event(delivery, "MATERNITY", event_date="2025-05-01")]
     assert family_of(households(rows, events=booking), "deborah") == {"deborah"}
+
+
+def test_groups_and_events_count_only_as_the_declarations_say() -> None:
+    """The rules know no agency vocabulary: a declared "lease" group and "DELIVERY" event
+    work as tenancy and maternity do, and undeclared ones are ignored."""
+    lease = {"group_kind": "lease", "group_ref": "homes:L1", "tenancy_current": True, **HIGH_ST}
+    delivery = mention("mum", "2025-10-11", last_name="KING", postcode="NE15 8AA")
+    rows = [
+        delivery,
+        mention("baby", last_name="GREENHAM", dob="2025-10-11", postcode="NE15 8AA"),
+        mention("lead", last_name="ONE", **lease),
+        mention("lodger", last_name="TWO", **lease),
+    ]
+    events = [event(delivery, "DELIVERY")]
+    declared = HouseholdEvidence(residence_groups=("lease",), birth_events=("DELIVERY",))
+    result = households(rows, events=events, evidence=declared, link_co_residents=False)
+    assert family_of(result, "mum") == {"mum", "baby"}
+    assert family_of(result, "lead") == {"lead", "lodger"}
+    assert reasons(result) == {"tenancy", "birth"}
+    assert "DELIVERY 2025-10-11, born 2025-10-11" in result.edges["evidence"].tolist()
+    nothing = households(rows, events=events, evidence=HouseholdEvidence(), link_co_residents=False)
+    assert reasons(nothing) == set()
+
+
+def test_household_evidence_is_checked() -> None:
+    with pytest.raises(ValueError, match="sequence of non-empty names"):
+        HouseholdEvidence(birth_events="MATERNITY")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="both residence and incident"):
+        HouseholdEvidence(residence_groups=("x",), incident_groups=("x",))
+
+
+def test_edge_levels_come_from_the_rule_registry() -> None:
+    declared = [r.name for rule in EDGE_RULES for r in rule.reasons]
+    assert sorted(declared) == sorted(r for level in EDGE_LEVELS for r in level)
+    assert len(set(declared)) == len(declared)
+    assert {"tenancy", "domestic_incident", "parent_contact", "birth"} <= set(EDGE_LEVELS[0])
 
 
 def test_a_mother_who_moved_since_the_birth_is_still_joined() -> None:

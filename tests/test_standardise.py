@@ -214,6 +214,16 @@ def test_splits_keep_index_with_repeated_values() -> None:
         ("%d/%m/%Y %H:%M", "04/03/2015 13:45", "2015-03-04 13:45"),
         ("%d/%m/%Y %H:%M", "04/03/2015 25:00", None),
         ("%d/%m/%Y %H:%M", "04/03/2015", None),
+        ("%d/%m/%Y %H:%M:%S", "04/03/2015 13:45:60", None),  # no leap seconds
+        ("%d/%m/%Y", "٠٤/٠٣/٢٠١٥", None),  # ASCII digits only
+        ("%d/%m/%Y", "01/01/1600", None),  # before datetime64[ns]
+        ("%d/%m/%Y", "11/04/2262", "2262-04-11"),
+        ("%d/%m/%Y", "12/04/2262", None),  # after it
+        ("%m/%Y", "3/2015", "2015-03-01"),  # strptime's default day
+        ("%d.%m.%Y", "04.03.2015", "2015-03-04"),
+        ("%d.%m.%Y", "04x03x2015", None),  # literals are literal, not regex
+        ("%d/%m/%y", "04/03/15", "2015-03-04"),  # other directives: pandas' strptime
+        ("%d %B %Y", "4 March 2015", "2015-03-04"),
     ],
 )
 def test_parse_dates(fmt: str, raw: str | None, expected: str | None) -> None:

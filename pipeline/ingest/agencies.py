@@ -50,6 +50,9 @@ EVENT_FIELDS = {
     "suspensions", "permanent_exclusion", "alternative_provision", "rent_arrears",
     "asb_complaint_date", "notice_seeking_possession", "detail",
 }
+#: Keys of a declaration's optional ``households`` mapping: which of its group kinds and event
+#: types are household evidence (``matching.households.HouseholdEvidence`` has the same fields).
+HOUSEHOLD_EVIDENCE = ("residence_groups", "incident_groups", "birth_events")
 
 
 class DeclarationError(ValueError):
@@ -118,6 +121,7 @@ class Agency:
     source: Path = field(compare=False)
     trust: int | None = None  # rank of its person details for a person's best values (1 = most trusted)
     alert: AlertRule | None = None
+    households: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
@@ -199,6 +203,7 @@ def _parse(path: Path) -> Agency:
     trust = raw.get("trust")
     if trust is not None and (not isinstance(trust, int) or isinstance(trust, bool) or trust < 1):
         raise _fail(path, f"trust: a rank 1, 2, ... expected, not {trust!r}")
+    households = _households(path, raw, columns)
     return Agency(
         name=raw["name"],
         description=raw["description"],
@@ -210,6 +215,7 @@ def _parse(path: Path) -> Agency:
         source=path,
         trust=trust,
         alert=_alert(path, raw.get("alert")),
+        households=households,
     )
 
 
@@ -227,6 +233,38 @@ def _alert(path: Path, raw: Any) -> AlertRule | None:
         for name in set(names) - EVENT_FIELDS - {"reasons"}:
             raise _fail(path, f"alert.{where}: unknown event field '{name}'")
     return rule
+
+
+def _households(path: Path, raw: dict[str, Any], columns: list[Column]) -> dict[str, tuple[str, ...]]:
+    """The optional ``households`` key, checked: each group kind must be this declaration's
+    ``person.group`` kind, each birth event one of the event types it can deliver."""
+    spec = raw.get("households") or {}
+    if not isinstance(spec, dict):
+        raise _fail(path, "households: not a mapping")
+    found: dict[str, tuple[str, ...]] = {}
+    for key, values in spec.items():
+        if key not in HOUSEHOLD_EVIDENCE:
+            raise _fail(path, f"households.{key}: unknown field (known: {', '.join(HOUSEHOLD_EVIDENCE)})")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+            raise _fail(path, f"households.{key}: a non-empty list of names")
+        if key == "birth_events":
+            known = _event_types(raw["event"].get("event_type"), columns)
+        else:
+            known = {(raw["person"].get("group") or {}).get("kind")}
+        unknown = [v for v in values if known is not None and v not in known]
+        if unknown:
+            what = "an event type" if key == "birth_events" else "the person.group kind"
+            raise _fail(path, f"households.{key}: '{unknown[0]}' is not {what} of this declaration")
+        found[key] = tuple(values)
+    return found
+
+
+def _event_types(spec: Any, columns: list[Column]) -> set[str] | None:
+    """Event types an ``event.event_type`` mapping can give (None: any, an uncoded column)."""
+    if isinstance(spec, dict) and "value" in spec:
+        return {spec["value"]}
+    column = next((c for c in columns if c.name == spec), None)
+    return set(column.codes) if column is not None and column.codes else None
 
 
 def _folders() -> list[Path]:

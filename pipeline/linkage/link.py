@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -34,15 +34,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from matching.clustering import cluster
-from matching.households import build_households
+from matching.households import HouseholdEvidence, build_households
 from matching.lineage import carry_forward
 from matching.matcher import Matcher, PersonLinkResult
 from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
-from pipeline.ingest.agencies import load_agencies
+from pipeline.ingest.agencies import Agency, load_agencies
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["Bound", "bind_decisions", "link", "saved_model"]
+__all__ = ["Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
 
 log = logging.getLogger(__name__)
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
@@ -267,6 +267,16 @@ def _accepted_links(wh: Warehouse, nodes: np.ndarray, result: PersonLinkResult |
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+def household_evidence(agencies: Iterable[Agency] | None = None) -> HouseholdEvidence:
+    """The household evidence the agency declarations name (their ``households`` keys), merged;
+    the household rules know no agency's group kinds or event types themselves."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for agency in load_agencies().values() if agencies is None else agencies:
+        for key, values in agency.households.items():
+            merged[key] = tuple(dict.fromkeys([*merged.get(key, ()), *values]))
+    return HouseholdEvidence(**merged)
+
+
 def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
     wh.execute(conn, f"delete from {table}")
     wh.insert(conn, table, frame)
@@ -304,7 +314,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
 
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
-    households = build_households(mentions, as_of, events=events)
+    households = build_households(mentions, as_of, events=events, evidence=household_evidence())
     old_fam = wh.read("select person_id, family_id from linked.person_family")
     fam_prev = old_fam.set_index("person_id")["family_id"] if len(old_fam) else pd.Series(dtype=object)
     fam_reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'family'")["new_id"]

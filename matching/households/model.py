@@ -1,0 +1,117 @@
+"""What the household stage is given and what it returns: its rules, its evidence, its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+__all__ = ["HouseholdEvidence", "HouseholdRules", "Households"]
+
+
+@dataclass(frozen=True)
+class HouseholdRules:
+    """Household rules that an authority may tune.
+
+    Attributes:
+        max_address_persons: addresses with more placed persons than this are
+            treated as shared accommodation: no ``co_resident`` or
+            ``shared_surname`` edges are drawn there.
+        max_household_size: a weak edge level is dropped inside any component
+            it would grow beyond this size.
+        max_group_size: tenancies and incidents with more persons than this
+            are not used (a data error or a block-wide record).
+        link_co_residents: draw ``co_resident`` edges at all.
+        surname_expected: a postcode-only person and a same-surname person at
+            their postcode are paired when fewer people of that surname than
+            this are expected there by chance (the surname's share of the
+            placed persons times the persons placed at the postcode) ...
+        surname_expected_family: ... or fewer than this when their ages fit
+            a child with a parent or a sibling (both 0: no ``surname_postcode``
+            edges).
+        contact_first_name: a school's named contact whom no one answers by
+            full name may be matched by first name alone to the only such
+            adult at the pupil's ``"address"``, or, with ``"postcode"``,
+            failing that, at the postcode (finds more mothers known by a
+            maiden name to health or DWP, and wrongly joins nearly one in ten
+            of those: the contact has no record, a namesake lives there);
+            ``"off"`` keeps only surname typos.
+        birth_days: a mother's birth event (:class:`HouseholdEvidence`) at
+            most this many days from a child's date of birth, at the child's
+            postcode, makes a ``birth`` edge (-1 turns the rule off).
+    """
+
+    max_address_persons: int = 15
+    max_household_size: int = 20
+    max_group_size: int = 15
+    link_co_residents: bool = True
+    surname_expected: float = 0.05
+    surname_expected_family: float = 0.5
+    contact_first_name: str = "address"
+    birth_days: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("max_address_persons", "max_household_size", "max_group_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"HouseholdRules.{name} must be at least 1")
+        if self.contact_first_name not in ("off", "address", "postcode"):
+            raise ValueError('HouseholdRules.contact_first_name is "off", "address" or "postcode"')
+        if self.birth_days < -1:
+            raise ValueError("HouseholdRules.birth_days must be -1 (off) or more")
+
+
+@dataclass(frozen=True)
+class HouseholdEvidence:
+    """Which declared groups and event types are household evidence.
+
+    The agency declarations name them (the pipeline builds this from their
+    ``households`` keys), so this library knows no agency's vocabulary; with
+    the defaults no groups or events are used.
+
+    Attributes:
+        residence_groups: group kinds whose members live together at the
+            group's address while the group is current (a tenancy): such a
+            record places a person more firmly than any other, and members
+            placed there get ``tenancy`` edges.
+        incident_groups: group kinds whose members were involved in one
+            domestic incident: ``domestic_incident`` edges.
+        birth_events: event types recorded on a mother on the day she gives
+            birth (a maternity event): ``birth`` edges.
+    """
+
+    residence_groups: tuple[str, ...] = ()
+    incident_groups: tuple[str, ...] = ()
+    birth_events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("residence_groups", "incident_groups", "birth_events"):
+            values = getattr(self, name)
+            if isinstance(values, str) or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"HouseholdEvidence.{name} is a sequence of non-empty names")
+            object.__setattr__(self, name, tuple(values))
+        both = set(self.residence_groups) & set(self.incident_groups)
+        if both:
+            raise ValueError(f"group kinds both residence and incident: {sorted(both)}")
+
+
+@dataclass(frozen=True)
+class Households:
+    """Result of :func:`build_households`.
+
+    Attributes:
+        members: one row per input person: ``person_id, household_key,
+            address_key, address, postcode, uprn, located_on``.
+        households: one row per household: ``household_key, n_members,
+            address_key, address, postcode, uprn``.
+        edges: the accepted edges that formed the households: ``person_a,
+            person_b, reason, evidence, household_key``.
+        guard: what the giant-component guards did: ``kind, key, n, action``.
+        dropped_edges: the weak edges the size guard refused: ``person_a,
+            person_b, reason, evidence``.
+    """
+
+    members: pd.DataFrame
+    households: pd.DataFrame
+    edges: pd.DataFrame
+    guard: pd.DataFrame
+    dropped_edges: pd.DataFrame

@@ -1,0 +1,492 @@
+"""Household edge rules declared as data, like :mod:`matching.comparisons`.
+
+Each :class:`EdgeRule` names the edge reasons it draws, the guard level of
+each (:data:`EDGE_LEVELS`: level 0 is explicit evidence and is never dropped;
+weaker levels are dropped inside components they would grow too big) and its
+builder, which reads one :class:`EdgeContext` and returns edges ``a, b,
+reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
+
+* ``tenancy``: members of the same residence group (a tenancy), current on
+  the evaluation date, who are placed at it;
+* ``domestic_incident``: persons in the same incident group whose current
+  postcodes do not disagree;
+* ``parent_contact``: a pupil's named parent or carer, matched on
+  standardised first and last name at the pupil's address (else postcode);
+  ``contact_typo``: on first name and a surname at most two edits away;
+  ``contact_first_name``: on first name alone when no one answers the full
+  name (a changed surname), the only adult of that name at the address;
+* ``birth``: a mother's birth event on a child's date of birth at the
+  child's postcode (events needed);
+* ``shared_surname``: a shared surname (or part of a double-barrelled one)
+  at the same current address;
+* ``surname_postcode``: a person known only by postcode (health, DWP, YOT,
+  social care send no address) and a same-surname person at that postcode,
+  when they live at one address at most and chance is an unlikely
+  explanation (a rare surname, or a child with a parent or sibling);
+* ``co_resident``: placed at the same current address.
+
+Which group kinds and event types count (:class:`HouseholdEvidence`) comes
+from the agency declarations, not from this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cpdist
+
+from matching.households.model import HouseholdEvidence, HouseholdRules
+
+__all__ = [
+    "EDGE_LEVELS",
+    "EDGE_RULES",
+    "POSTCODE_LEVEL",
+    "EdgeContext",
+    "EdgeRule",
+    "Reason",
+    "candidate_edges",
+]
+
+
+@dataclass(frozen=True)
+class EdgeContext:
+    """What every edge builder may read.
+
+    Attributes:
+        frame: mentions seen by the evaluation date, one row each, with their
+            person ``node`` and its ``current_postcode`` and ``current_address_key``.
+        place: one row per node, where it is placed (:func:`placement.place`).
+        groups: mentions of usable groups (declared kinds, not too large).
+        at_address: placed nodes at addresses that are not crowded.
+        surnames: every ``node, surname`` (parts of double-barrelled ones too).
+        born: per node the ``min``, ``median`` and ``max`` date of birth recorded.
+        age: per node, age in years on the evaluation date (median date of birth).
+        rules: the tunable limits.
+        evidence: which group kinds and event types count.
+    """
+
+    frame: pd.DataFrame
+    place: pd.DataFrame
+    groups: pd.DataFrame
+    at_address: pd.DataFrame
+    surnames: pd.DataFrame
+    born: pd.DataFrame
+    age: pd.Series
+    rules: HouseholdRules
+    evidence: HouseholdEvidence
+
+
+@dataclass(frozen=True)
+class Reason:
+    """An edge reason: its guard level, and whether a shared postcode is all it needs.
+
+    A postcode-only edge never joins two households already placed at
+    different addresses (see :func:`matching.households.graph.guarded_components`).
+    """
+
+    name: str
+    level: int
+    postcode_only: bool = False
+
+
+@dataclass(frozen=True)
+class EdgeRule:
+    """One household rule: its name, the reasons it draws, and its builder."""
+
+    name: str
+    build: Callable[[EdgeContext], pd.DataFrame]
+    reasons: tuple[Reason, ...]
+
+
+def candidate_edges(
+    frame: pd.DataFrame,
+    place: pd.DataFrame,
+    crowded: pd.Series,
+    rules: HouseholdRules,
+    evidence: HouseholdEvidence,
+    as_of: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All candidate edges of :data:`EDGE_RULES` between person nodes, plus the groups
+    too large to use."""
+    node = frame["node"].to_numpy()
+    frame["current_postcode"] = place["postcode"].to_numpy()[node]
+    frame["current_address_key"] = place["address_key"].to_numpy()[node]
+    kinds = [*evidence.residence_groups, *evidence.incident_groups]
+    groups = frame[frame["group_ref"].notna() & frame["group_kind"].isin(kinds)]
+    sizes = groups.drop_duplicates(["group_ref", "node"]).groupby("group_ref").size()
+    large = sizes[sizes > rules.max_group_size]
+    groups = groups[~groups["group_ref"].isin(large.index)]
+
+    surnames = _surnames(frame)
+    born = frame.groupby("node")["dob"].agg(["min", "median", "max"]).reindex(range(len(place)))
+    at_address = place[place["address_key"].notna() & ~place["address_key"].isin(crowded)]
+    at_address = at_address.rename_axis("node").reset_index()
+    age = (as_of - born["median"]).dt.days / 365.25
+    context = EdgeContext(frame, place, groups, at_address, surnames, born, age, rules, evidence)
+    edges = pd.concat([rule.build(context) for rule in EDGE_RULES], ignore_index=True)
+    undeclared = set(edges["reason"].unique()).difference(r.name for r in _REASONS)
+    if undeclared:
+        raise RuntimeError(f"edge rules drew undeclared reasons: {sorted(undeclared)}")
+    edges = edges.drop_duplicates(["a", "b", "reason"]).reset_index(drop=True)
+    large_groups = pd.DataFrame({"key": large.index.astype(str), "n": large.to_numpy()})
+    return edges, large_groups
+
+
+def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.DataFrame:
+    """Connect every node of a group to the group's smallest node (enough for components)."""
+    group = frame.groupby(by, sort=False).ngroup()
+    frame = frame[group.notna()].assign(group=group.dropna().astype(np.int64))
+    frame = frame.drop_duplicates(["group", "node"])
+    hub = frame.groupby("group")["node"].transform("min")
+    spoke = (frame["node"] != hub).to_numpy()
+    return pd.DataFrame(
+        {
+            "a": hub.to_numpy()[spoke],
+            "b": frame["node"].to_numpy()[spoke],
+            "reason": reason,
+            "evidence": frame[evidence].to_numpy(dtype=object)[spoke],
+        }
+    )
+
+
+def _tenancy_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Members of a residence group (a tenancy) current on the evaluation date placed there.
+
+    Placement lets a current tenancy outrank later stale postcodes, so a
+    member placed elsewhere has a newer tenancy or a newer full address.
+    """
+    tenancies = ctx.groups[ctx.groups["group_kind"].isin(ctx.evidence.residence_groups)]
+    current = tenancies["current_tenancy"]
+    stayed = (
+        tenancies["current_postcode"].isna()
+        | tenancies["postcode"].isna()
+        | (tenancies["current_postcode"] == tenancies["postcode"])
+    )
+    return _star(tenancies[current & stayed], ["group_ref"], "tenancy", "group_ref")
+
+
+def _incident_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Pairs in one incident group whose current postcodes do not disagree."""
+    incidents = ctx.groups[ctx.groups["group_kind"].isin(ctx.evidence.incident_groups)]
+    people = incidents.drop_duplicates(["group_ref", "node"])[
+        ["group_ref", "node", "current_postcode"]
+    ]
+    pairs = people.merge(people, on="group_ref", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["node_a"] < pairs["node_b"]]
+    agree = (
+        pairs["current_postcode_a"].isna()
+        | pairs["current_postcode_b"].isna()
+        | (pairs["current_postcode_a"] == pairs["current_postcode_b"])
+    )
+    pairs = pairs[agree]
+    return pd.DataFrame(
+        {
+            "a": pairs["node_a"].to_numpy(),
+            "b": pairs["node_b"].to_numpy(),
+            "reason": "domestic_incident",
+            "evidence": pairs["group_ref"].astype(str).to_numpy(),
+        }
+    )
+
+
+def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """A pupil's named parent or carer, found among the people at the pupil's postcode.
+
+    ``parent_contact``: same first and last name, at the pupil's address if
+    anyone of that name lives there, else at the postcode. A contact no one
+    answers by full name is matched by :func:`_unanswered_contacts`.
+    """
+    frame, born, scope = ctx.frame, ctx.born, ctx.rules.contact_first_name
+    location = ["current_postcode", "current_address_key"]
+    named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
+    pupils = frame.loc[named, ["node", "contact_first_name", "contact_last_name", *location]]
+    pupils = pupils[pupils["current_postcode"].notna()].drop_duplicates(
+        ["node", "contact_first_name", "contact_last_name"]
+    )
+    candidates = frame.loc[
+        frame["first_name"].isin(pupils["contact_first_name"].unique()),
+        ["node", "first_name", "last_name", *location],
+    ]
+    candidates = candidates[candidates["current_postcode"].notna()].drop_duplicates(
+        ["node", "first_name", "last_name"]
+    )
+    pairs = pupils.merge(
+        candidates,
+        left_on=["contact_first_name", "current_postcode"],
+        right_on=["first_name", "current_postcode"],
+        suffixes=("_pupil", "_contact"),
+    )
+    pairs = pairs[pairs["node_pupil"] != pairs["node_contact"]]
+    pairs = pairs.assign(
+        same_address=(pairs["current_address_key_pupil"] == pairs["current_address_key_contact"])
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    full_name = (pairs["last_name"] == pairs["contact_last_name"]).to_numpy()
+    contact = ["node_pupil", "contact_first_name", "contact_last_name"]
+    by_contact = [pairs[c].to_numpy() for c in contact]
+    answered = pd.Series(full_name).groupby(by_contact).transform("any").to_numpy()
+    named = pairs[full_name]
+    any_same = named["same_address"].groupby([named[c] for c in contact]).transform("any")
+    named = named[named["same_address"] | ~any_same]
+    return pd.concat(
+        [
+            _contact_frame(named, "parent_contact"),
+            _unanswered_contacts(pairs[~answered], born, named["node_contact"], scope),
+        ],
+        ignore_index=True,
+    )
+
+
+def _unanswered_contacts(
+    pairs: pd.DataFrame, born: pd.DataFrame, named: pd.Series, scope: str
+) -> pd.DataFrame:
+    """Named contacts no record answers by full name: a typo, or a changed surname.
+
+    Schools hold the parent's current surname; health and DWP often an
+    earlier one (a maiden name), and clerks mistype. ``pairs`` are such
+    contacts with each person of the same first name at the pupil's
+    postcode. The contact is
+
+    * a person whose surname is at most two edits away (``contact_typo``), or
+    * (``contact_first_name``, ``scope`` "address" or "postcode") an adult 12
+      to 50 years older than the pupil (where both dates of birth are known),
+      not already the full-name contact of another pupil (``named``), who is
+      the only person of that first name at the pupil's address, or, with
+      scope "postcode" and no one of that first name at the address, the only
+      one at the postcode (one placed at another address is refused with
+      every postcode-level edge, see :func:`_guarded_components`).
+    """
+    typo = cpdist(
+        pairs["contact_last_name"].tolist(),
+        pairs["last_name"].tolist(),
+        scorer=Levenshtein.distance,
+    )
+    key = ["node_pupil", "contact_first_name", "contact_last_name"]
+    per = (
+        pairs.assign(typo=np.asarray(typo) <= 2)
+        .groupby([*key, "node_contact"], sort=False)
+        .agg(typo=("typo", "any"), same_address=("same_address", "first"))
+        .reset_index()
+    )
+    gap = (
+        born["min"].reindex(per["node_pupil"]).to_numpy()
+        - born["max"].reindex(per["node_contact"]).to_numpy()
+    )
+    years = pd.Series(gap).dt.days.to_numpy() / 365.25
+    adult = np.isnan(years) | ((years >= 12) & (years <= 50))
+    same = per["same_address"].to_numpy(dtype=bool)
+    by_contact = [per[c].to_numpy() for c in key]
+    at_address = pd.Series(same).groupby(by_contact).transform("sum").to_numpy()
+    at_postcode = per["node_contact"].groupby(by_contact).transform("nunique").to_numpy()
+    unique = same & (at_address == 1)
+    if scope == "postcode":
+        unique |= (at_address == 0) & (at_postcode == 1)
+    first_name_only = (scope != "off") & unique & adult & ~per["node_contact"].isin(named)
+    typos = per["typo"].to_numpy()
+    return pd.concat(
+        [
+            _contact_frame(per[typos], "contact_typo"),
+            _contact_frame(per[~typos & first_name_only.to_numpy()], "contact_first_name"),
+        ],
+        ignore_index=True,
+    )
+
+
+def _contact_frame(pairs: pd.DataFrame, reason: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": pairs["node_pupil"].to_numpy(),
+            "b": pairs["node_contact"].to_numpy(),
+            "reason": reason,
+            "evidence": (
+                "contact " + pairs["contact_first_name"] + " " + pairs["contact_last_name"]
+            ).to_numpy(dtype=object),
+        }
+    )
+
+
+def _birth_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """A mother's birth event on a child's date of birth (± ``rules.birth_days``) at one postcode.
+
+    Health records a delivery as the mother's maternity event dated the day of
+    birth (a declared birth event), and mother and baby often carry
+    different surnames, so neither the surname rules nor a missing address
+    join them. The event's postcode must
+    be one the child was recorded at, or both must be placed at one postcode
+    (the family may have moved since); a date of birth of any of the child's
+    records counts.
+    """
+    frame, days = ctx.frame, ctx.rules.birth_days
+    births = frame.loc[
+        frame["event_type"].isin(ctx.evidence.birth_events) & frame["event_date"].notna(),
+        ["node", "event_type", "event_date", "postcode", "current_postcode"],
+    ]
+    if days < 0 or births.empty:
+        return _no_edges()
+    offsets = np.repeat(np.arange(-days, days + 1), len(births))
+    births = pd.concat([births] * (2 * days + 1), ignore_index=True)
+    births["dob"] = births["event_date"] + pd.to_timedelta(offsets, unit="D")
+    born = frame.loc[
+        frame["dob"].isin(births["dob"]), ["node", "dob", "postcode", "current_postcode"]
+    ]
+    pairs = pd.concat(
+        [
+            births.dropna(subset=[place]).merge(
+                born.dropna(subset=[place]), on=["dob", place], suffixes=("_mother", "_child")
+            )
+            for place in ("postcode", "current_postcode")
+        ],
+        ignore_index=True,
+    )
+    pairs = pairs[pairs["node_mother"] != pairs["node_child"]]
+    # near misses lose to a birth on the day: the mother's to her own baby, the baby's to its mother
+    gap = (pairs["dob"] - pairs["event_date"]).abs()
+    closest = (gap == gap.groupby([pairs["node_mother"], pairs["event_date"]]).transform("min")) & (
+        gap == gap.groupby(pairs["node_child"]).transform("min")
+    )
+    pairs = pairs[closest].drop_duplicates(["node_mother", "node_child"])
+    return pd.DataFrame(
+        {
+            "a": pairs["node_mother"].to_numpy(),
+            "b": pairs["node_child"].to_numpy(),
+            "reason": "birth",
+            "evidence": (
+                pairs["event_type"]
+                + " "
+                + pairs["event_date"].dt.strftime("%Y-%m-%d")
+                + ", born "
+                + pairs["dob"].dt.strftime("%Y-%m-%d")
+            ).to_numpy(dtype=object),
+        }
+    )
+
+
+def _no_edges() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": np.array([], dtype=np.int64),
+            "b": np.array([], dtype=np.int64),
+            "reason": pd.Series(dtype=object),
+            "evidence": pd.Series(dtype=object),
+        }
+    )
+
+
+def _surnames(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every surname, and every part of a double-barrelled one, a person node was recorded with."""
+    surnames = frame[["node", "last_name"]].dropna().drop_duplicates()
+    unique = pd.Series(surnames["last_name"].unique())
+    split = unique.str.split(r"[- ]+").explode()
+    split = split[split.str.len() > 1]
+    parts = surnames.merge(
+        pd.DataFrame({"last_name": unique[split.index].to_numpy(), "surname": split.to_numpy()}),
+        on="last_name",
+    )
+    return parts[["node", "surname"]].drop_duplicates()
+
+
+def _surname_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Persons at the same current address sharing a surname or part of one."""
+    placed = ctx.surnames.merge(ctx.at_address[["node", "address_key"]], on="node")
+    placed["evidence"] = placed["surname"] + " at " + placed["address_key"]
+    return _star(placed, ["address_key", "surname"], "shared_surname", "evidence")
+
+
+def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Same surname at the same current postcode, for persons known there only by postcode.
+
+    Health, DWP, YOT and social care records carry a postcode but no address.
+    Such a person is paired with each same-surname person at their postcode
+    when those live at one address at most (two same-surname addresses are
+    ambiguous) and chance is an unlikely explanation: the number of people of
+    that surname expected at the postcode by chance (the surname's share of
+    the placed persons times the persons placed there) is below
+    ``rules.surname_expected``, or below ``rules.surname_expected_family``
+    when their ages fit a child with a parent or sibling (the younger under
+    18, at most 55 years apart). A SMITH shares a postcode with another SMITH
+    by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
+    SMITH child and a SMITH thirty years older.
+    """
+    surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
+    placed = surnames.merge(
+        place[["postcode", "address_key"]]
+        .rename_axis("node")
+        .reset_index()
+        .dropna(subset="postcode"),
+        on="node",
+    )
+    n_placed = max(int(place["postcode"].notna().sum()), 1)
+    share = placed.groupby("surname")["node"].transform("nunique") / n_placed
+    at_postcode = placed["postcode"].map(place["postcode"].value_counts())
+    group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
+    placed = placed.assign(expected=share * at_postcode, group=group)
+    by_group = placed.groupby("group")
+    shared = (by_group["node"].transform("size") > 1) & (
+        by_group["address_key"].transform("nunique") <= 1
+    )
+    placed = placed[shared]
+    pairs = placed[placed["address_key"].isna()].merge(
+        placed[["group", "node"]], on="group", suffixes=("", "_other")
+    )
+    pairs = pairs[pairs["node"] != pairs["node_other"]]
+    one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
+    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= 55)
+    expected = pairs["expected"].to_numpy()
+    plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
+    pairs = pairs[plausible]
+    return pd.DataFrame(
+        {
+            "a": pairs["node"].to_numpy(),
+            "b": pairs["node_other"].to_numpy(),
+            "reason": "surname_postcode",
+            "evidence": (pairs["surname"] + " at " + pairs["postcode"]).to_numpy(dtype=object),
+        }
+    )
+
+
+def _co_resident_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Persons placed at the same current address (unless ``rules.link_co_residents`` is off)."""
+    if not ctx.rules.link_co_residents:
+        return _no_edges()
+    return _star(ctx.at_address, ["address_key"], "co_resident", "address_key")
+
+
+#: The household rules, in the order their edges are drawn.
+EDGE_RULES: tuple[EdgeRule, ...] = (
+    EdgeRule("tenancy", _tenancy_edges, (Reason("tenancy", 0),)),
+    EdgeRule("domestic_incident", _incident_edges, (Reason("domestic_incident", 0),)),
+    EdgeRule(
+        "contact",
+        _contact_edges,
+        (
+            Reason("parent_contact", 0),
+            Reason("contact_typo", 0),
+            Reason("contact_first_name", 4, postcode_only=True),
+        ),
+    ),
+    EdgeRule("birth", _birth_edges, (Reason("birth", 0),)),
+    EdgeRule("shared_surname", _surname_edges, (Reason("shared_surname", 1),)),
+    EdgeRule(
+        "surname_postcode",
+        _surname_postcode_edges,
+        (Reason("surname_postcode", 3, postcode_only=True),),
+    ),
+    EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2),)),
+)
+_REASONS = tuple(reason for rule in EDGE_RULES for reason in rule.reasons)
+
+#: Edge reasons by guard level, strongest first. Level 0 is explicit evidence and is never
+#: dropped by the size guard; later levels are dropped inside components they would grow
+#: beyond ``HouseholdRules.max_household_size``.
+EDGE_LEVELS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(r.name for r in _REASONS if r.level == level)
+    for level in sorted({r.level for r in _REASONS})
+)
+
+#: Edge reasons that need no shared address, only a shared postcode.
+POSTCODE_LEVEL = frozenset(r.name for r in _REASONS if r.postcode_only)
