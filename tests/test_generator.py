@@ -360,3 +360,71 @@ def test_identifiers_are_valid_and_distinct() -> None:
 def test_generate_refuses_a_used_landing_folder(area: Path) -> None:
     with pytest.raises(FileExistsError):
         generate(area, households=10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def world_with_cases():
+    from pipeline.generator.cases import draw_cases
+    from pipeline.generator.events import World
+
+    pop = build_population(np.random.default_rng(8), 5000, day(AS_OF), 730)
+    before = pop.problem_end.copy()
+    cases = draw_cases(np.random.default_rng(9), pop)
+    return World(pop, np.random.default_rng(10)), cases, before
+
+
+def test_cases_close_their_needs_and_some_relapse_after_closure(world_with_cases) -> None:
+    w, cases, before = world_with_cases
+    pop = w.pop
+    closed = cases.closed >= 0
+    assert 0 < closed.sum() < len(cases.closed) and (cases.needs.sum(1) >= 2).all()
+    assert (cases.attached <= pop.as_of - 30).all() and (cases.closed[closed] > cases.attached[closed]).all()
+    start, end = pop.problem_start[cases.household], pop.problem_end[cases.household]
+    under_way = (start >= 0) & (start <= cases.closed[:, None]) & closed[:, None]
+    assert (end[under_way] <= cases.closed[:, None].repeat(6, 1)[under_way]).all()  # needs met by closure
+    assert (end >= start).all() and (end <= before[cases.household]).all()
+    relapsed = np.flatnonzero(cases.relapsed >= 0)
+    assert len(relapsed) > 0 and closed[relapsed].all()
+    codes = np.array(PROBLEMS)[cases.relapsed[relapsed]]
+    assert set(codes) <= {"crime_asb", "domestic_abuse", "health"}
+    back = pop.relapse_start[cases.household[relapsed], cases.relapsed[relapsed]]
+    assert (back >= cases.closed[relapsed] + 30).all() and (back <= pop.as_of).all()
+    assert cases.needs[relapsed, cases.relapsed[relapsed]].all()  # a need the family had
+    assert (pop.relapse_start >= 0).sum() == len(relapsed)
+
+
+def test_relapsed_problems_bring_events_after_closure(world_with_cases) -> None:
+    from pipeline.generator.events import health_events, police_events
+
+    w, cases, _ = world_with_cases
+    police, health = police_events(w), health_events(w)
+    relapsed = cases.relapsed >= 0
+    household = cases.household[relapsed]
+    after = {"crime_asb": police[police["role"].isin(["SUSPECT", "OFFENDER", "SUBJECT"])],
+             "domestic_abuse": police[police["domestic_abuse"] == "Y"],
+             "health": health}
+    for h, code, closed in zip(household, np.array(PROBLEMS)[cases.relapsed[relapsed]],
+                               cases.closed[relapsed], strict=True):
+        events = after[code]
+        mine = events[(w.hh[events["person"].to_numpy()] == h) & (events["date"] > closed)]
+        assert len(mine) > 0, f"household {h}: no {code} event after closure"
+
+
+def test_missing_children_and_authorised_persistent_absence(world_with_cases) -> None:
+    from pipeline.generator.events import police_events
+    from pipeline.generator.spans import school_terms
+
+    w, _, _ = world_with_cases
+    police = police_events(w)
+    missing = police[police["category"] == "MISSING_PERSON"]
+    ages = (missing["date"].to_numpy() - w.dob[missing["person"].to_numpy()]) / 365.25
+    assert (missing["role"] == "SUBJECT").all() and (ages < 18).mean() > 0.9 and len(missing) > 30
+    need_help = np.flatnonzero(w.pop.problem_start[:, PROBLEMS.index("children_need_help")] >= 0)
+    assert np.isin(w.hh[missing["person"].to_numpy()], need_help).mean() > 0.5
+
+    terms = school_terms(w)
+    pupil = terms.groupby("person")[["possible", "authorised", "unauthorised"]].sum()
+    unauthorised = pupil["unauthorised"] / pupil["possible"]
+    any_kind = (pupil["authorised"] + pupil["unauthorised"]) / pupil["possible"]
+    persistent_by_leave = (unauthorised < 0.10) & (any_kind >= 0.10)
+    assert persistent_by_leave.sum() > 0.02 * len(pupil)
