@@ -15,8 +15,8 @@ Writes, under ``out``:
   previous address and move date, latent problems (all, and active in the last 12 months).
 - ``truth_persons.csv``: the true details of every person.
 - ``truth_cases.csv``: key-worker cases of troubled households: attached and closed dates,
-  outcome after closure (``open``, ``sustained``, ``relapsed``), needs at attachment, the
-  relapsed problem (see :mod:`pipeline.generator.cases`).
+  outcome after closure (``open``, ``sustained``, ``relapsed``) and the needs at
+  attachment (see :mod:`pipeline.generator.cases`).
 - ``manifest.json``: every file written (path, agency, extract_date, kind, rows,
   bad_rows, encoding, refusal).
 """
@@ -82,9 +82,7 @@ def _write_truth_tables(out: Path, pop: Population, cases: Cases) -> dict:
         }
     ).to_csv(out / "truth_persons.csv", index=False)
 
-    active = np.zeros_like(pop.problem_start, dtype=bool)
-    for start, end in ((pop.problem_start, pop.problem_end), (pop.relapse_start, pop.relapse_end)):
-        active |= (start >= 0) & (end > pop.as_of - 365) & (start <= pop.as_of)
+    active = (pop.problem_start >= 0) & (pop.problem_end > pop.as_of - 365) & (pop.problem_start <= pop.as_of)
     names = np.array(PROBLEMS, dtype=object)
     ids = person_id.tolist()
     current = _address(pop, households["property"].to_numpy())

@@ -51,15 +51,12 @@ class World:
         return lo + np.floor(self.rng.random(len(lo)) * (hi - lo + 1)).astype(np.int64)
 
     def problem(self, code: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Households with the problem and its active period clipped to the history span;
-        a household that relapsed after its case closed comes again with the relapse period."""
+        """Households with the problem and its active period clipped to the history span."""
         col = PROBLEMS.index(code)
-        pop = self.pop
-        start = np.r_[pop.problem_start[:, col], pop.relapse_start[:, col]]
-        end = np.r_[pop.problem_end[:, col], pop.relapse_end[:, col]]
-        lo, hi = np.maximum(start, pop.span_start), np.minimum(end, pop.as_of)
-        rows = np.flatnonzero((start >= 0) & (hi >= lo))
-        return rows % self.n_households, lo[rows], hi[rows]
+        start, end = self.pop.problem_start[:, col], self.pop.problem_end[:, col]
+        lo, hi = np.maximum(start, self.pop.span_start), np.minimum(end, self.pop.as_of)
+        households = np.flatnonzero((start >= 0) & (hi >= lo))
+        return households, lo[households], hi[households]
 
     def pick(self, mask: np.ndarray) -> np.ndarray:
         """One random person per household among ``mask``; -1 where the household has none."""
@@ -144,16 +141,6 @@ def police_events(w: World) -> pd.DataFrame:
     child = w.pick((w.role == CHILD) & (w.age >= 3) & (w.age < 18))
     involve(occ, np.where(rng.random(len(days)) < 0.3, child[hh_rows], -1), "WITNESS")
 
-    # Children who need help run away: a missing person report for a child aged 10-17 in
-    # 35% of those households (the child is the SUBJECT), within the problem's period.
-    households, lo, hi = w.problem("children_need_help")
-    runaway = w.pick((w.role == CHILD) & (w.age >= 11) & (w.age < 18))
-    reported = (runaway[households] >= 0) & (rng.random(len(households)) < 0.35)
-    hh_rows, days = w.spread(households[reported], 1 + rng.poisson(0.8, int(reported.sum())),
-                             lo[reported], hi[reported])
-    occ = add(days, np.full(len(days), "MISSING_PERSON", dtype=object), np.zeros(len(days), bool))
-    involve(occ, runaway[hh_rows], "SUBJECT")
-
     # Background: anyone aged 10+ may be a victim, witness or subject, rarely a suspect.
     eligible = np.flatnonzero(w.age >= 10)
     who, days = w.events_per_person(eligible, 0.035, w.pop.span_start, w.pop.as_of)
@@ -168,6 +155,16 @@ def police_events(w: World) -> pd.DataFrame:
     category = np.where((category == "MISSING_PERSON") & (w.age[who] >= 18), "CONCERN_FOR_WELFARE", category)
     occ = add(days, category, np.zeros(len(days), bool))
     involve(occ, who, role)
+
+    # Children who need help run away: a missing person report for a child aged 11-17 in
+    # 35% of those households (the child is the SUBJECT), within the problem's period.
+    households, lo, hi = w.problem("children_need_help")
+    runaway = w.pick((w.role == CHILD) & (w.age >= 11) & (w.age < 18))
+    reported = (runaway[households] >= 0) & (rng.random(len(households)) < 0.35)
+    hh_rows, days = w.spread(households[reported], 1 + rng.poisson(0.8, int(reported.sum())),
+                             lo[reported], hi[reported])
+    occ = add(days, np.full(len(days), "MISSING_PERSON", dtype=object), np.zeros(len(days), bool))
+    involve(occ, runaway[hh_rows], "SUBJECT")
 
     occ_day_a = np.concatenate(occ_day)
     occ_cat_a = np.concatenate(occ_cat).astype(object)

@@ -42,8 +42,7 @@ class Population:
     children last), current and previous property, move day, social tenancy flags.
     ``persons``: household, role, sex, dob, names (``maiden`` = surname before marriage, or
     ''), identifiers. ``properties``: address parts, postcode, UPRN. ``problem_start`` /
-    ``problem_end``: (households x 6) active period of each latent problem, -1 when absent;
-    ``relapse_start`` / ``relapse_end``: a second period after a closed case (see cases.py).
+    ``problem_end``: (households x 6) active period of each latent problem, -1 when absent.
     """
 
     as_of: int
@@ -53,8 +52,6 @@ class Population:
     properties: pd.DataFrame
     problem_start: np.ndarray
     problem_end: np.ndarray
-    relapse_start: np.ndarray
-    relapse_end: np.ndarray
 
     @property
     def span_start(self) -> int:
@@ -381,6 +378,4 @@ def build_population(rng: np.random.Generator, households: int, as_of: int, hist
             "twin": twins | np.r_[False, twins[:-1]],
         }
     )
-    no_relapse = np.full_like(problem_start, -1)
-    return Population(as_of, history, households, persons, props, problem_start, problem_end,
-                      no_relapse, no_relapse.copy())
+    return Population(as_of, history, households, persons, props, problem_start, problem_end)

@@ -64,10 +64,6 @@ def school_terms(w: World) -> pd.DataFrame:
     rate_u = np.where(rng.random(len(p)) < 0.8, rng.beta(0.3, 150, len(p)), rng.beta(1.5, 40, len(p)))
     rate_u = np.where(persistent[np.searchsorted(pupils, p)], rng.beta(3, 20, len(p)), rate_u)
     rate_a = rng.beta(2, 45, len(p))
-    # Long illness: 3% of pupils miss a fifth of sessions with leave (persistent absence
-    # of any kind, though their unauthorised absence is low).
-    ill = rng.random(len(pupils)) < 0.03
-    rate_a = np.where(ill[np.searchsorted(pupils, p)], rng.beta(6, 24, len(p)), rate_a)
     suspensions = rng.poisson(0.01, len(p))
     exclusion = np.zeros(len(p), dtype=bool)
     provision = np.zeros(len(p), dtype=bool)
@@ -100,6 +96,11 @@ def school_terms(w: World) -> pd.DataFrame:
         }
     )
     out["known"] = t_end[ti] + rng.integers(7, 35, len(out))
+    # Long illness: 3% of pupils miss a fifth of sessions with leave, persistent absence of
+    # any kind though their unauthorised absence is low (drawn last: nothing else shifts).
+    ill = (rng.random(len(pupils)) < 0.03)[np.searchsorted(pupils, p)]
+    leave = np.minimum(rng.binomial(possible, rng.beta(6, 24, len(p))), possible - unauthorised)
+    out["authorised"] = np.where(ill, leave, authorised)
     return out.sort_values(["known", "school", "person"], kind="stable").reset_index(drop=True)
 
 
