@@ -19,7 +19,7 @@ demo: install
 	rm -rf $(DEMO)
 	$(BIN)/familyhub generate $(DEMO) --households $(HOUSEHOLDS) --seed 7
 	$(BIN)/familyhub run --landing $(DEMO)/landing --warehouse duckdb:///$(DEMO)/familyhub.duckdb \
-		--as-of 2026-11-01 --programme tf2015 --programme tf2012
+		--as-of 2026-11-01 --programme tf2015 --programme sf2022 --programme tf2012
 
 test: install
 	scripts/ensure-postgres.sh

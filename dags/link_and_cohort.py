@@ -63,8 +63,9 @@ def link_and_cohort() -> None:
     3. `raise_alerts`: raises key-worker alerts for new qualifying events of attached families
        and e-mails them when `FAMILYHUB_SMTP_HOST` is set (`pipeline.runner.raise_alerts`).
     4. `evaluate_cohort`: one mapped task per programme in `FAMILYHUB_ACTIVE_PROGRAMMES`
-       (default `tf2015`) at the as-of date; the first listed becomes the active evaluation
-       that `reporting.cohort` and the family view show (`pipeline.runner.evaluate_cohort`).
+       (default: every configured programme, `tf2015` first, e.g. tf2015, sf2022, tf2012)
+       at the as-of date; the first listed becomes the active evaluation that
+       `reporting.cohort` and the family view show (`pipeline.runner.evaluate_cohort`).
     5. `refresh_reporting`: refreshes the `reporting` views and updates the asset
        `familyhub://reporting/cohort`.
 
@@ -86,8 +87,8 @@ def link_and_cohort() -> None:
         return orch.raise_alerts()
 
     @task(execution_timeout=timedelta(minutes=1), pool=orch.DEFAULT_POOL,
-          doc_md="The programmes to evaluate (`FAMILYHUB_ACTIVE_PROGRAMMES`, default tf2015); "
-                 "the first is made active.")
+          doc_md="The programmes to evaluate (`FAMILYHUB_ACTIVE_PROGRAMMES`, default every "
+                 "configured programme, tf2015 first); the first is made active.")
     def programmes() -> list[dict[str, Any]]:
         return orch.programmes_to_evaluate()
 

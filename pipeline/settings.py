@@ -41,8 +41,9 @@ class Settings(BaseSettings):
         "Extra folders of agency declarations, `os.pathsep` separated, read after the shipped ones"))
     programmes: Annotated[list[Path], NoDecode] = Field(default_factory=list, description=(
         "Extra folders of programme YAML, `os.pathsep` separated, looked up before the shipped ones"))
-    active_programmes: Annotated[list[str], NoDecode] = Field(["tf2015"], min_length=1, description=(
-        "Programmes the Airflow DAG evaluates, comma separated; the first is the active one"))
+    active_programmes: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(
+        "Programmes the Airflow DAG evaluates, comma separated; the first is the active one "
+        "[default: every configured programme, `tf2015` first]"))
     max_bad_share: float = Field(0.10, ge=0, le=1, description=(
         "Share of bad rows above which a file is refused whole (`--max-bad-share`)"))
     max_file_bytes: int = Field(2 << 30, gt=0, description="Largest landing file, in bytes")

@@ -18,12 +18,15 @@ Method, chosen so that only the hub's own errors count:
   household split into two eligible families counts once; the other is a false positive).
 
 The figures are reported as a warning (visible in any pytest run) and as junit properties.
-Reproduce with ``.venv/bin/pytest tests/test_cohort_truth.py -q``.
+Reproduce with ``.venv/bin/pytest tests/test_cohort_truth.py -q``; other generated sets with
+``COHORT_TRUTH_SEED=11 .venv/bin/pytest tests/test_cohort_truth.py -q`` (seed 7 is the one
+the rules and the linkage were tuned on).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -32,15 +35,18 @@ import pandas as pd
 import pytest
 
 from pipeline.programme.cohort import evaluate, load_programme
+from pipeline.programme.cohort.frames import prepare_events, prepare_members
+from pipeline.programme.cohort.rules import Context, condition_hits
 from pipeline.programme.identification import load_inputs
 from pipeline.runner import run_all
 from pipeline.warehouse.engine import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cohort-truth")]
 
-HOUSEHOLDS, SEED = 2000, 7
-PROGRAMMES = ("tf2015", "tf2012")
-TARGET = 0.98
+HOUSEHOLDS, SEED = 2000, int(os.environ.get("COHORT_TRUTH_SEED", "7"))
+PROGRAMMES = ("tf2015", "tf2012", "sf2022")
+# Precision and recall each programme must reach (sf2022: issue 16's figures).
+TARGETS = {"tf2015": (0.98, 0.98), "tf2012": (0.98, 0.98), "sf2022": (0.995, 0.99)}
 KEY = ["agency", "record_key"]
 
 
@@ -168,4 +174,19 @@ def test_cohort_precision_and_recall_against_the_true_households(
     if programme == PROGRAMMES[0]:
         assert s.true >= 24, "a few dozen truly eligible families, or the figures mean little"
     details = "\n  missed: ".join(["", *(explain(world, h, true, predicted) for h in s.missed[:10])])
-    assert s.precision >= TARGET and s.recall >= TARGET, f"{figures}; extra: {s.extra[:10]}{details}"
+    precision, recall = TARGETS[programme]
+    assert s.precision >= precision and s.recall >= recall, f"{figures}; extra: {s.extra[:10]}{details}"
+
+
+def test_generated_data_exercises_every_sf2022_rule(world: World) -> None:
+    """Every data-driven condition of every sf2022 headline is met by some true household."""
+    programme = load_programme("sf2022")
+    events, members = truth_frames(world)
+    as_of = pd.Timestamp(world.as_of)
+    ev = prepare_events(events, prepare_members(members, as_of))
+    ctx = Context.of(programme, as_of)
+    unmet = [f"{code} condition {i + 1}"
+             for code, criterion in programme.criteria.items()
+             for i, condition in enumerate(criterion.any_of)
+             if condition_hits(condition, ev, ctx).empty]
+    assert unmet == []

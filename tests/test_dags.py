@@ -235,7 +235,10 @@ def test_the_first_programme_listed_is_the_active_one(airflow_env: Path, monkeyp
     from pipeline.airflow import tasks as orch
 
     monkeypatch.delenv("FAMILYHUB_ACTIVE_PROGRAMMES", raising=False)
-    assert orch.programmes_to_evaluate() == [{"programme": "tf2015", "active": True}]
+    monkeypatch.setenv("FAMILYHUB_PROGRAMMES", str(airflow_env / "no-local-programmes"))
+    assert orch.programmes_to_evaluate() == [{"programme": "tf2015", "active": True},
+                                             {"programme": "sf2022", "active": False},
+                                             {"programme": "tf2012", "active": False}]
     monkeypatch.setenv("FAMILYHUB_ACTIVE_PROGRAMMES", "tf2012, tf2015")
     assert orch.programmes_to_evaluate() == [{"programme": "tf2012", "active": True},
                                              {"programme": "tf2015", "active": False}]
@@ -316,7 +319,8 @@ def test_a_bad_file_fails_its_own_dag_on_a_named_task_and_no_other(
 def test_link_and_cohort_dag_fills_the_cohort(dagbag: Any, airflow_db: Path, generated: Path,
                                               tmp_path: Path, use: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     url = use(generated / "landing")
-    monkeypatch.setenv("FAMILYHUB_ACTIVE_PROGRAMMES", "tf2015,tf2012")
+    monkeypatch.delenv("FAMILYHUB_ACTIVE_PROGRAMMES", raising=False)  # every configured programme
+    monkeypatch.delenv("FAMILYHUB_PROGRAMMES", raising=False)
     wh = Warehouse.connect(url)
     wh.migrate()
     ingest_landing(wh, generated / "landing", tmp_path / "quarantine")
@@ -326,14 +330,14 @@ def test_link_and_cohort_dag_fills_the_cohort(dagbag: Any, airflow_db: Path, gen
     states = _states(run)
     assert str(run.state) == "success", states
     assert set(states.values()) == {"success"}
-    assert {index for task, index in states if task == "evaluate_cohort"} == {"tf2015", "tf2012"}
+    assert {index for task, index in states if task == "evaluate_cohort"} == {"tf2015", "tf2012", "sf2022"}
     wh = Warehouse.connect(url)
     try:
         cohort = wh.read("select programme, as_of from reporting.cohort")
         active = wh.read("select programme, as_of from cohort.active")
     finally:
         wh.engine.dispose()
-    assert len(cohort) > 0 and set(cohort.programme) == {"tf2015", "tf2012"}
+    assert len(cohort) > 0 and set(cohort.programme) == {"tf2015", "tf2012", "sf2022"}
     assert set(pd.to_datetime(cohort.as_of)) == {pd.Timestamp("2026-11-01")}
     assert active.programme.tolist() == ["tf2015"]
     assert pd.to_datetime(active.as_of).tolist() == [pd.Timestamp("2026-11-01")]

@@ -360,3 +360,67 @@ def test_identifiers_are_valid_and_distinct() -> None:
 def test_generate_refuses_a_used_landing_folder(area: Path) -> None:
     with pytest.raises(FileExistsError):
         generate(area, households=10, seed=1)
+
+
+@pytest.fixture(scope="module")
+def world_with_cases():
+    from pipeline.generator.cases import draw_cases
+    from pipeline.generator.events import World
+
+    pop = build_population(np.random.default_rng(8), 5000, day(AS_OF), 730)
+    periods = pop.problem_start.copy(), pop.problem_end.copy()
+    cases = draw_cases(np.random.default_rng(9), pop)
+    assert (pop.problem_start == periods[0]).all() and (pop.problem_end == periods[1]).all()
+    return World(pop, np.random.default_rng(10)), cases
+
+
+def test_cases_are_attached_with_two_needs_and_closed_sustained_or_relapsed(world_with_cases) -> None:
+    w, cases = world_with_cases
+    pop = w.pop
+    closed = cases.closed >= 0
+    assert 0 < closed.sum() < len(cases.closed) and (cases.needs.sum(1) >= 2).all()
+    assert (cases.attached <= pop.as_of - 30).all() and (cases.closed[closed] > cases.attached[closed]).all()
+    assert (cases.closed[closed] <= pop.as_of - 14).all()
+    end = np.where(cases.needs, pop.problem_end[cases.household], -1)
+    latest_need_end = end.max(1)
+    sustained = closed & ~cases.relapsed
+    assert sustained.sum() > 0 and cases.relapsed.sum() > 0 and not cases.relapsed[~closed].any()
+    assert (latest_need_end[sustained] <= cases.closed[sustained] + 30).all()
+    assert (latest_need_end[cases.relapsed] > cases.closed[cases.relapsed] + 30).all()
+
+
+def test_relapsed_cases_have_events_after_closure(world_with_cases) -> None:
+    from pipeline.generator.events import health_events, police_events
+
+    w, cases = world_with_cases
+    events = pd.concat([police_events(w)[["person", "date"]], health_events(w)[["person", "date"]]])
+    household = w.hh[events["person"].to_numpy()]
+    closed = pd.Series(cases.closed, index=cases.household)
+    # Cases whose crime, domestic abuse or health need runs on for 90 days after closure.
+    cols = [PROBLEMS.index(c) for c in ("crime_asb", "domestic_abuse", "health")]
+    runs_on = cases.needs[:, cols] & (w.pop.problem_end[cases.household][:, cols]
+                                      > np.minimum(cases.closed + 90, w.pop.as_of)[:, None])
+    relapsed = cases.household[cases.relapsed & runs_on.any(1) & (cases.closed + 90 <= w.pop.as_of)]
+    after = events["date"].to_numpy() > closed.reindex(household, fill_value=np.iinfo(np.int64).max).to_numpy()
+    assert len(relapsed) > 5
+    assert np.isin(relapsed, household[after]).mean() > 0.8
+
+
+def test_missing_children_and_authorised_persistent_absence(world_with_cases) -> None:
+    from pipeline.generator.events import police_events
+    from pipeline.generator.spans import school_terms
+
+    w, _ = world_with_cases
+    police = police_events(w)
+    missing = police[police["category"] == "MISSING_PERSON"]
+    ages = (missing["date"].to_numpy() - w.dob[missing["person"].to_numpy()]) / 365.25
+    assert (missing["role"] == "SUBJECT").all() and (ages < 18).mean() > 0.9 and len(missing) > 30
+    need_help = np.flatnonzero(w.pop.problem_start[:, PROBLEMS.index("children_need_help")] >= 0)
+    assert np.isin(w.hh[missing["person"].to_numpy()], need_help).mean() > 0.5
+
+    terms = school_terms(w)
+    pupil = terms.groupby("person")[["possible", "authorised", "unauthorised"]].sum()
+    unauthorised = pupil["unauthorised"] / pupil["possible"]
+    any_kind = (pupil["authorised"] + pupil["unauthorised"]) / pupil["possible"]
+    persistent_by_leave = (unauthorised < 0.10) & (any_kind >= 0.10)
+    assert persistent_by_leave.sum() > 0.02 * len(pupil)

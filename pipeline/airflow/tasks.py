@@ -186,10 +186,16 @@ def as_of_date(requested: str | None, run_after: datetime) -> str:
 def programmes_to_evaluate() -> list[dict[str, Any]]:
     """The programmes to evaluate, the first being the active one (the family view shows it).
 
-    From ``FAMILYHUB_ACTIVE_PROGRAMMES`` (comma separated names), else ``tf2015`` as in
-    ``familyhub run``. Returned as task arguments, so exactly one mapped task activates.
+    From ``FAMILYHUB_ACTIVE_PROGRAMMES`` (comma separated names), else every configured
+    programme (shipped, and local ones in ``FAMILYHUB_PROGRAMMES`` folders) with ``tf2015``,
+    as in ``familyhub run``, first. Returned as task arguments, so exactly one mapped task
+    activates.
     """
-    return [{"programme": name, "active": i == 0} for i, name in enumerate(environment().active_programmes)]
+    from pipeline.programme.cohort import list_programmes
+
+    names = environment().active_programmes or [
+        "tf2015", *(p for p in list_programmes() if p != "tf2015")]  # as `familyhub run`
+    return [{"programme": name, "active": i == 0} for i, name in enumerate(names)]
 
 
 def link(as_of: str) -> dict[str, Any]:

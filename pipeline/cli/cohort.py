@@ -177,11 +177,11 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
 
     Example:
 
-        familyhub compare --programme tf2015 --programme tf2012 --as-of 2026-11-01
+        familyhub compare --programme tf2015 --programme sf2022 --as-of 2026-11-01
     """
     from pipeline.governance.exports import export_identifiable
     from pipeline.programme.cohort import compare as diff
-    from pipeline.programme.cohort import evaluate, load_programme
+    from pipeline.programme.cohort import evaluate, load_programme, rule_differences
     from pipeline.programme.identification import load_inputs
 
     if len(programmes) != 2:
@@ -192,6 +192,10 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
     table = diff(a, b)
     counts = table.groupby("admitted_by").size()
     click.secho(f"{programmes[0]} vs {programmes[1]} at {_day(as_of)}", bold=True)
+    click.echo("rules:")
+    for line in rule_differences(a.programme, b.programme) or ["the same"]:
+        click.echo(f"  {line}")
+    click.echo("families:")
     for side, n in counts.items():
         click.echo(f"  admitted by {side}: {n}")
     for row in table[table["admitted_by"] != "both"].head(20).itertuples():

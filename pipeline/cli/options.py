@@ -32,7 +32,7 @@ as_of_option = click.option(
 programme_option = click.option(
     "--programme", "programmes", multiple=True, default=("tf2015",), show_default=True,
     help="Programme rules to evaluate (repeatable; the first is the active one). "
-         "Shipped: tf2015, tf2012; or a path to a programme YAML.")
+         "Shipped: tf2015, tf2012, sf2022; or a path to a programme YAML.")
 
 
 def landing_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,9 @@ Writes, under ``out``:
 - ``truth_households.csv``: household id, member ids, type, address on the as-of date,
   previous address and move date, latent problems (all, and active in the last 12 months).
 - ``truth_persons.csv``: the true details of every person.
+- ``truth_cases.csv``: key-worker cases of troubled households: attached and closed dates,
+  outcome after closure (``open``, ``sustained``, ``relapsed``) and the needs at
+  attachment (see :mod:`pipeline.generator.cases`).
 - ``manifest.json``: every file written (path, agency, extract_date, kind, rows,
   bad_rows, encoding, refusal).
 """
@@ -29,6 +32,7 @@ from time import perf_counter
 import numpy as np
 import pandas as pd
 
+from pipeline.generator.cases import Cases, draw_cases, truth_cases
 from pipeline.generator.dates import day, format_days
 from pipeline.generator.delivery import deliver
 from pipeline.generator.events import World, health_events, police_events, yot_events
@@ -61,7 +65,7 @@ def _address(pop: Population, prop: np.ndarray) -> pd.DataFrame:
     return frame.where(pd.Series(prop >= 0), "")
 
 
-def _write_truth_tables(out: Path, pop: Population) -> dict:
+def _write_truth_tables(out: Path, pop: Population, cases: Cases) -> dict:
     persons, households = pop.persons, pop.households
     person_id = "P" + pd.Series(np.arange(len(persons)) + 1).astype(str).str.zfill(7)
     household_id = "H" + pd.Series(np.arange(len(households)) + 1).astype(str).str.zfill(6)
@@ -97,11 +101,15 @@ def _write_truth_tables(out: Path, pop: Population) -> dict:
             "problems_last_12_months": [";".join(names[row]) for row in active],
         }
     ).to_csv(out / "truth_households.csv", index=False)
+    cases_table = truth_cases(cases, household_id)
+    cases_table.to_csv(out / "truth_cases.csv", index=False)
     with_children = households["has_child"].to_numpy()
     n_active = active.sum(1)
     return {
         "households_with_children": int(with_children.sum()),
         "families_with_2plus_active_problems": int((with_children & (n_active >= 2)).sum()),
+        "cases": cases_table["outcome"].value_counts().reindex(
+            ["open", "sustained", "relapsed"], fill_value=0).to_dict(),
     }
 
 
@@ -125,6 +133,7 @@ def generate(
     started = perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     pop = build_population(_rng(seed, "population"), households, day(as_of), HISTORY_DAYS)
+    cases = draw_cases(_rng(seed, "cases"), pop)
     w = World(pop, _rng(seed, "events"))
 
     def built(agency: str, builder, *args) -> pd.DataFrame:
@@ -154,7 +163,7 @@ def generate(
     truth.insert(3, "true_person_id", "P" + pd.Series(person + 1).astype(str).str.zfill(7))
     truth.insert(4, "true_household_id", "H" + pd.Series(pop.persons["household"].to_numpy()[person] + 1).astype(str).str.zfill(6))
     truth.to_csv(out / "truth.csv", index=False)
-    summary = _write_truth_tables(out, pop)
+    summary = _write_truth_tables(out, pop, cases)
     (out / "manifest.json").write_text(
         json.dumps({"seed": seed, "households": households, "as_of": as_of.isoformat(), "noise": noise, "files": manifest}, indent=1)
     )

@@ -156,6 +156,16 @@ def police_events(w: World) -> pd.DataFrame:
     occ = add(days, category, np.zeros(len(days), bool))
     involve(occ, who, role)
 
+    # Children who need help run away: a missing person report for a child aged 11-17 in
+    # 35% of those households (the child is the SUBJECT), within the problem's period.
+    households, lo, hi = w.problem("children_need_help")
+    runaway = w.pick((w.role == CHILD) & (w.age >= 11) & (w.age < 18))
+    reported = (runaway[households] >= 0) & (rng.random(len(households)) < 0.35)
+    hh_rows, days = w.spread(households[reported], 1 + rng.poisson(0.8, int(reported.sum())),
+                             lo[reported], hi[reported])
+    occ = add(days, np.full(len(days), "MISSING_PERSON", dtype=object), np.zeros(len(days), bool))
+    involve(occ, runaway[hh_rows], "SUBJECT")
+
     occ_day_a = np.concatenate(occ_day)
     occ_cat_a = np.concatenate(occ_cat).astype(object)
     occ_da_a = np.concatenate(occ_da)

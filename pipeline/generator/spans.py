@@ -96,6 +96,11 @@ def school_terms(w: World) -> pd.DataFrame:
         }
     )
     out["known"] = t_end[ti] + rng.integers(7, 35, len(out))
+    # Long illness: 3% of pupils miss a fifth of sessions with leave, persistent absence of
+    # any kind though their unauthorised absence is low (drawn last: nothing else shifts).
+    ill = (rng.random(len(pupils)) < 0.03)[np.searchsorted(pupils, p)]
+    leave = np.minimum(rng.binomial(possible, rng.beta(6, 24, len(p))), possible - unauthorised)
+    out["authorised"] = np.where(ill, leave, authorised)
     return out.sort_values(["known", "school", "person"], kind="stable").reset_index(drop=True)
 
 

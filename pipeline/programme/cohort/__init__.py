@@ -23,6 +23,7 @@ from pipeline.programme.cohort.evaluate import (
     CohortResult,
     compare,
     evaluate,
+    rule_differences,
 )
 from pipeline.programme.cohort.frames import last_terms, term_bounds
 
@@ -39,5 +40,6 @@ __all__ = [
     "load_programme",
     "parse_programme",
     "programme_folders",
+    "rule_differences",
     "term_bounds",
 ]

@@ -301,8 +301,11 @@ class CostRule(Match):
 
 
 class Criterion(_Model):
+    """A headline: met when any condition holds. With no conditions (``any_of: []``) no
+    extract can meet it; only a need recorded at assessment does (e.g. early years)."""
+
     title: str | None = None
-    any_of: list[Condition] = Field(min_length=1)
+    any_of: list[Condition] = []
 
 
 class Household(_Model):
@@ -447,11 +450,17 @@ def _read(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _used(value: Any) -> str | None:
-    """The programme named by a `{use: <programme>}` reference, else None."""
-    if isinstance(value, dict) and set(value) == {"use"}:
+def _used(value: Any, extra: frozenset[str] = frozenset()) -> str | None:
+    """The programme named by a `{use: <programme>}` reference, else None.
+
+    `extra` keys may accompany `use` (for a criterion: `criterion` and `title`).
+    """
+    if isinstance(value, dict) and "use" in value and set(value) <= {"use", *extra}:
         return str(value["use"])
     return None
+
+
+_CRITERION_USE = frozenset({"criterion", "title"})
 
 
 def _resolve(raw: dict[str, Any], folder: Path | None, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -468,12 +477,21 @@ def _resolve(raw: dict[str, Any], folder: Path | None, seen: tuple[Path, ...]) -
             value = value[key]
         return value
 
+    def criterion(code: str, value: Any) -> Any:
+        """`{use: P}` borrows P's criterion of the same code; `{use: P, criterion: c}` P's
+        criterion `c` under this code (e.g. sf2022 `crime` is tf2015 `crime_asb`);
+        `title` replaces the borrowed title."""
+        if not (used := _used(value, _CRITERION_USE)):
+            return value
+        try:
+            found = borrowed(used, "criteria", str(value.get("criterion", code)))
+        except ProgrammeError as exc:
+            raise ProgrammeError(f"criteria.{code}: {exc}") from None
+        return {**found, "title": value["title"]} if "title" in value else found
+
     out = {k: borrowed(u, k) if (u := _used(v)) else v for k, v in raw.items()}
     if isinstance(out.get("criteria"), dict):
-        out["criteria"] = {
-            code: borrowed(u, "criteria", code) if (u := _used(v)) else v
-            for code, v in out["criteria"].items()
-        }
+        out["criteria"] = {code: criterion(code, v) for code, v in out["criteria"].items()}
     return out
 
 
@@ -490,7 +508,11 @@ def parse_programme(data: dict[str, Any], name: str, folder: Path | None = None)
         raise ProgrammeError(f"{name}: 'name' must match the file name ({data['name']!r})")
     seen = (folder / f"{name}.yaml",) if folder else ()
     try:
-        return Programme.model_validate({**_resolve(data, folder, seen), "name": name})
+        resolved = _resolve(data, folder, seen)
+    except ProgrammeError as exc:
+        raise ProgrammeError(f"{name}: {exc}") from None
+    try:
+        return Programme.model_validate({**resolved, "name": name})
     except ValidationError as exc:
         raise ProgrammeError(f"{name}: {_explain(exc)}") from None
 

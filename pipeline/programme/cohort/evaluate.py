@@ -11,13 +11,16 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from pipeline.programme.cohort.config import Match, Programme, load_programme
+from pipeline.programme.cohort.config import Condition, Match, Programme, load_programme
 from pipeline.programme.cohort.costs import family_costs
 from pipeline.programme.cohort.frames import prepare_events, prepare_members
 from pipeline.programme.cohort.rules import EVIDENCE_COLUMNS, Context, condition_hits, match_mask
 
-__all__ = ["COHORT_COLUMNS", "EVIDENCE_OUTPUT", "CohortResult", "compare", "evaluate"]
+__all__ = [
+    "COHORT_COLUMNS", "EVIDENCE_OUTPUT", "CohortResult", "compare", "evaluate", "rule_differences",
+]
 
 COHORT_COLUMNS = [
     "family_id", "programme", "as_of", "criteria", "n_criteria", "eligible", "basis",
@@ -53,12 +56,14 @@ def _one_row_per_event(evidence: pd.DataFrame) -> pd.DataFrame:
 
 
 def _criteria_evidence(programme: Programme, ev: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Data-driven evidence; a criterion without conditions (a recorded need only) has none."""
     parts = [
         condition_hits(condition, ev, ctx).assign(criterion=code)
         for code, criterion in programme.criteria.items()
         for condition in criterion.any_of
     ]
-    found = [part for part in parts if len(part)] or parts[:1]
+    found = [part for part in parts if len(part)] or [
+        pd.DataFrame(columns=[*EVIDENCE_COLUMNS, "criterion"])]
     return _one_row_per_event(pd.concat(found, ignore_index=True))
 
 
@@ -227,13 +232,57 @@ def _why_not(row_criteria: pd.Series, exclusion: pd.Series, rule_text: str) -> p
     return reason.where(exclusion.isna(), exclusion.map(_EXCLUSIONS))
 
 
+def _renamed(a: Programme, b: Programme) -> dict[str, str]:
+    """Criteria of `a` that `b` holds with the same conditions under another code."""
+    return {
+        code_a: code_b
+        for code_a, crit_a in a.criteria.items() if code_a not in b.criteria and crit_a.any_of
+        for code_b, crit_b in b.criteria.items()
+        if code_b not in a.criteria and crit_b.any_of == crit_a.any_of
+    }
+
+
+def _describe(condition: Condition) -> str:
+    """A condition as its non-default settings, in YAML flow style (evidence text left out)."""
+    settings = condition.model_dump(exclude_defaults=True, exclude={"detail"})
+    return yaml.safe_dump(settings, default_flow_style=True, sort_keys=False, width=10**6).strip()
+
+
+def rule_differences(a: Programme, b: Programme) -> list[str]:
+    """How two programmes' rules differ, in words: the eligibility rule, criteria that one
+    has under another code, criteria of one only, and criteria whose conditions differ."""
+    lines = []
+    if a.rule_text != b.rule_text:
+        lines.append(f"eligibility: {a.name} needs {a.rule_text}; {b.name} needs {b.rule_text}")
+    renamed = _renamed(a, b)
+    lines += [f"same conditions, other code: {a.name} {x} = {b.name} {y}"
+              for x, y in renamed.items()]
+    for one, other, skip in ((a, b, set(renamed)), (b, a, set(renamed.values()))):
+        only = [f"{code} ({crit.title or code}{'' if crit.any_of else '; a recorded need only'})"
+                for code, crit in one.criteria.items() if code not in other.criteria.keys() | skip]
+        if only:
+            lines.append(f"only {one.name}: " + ", ".join(only))
+    for code in (c for c in a.criteria if c in b.criteria):
+        conditions = [[_describe(c) for c in p.criteria[code].any_of] for p in (a, b)]
+        for p, mine, theirs in ((a, *conditions), (b, *conditions[::-1])):
+            lines += [f"{code}, {p.name} only: {text}" for text in mine if text not in theirs]
+    if a.focus_criteria != b.focus_criteria:
+        lines.append(f"focus criteria: {a.name} {', '.join(a.focus_criteria) or 'none'}; "
+                     f"{b.name} {', '.join(b.focus_criteria) or 'none'}")
+    return lines
+
+
 def compare(a: CohortResult, b: CohortResult) -> pd.DataFrame:
     """Families admitted (any basis) by either evaluation, with each one's criteria and why.
 
     Columns are suffixed with the programme names (or name@date when both are the same
-    programme); `only_<label>` lists criterion codes met under one and not the other.
+    programme); `only_<label>` lists criterion codes met under one and not the other (a
+    criterion the other programme has under another code, same conditions, counts as met
+    under both). The rules themselves are compared by :func:`rule_differences`.
     """
     la, lb = _labels(a, b)
+    renamed = _renamed(a.programme, b.programme)
+    back = {y: x for x, y in renamed.items()}
     columns = ["family_id", "basis", "criteria", "exclusion"]
     both = a.cohort[columns].merge(b.cohort[columns], on="family_id", how="outer",
                                    suffixes=("_a", "_b"))
@@ -241,7 +290,7 @@ def compare(a: CohortResult, b: CohortResult) -> pd.DataFrame:
     in_a, in_b = both["basis_a"].notna(), both["basis_b"].notna()
     for side in ("a", "b"):
         both[f"criteria_{side}"] = both[f"criteria_{side}"].fillna("")
-    codes_a = both["criteria_a"].str.split(",").map(set)
+    codes_a = both["criteria_a"].str.split(",").map(lambda codes: {renamed.get(c, c) for c in codes})
     codes_b = both["criteria_b"].str.split(",").map(set)
     admitted_by = np.select([in_a & in_b, in_a], ["both", la], default=lb)
     why = pd.Series(
@@ -262,7 +311,8 @@ def compare(a: CohortResult, b: CohortResult) -> pd.DataFrame:
         f"criteria_{la}": both["criteria_a"],
         f"basis_{lb}": both["basis_b"],
         f"criteria_{lb}": both["criteria_b"],
-        f"only_{la}": [",".join(sorted(x - y - {""})) for x, y in zip(codes_a, codes_b, strict=True)],
+        f"only_{la}": [",".join(sorted({back.get(c, c) for c in x - y - {""}}))
+                       for x, y in zip(codes_a, codes_b, strict=True)],
         f"only_{lb}": [",".join(sorted(y - x - {""})) for x, y in zip(codes_a, codes_b, strict=True)],
         "why": why,
     })
