@@ -301,8 +301,11 @@ class CostRule(Match):
 
 
 class Criterion(_Model):
+    """Met when any condition is; with no conditions (``any_of: []``) only a need recorded under
+    its code (:mod:`pipeline.programme.needs`) meets it, as recorded needs meet any criterion."""
+
     title: str | None = None
-    any_of: list[Condition] = Field(min_length=1)
+    any_of: list[Condition]
 
 
 class Household(_Model):
