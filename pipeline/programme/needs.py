@@ -78,11 +78,10 @@ def _headline(code: str) -> str:
 def _write(wh: Warehouse, need: Need, change: str, by: str) -> Need:
     """Append the need's new state and audit it, in one transaction."""
     action = {"added": "add_need", "changed": "change_need", "closed": "close_need"}[change]
-    row = pd.DataFrame([{**asdict(need), "change": change, "changed_by": by, "recorded_at": datetime.now()}])
-    for col in ("identified_on", "closed_on"):
-        row[col] = pd.to_datetime(row[col])
-    with wh.begin() as conn:
-        wh.insert(conn, "cohort.recorded_needs", row)
+    row = {**asdict(need), "change": change, "changed_by": by, "recorded_at": datetime.now()}
+    with wh.begin() as conn:  # a plain insert: the COPY path would write the time as a date
+        wh.execute(conn, f"insert into cohort.recorded_needs ({', '.join(row)}) "
+                         f"values ({', '.join(':' + k for k in row)})", row)
         audit.record(wh, action, who=by, family_id=need.family_id, conn=conn,
                      detail=json.dumps({"need_id": need.need_id, "headline": need.headline,
                                         "identified_on": str(need.identified_on), "outcome": need.outcome,

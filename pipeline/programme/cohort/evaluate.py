@@ -198,7 +198,7 @@ def evaluate(
     evidence = _criteria_evidence(programme, ev, ctx)
     needs = _recorded_evidence(programme, recorded, families, ctx)
     if len(needs):
-        evidence = pd.concat([evidence, needs], ignore_index=True)
+        evidence = pd.concat([evidence, needs], ignore_index=True) if len(evidence) else needs
     met = _met(evidence, families, sorted(programme.criteria))
     rule = programme.eligibility
     national = met[rule.national.of].sum(axis=1) >= rule.national.min
