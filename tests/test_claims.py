@@ -418,7 +418,7 @@ def test_sf2022_not_eligible_at_attachment_without_the_recorded_need():
     assert any(r.startswith("not eligible under sf2022") for r in result.not_claimed["reason"])
 
 
-def test_sf2022_claims_recorded_once_beside_tf2015(warehouse: Warehouse, tmp_path: Path,
+def test_sf2022_claims_recorded_once_beside_tf2015(warehouse: Warehouse, warehouse_url: str, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch):
     from pipeline.programme.keyworkers import close
     from pipeline.programme.needs import add_need, close_need
@@ -431,10 +431,17 @@ def test_sf2022_claims_recorded_once_beside_tf2015(warehouse: Warehouse, tmp_pat
     made = add_need(warehouse, "F1", "early_years", date(2026, 4, 15), "speech delay", "Ann")
     close(warehouse, "F1", date(2026, 6, 30))
     close_need(warehouse, made.need_id, "achieved", date(2026, 6, 30), by="Ann")
-    first = make_claims(warehouse, "sf2022", "2026-H2")
-    assert first.claims["claim_id"].tolist() == ["sf2022:2026-H2:F1:results"]
-    make_claims(warehouse, "tf2015", "2026-H2")
-    assert make_claims(warehouse, "sf2022", "2027-H1").claims.empty
+    out = tmp_path / "return.csv"
+    ran = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--programme", "sf2022", "--window", "2026-H2",
+                                    "--warehouse", warehouse_url, "--csv", str(out), "--reason", "2026-H2 return"])
+    assert ran.exit_code == 0, ran.output
+    sf_part = ran.output[ran.output.index("sf2022 claims"):]
+    assert "results: 1 (£800): sustained_outcomes" in sf_part
+    assert "attachment fees" not in sf_part and "under the cap" not in sf_part
+    rows = [(r["programme"], r["payment"], r["amount"]) for r in csv.DictReader(out.open())]
+    assert sorted(rows) == [("sf2022", "results", "800.00"), ("tf2015", "attachment", "1000.00"),
+                            ("tf2015", "results", "800.00")]
+    assert make_claims(warehouse, "sf2022", "2027-H1").claims.empty  # never claimed twice
     view = warehouse.read("select programme, payment, amount from reporting.claim order by programme, payment")
     assert [(p, k, float(a)) for p, k, a in view.values.tolist()] == [
         ("sf2022", "results", 800.0), ("tf2015", "attachment", 1000.0), ("tf2015", "results", 800.0)]

@@ -190,12 +190,14 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
     from pipeline.programme.cohort import compare as diff
     from pipeline.programme.cohort import evaluate, load_programme
     from pipeline.programme.identification import load_inputs
+    from pipeline.programme.needs import recorded_frame
 
     if len(programmes) != 2:
         raise click.BadParameter("give exactly two programmes", param_hint="--programme")
     wh = open_warehouse(warehouse_url)
     events, members, referrals = load_inputs(wh)
-    a, b = (evaluate(load_programme(p), events, members, _day(as_of), referrals) for p in programmes)
+    needs = recorded_frame(wh)
+    a, b = (evaluate(load_programme(p), events, members, _day(as_of), referrals, needs) for p in programmes)
     table = diff(a, b)
     counts = table.groupby("admitted_by").size()
     click.secho(f"{programmes[0]} vs {programmes[1]} at {_day(as_of)}", bold=True)
