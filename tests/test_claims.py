@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -341,6 +342,8 @@ def test_sf2022_pays_once_per_family_with_evidence_per_need_and_no_attachment_fe
     result = run_sf(sf_family(), [sf_need("N1")])
     assert result.claims[["family_id", "payment", "result", "amount"]].values.tolist() == [
         ["F1", "results", "sustained_outcomes", 800.0]]
+    assert result.claims["amount"].iloc[0] == Decimal("800")  # money is Decimal, never float
+    assert isinstance(result.claims["amount"].iloc[0], Decimal)
     assert result.cap.empty and set(result.not_claimed["payment"]) <= {"results"}
     evidence = result.evidence
     assert {"closure", "crime_asb", "domestic_abuse", "early_years"} <= set(evidence["item"])

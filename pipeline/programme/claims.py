@@ -29,6 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -128,13 +129,18 @@ class Route(_Model):
         return max(self.not_met.months if self.not_met else 0, self.falls.months if self.falls else 0)
 
 
+def _pounds(amount: Decimal, share: Fraction) -> Decimal:
+    """A share of an amount in pounds and pence, exactly (half a penny rounds up)."""
+    return (amount * share.numerator / share.denominator).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
 class Payments(_Model):
     """A programme's payment-by-results settings (see payments/tf2015.yaml)."""
 
     programme: str
-    attachment_fee: float | None = Field(None, ge=0)
-    results_payment: float | None = Field(None, ge=0)
-    per_family: float | None = Field(None, ge=0)
+    attachment_fee: Decimal | None = Field(None, ge=0)
+    results_payment: Decimal | None = Field(None, ge=0)
+    per_family: Decimal | None = Field(None, ge=0)
     attachment_cap: Share = Fraction(1)
     years: list[Year] = Field(min_length=1)
     results: dict[str, Route] = Field(min_length=1)
@@ -168,13 +174,13 @@ class Payments(_Model):
         """False for a programme without attachment fees (sf2022)."""
         return self.per_family is not None or self.attachment_fee is not None
 
-    def fee(self, year: int) -> float:
+    def fee(self, year: int) -> Decimal | None:
         y = self.years[year - 1]
-        return self.attachment_fee if self.per_family is None else float(self.per_family * y.attachment_share)
+        return self.attachment_fee if self.per_family is None else _pounds(self.per_family, y.attachment_share)
 
-    def results_amount(self, year: int) -> float:
+    def results_amount(self, year: int) -> Decimal:
         y = self.years[year - 1]
-        return self.results_payment if self.per_family is None else float(self.per_family * (1 - y.attachment_share))
+        return self.results_payment if self.per_family is None else _pounds(self.per_family, 1 - y.attachment_share)
 
     def cap(self, year: int) -> int:
         return math.floor(self.years[year - 1].families * self.attachment_cap)
@@ -483,7 +489,7 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
     years = range(1, len(payments.years) + 1)
     fees = claims["programme_year"].map({y: payments.fee(y) for y in years})
     results = claims["programme_year"].map({y: payments.results_amount(y) for y in years})
-    claims["amount"] = fees.where(claims["payment"] == "attachment", results).astype(float)
+    claims["amount"] = fees.where(claims["payment"] == "attachment", results)  # Decimal pounds
     claims = claims.assign(programme=programme.name, claim_window=window.name, claim_date=claim_date)
     claims["claim_id"] = (programme.name + ":" + window.name + ":" + claims["family_id"] + ":"
                           + claims["payment"])
@@ -547,6 +553,6 @@ def write_return(wh: Warehouse, claims: pd.DataFrame, path: Path, *, who: str, r
     out = claims[columns].copy()
     for col in ("claim_date", "attached_on"):
         out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
-    out["amount"] = out["amount"].map(lambda a: f"{float(a):.2f}")
+    out["amount"] = out["amount"].map(lambda a: f"{Decimal(str(a)):.2f}")
     window = ", ".join(sorted(set(out["programme"] + " " + out["claim_window"]))) or "no claims"
     return export_identifiable(wh, out, path, who=who, reason=reason, what=f"claims return ({window})")
