@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli.options import identity_options, open_warehouse, warehouse_option
+
+if TYPE_CHECKING:
+    from pipeline.programme.needs import Need
 
 __all__ = ["COMMANDS"]
 
@@ -16,9 +21,14 @@ _BY = click.option("--by", metavar="NAME",
                    help="Who records it, for the need and the audit log [default: the OS user]. Env: FAMILYHUB_USER.")
 
 
-def _show(need) -> str:
+def _done(verb: str, call: Callable[[], Need]) -> None:
+    """Run one change to a need; show the need as it now stands, or the error."""
+    try:
+        need = call()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     state = f"closed {need.outcome} on {need.closed_on}" if need.closed_on else "open"
-    return f"{need.need_id}  {need.family_id}  {need.headline}  identified {need.identified_on}  {state}"
+    click.echo(f"{verb} {need.need_id}  {need.family_id}  {need.headline}  identified {need.identified_on}  {state}")
 
 
 @click.group()
@@ -48,11 +58,7 @@ def add(warehouse_url: str | None, family_id: str, headline: str, on: datetime, 
     """
     from pipeline.programme.needs import add_need
 
-    try:
-        made = add_need(open_warehouse(warehouse_url), family_id, headline, on.date(), evidence, by)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"recorded {_show(made)}")
+    _done("recorded", lambda: add_need(open_warehouse(warehouse_url), family_id, headline, on.date(), evidence, by))
 
 
 @need.command("change")
@@ -72,12 +78,8 @@ def change(warehouse_url: str | None, need_id: str, headline: str | None, on: da
     """
     from pipeline.programme.needs import change_need
 
-    try:
-        made = change_need(open_warehouse(warehouse_url), need_id, headline=headline,
-                           on=on.date() if on else None, evidence=evidence, by=by)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"changed {_show(made)}")
+    _done("changed", lambda: change_need(open_warehouse(warehouse_url), need_id, headline=headline,
+                                         on=on.date() if on else None, evidence=evidence, by=by))
 
 
 @need.command("close")
@@ -95,11 +97,7 @@ def close(warehouse_url: str | None, need_id: str, outcome: str, on: datetime, b
     """
     from pipeline.programme.needs import close_need
 
-    try:
-        made = close_need(open_warehouse(warehouse_url), need_id, outcome, on.date(), by)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"closed {_show(made)}")
+    _done("closed", lambda: close_need(open_warehouse(warehouse_url), need_id, outcome, on.date(), by))
 
 
 @need.command("list")
