@@ -308,8 +308,9 @@ def test_cli_claims_writes_a_formula_safe_audited_return(warehouse_url: str, tmp
 #: after closure is 30 December 2026.
 SF_RULES = {
     "criteria": {"crime_asb": {"use": "tf2015"}, "domestic_abuse": {"use": "tf2015"},
-                 "education": {"use": "tf2015"}, "early_years": {"any_of": []}},
-    "eligibility": {"national": {"of": ["crime_asb", "domestic_abuse", "education", "early_years"], "min": 3}},
+                 "education": {"use": "tf2015"}, "worklessness": {"use": "tf2015"}, "early_years": {"any_of": []}},
+    "eligibility": {"national": {"of": ["crime_asb", "domestic_abuse", "education", "worklessness", "early_years"],
+                                 "min": 3}},
 }
 SF2022 = parse_programme(SF_RULES, "sf2022")
 PAYSF = load_payments(SF2022)
@@ -387,6 +388,21 @@ def test_sf2022_a_qualifying_event_after_closure_blocks(incident, pays):
 def test_sf2022_recorded_needs_must_be_achieved_and_stay_so(needs, pays):
     result = run_sf(sf_family(), needs)
     assert paid(result) == ({"F1": "sustained_outcomes"} if pays else {})
+
+
+@pytest.mark.parametrize("after", ["incident", "claim"])
+def test_sf2022_each_family_judged_from_its_own_closure_date(after):
+    # both families: an incident on 1 June, or an out-of-work claim ending 15 June 2026 (open at
+    # attachment); for F1 (closed 30 June) it is before closure, for F2 (closed 1 June) a relapse
+    def events(f: str) -> list[dict]:
+        late = police(f, "OC8", "2026-06-01") if after == "incident" else claim(f, "CL1", "2026-01-01", "2026-06-15")
+        return [*sf_family(f), late]
+
+    episodes = [{"family_id": f, "attached_on": pd.Timestamp(ATTACHED), "closed_on": pd.Timestamp(c)}
+                for f, c in (("F1", "2026-06-30"), ("F2", "2026-06-01"))]
+    needs = [sf_need("N1", family="F1"), sf_need("N2", family="F2", closed="2026-06-01")]
+    result = run_sf(events("F1") + events("F2"), needs, families=("F1", "F2"), episodes=episodes)
+    assert paid(result) == {"F1": "sustained_outcomes"}
 
 
 def test_sf2022_a_need_recorded_after_closure_under_a_data_driven_headline_blocks():

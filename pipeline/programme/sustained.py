@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.programme.cohort import evaluate, term_bounds
+from pipeline.programme.cohort.frames import EVENT_COLUMNS
 
 if TYPE_CHECKING:
     from pipeline.programme.claims import _Inputs
@@ -39,21 +40,41 @@ def _pairs(frame: pd.DataFrame, code: str = "criterion") -> pd.DataFrame:
     return frame[["family_id", code]].rename(columns={code: "criterion"}).drop_duplicates()
 
 
+def _since_closure(events: pd.DataFrame, closed: pd.Series) -> pd.DataFrame:
+    """Each family's events as they stand after its closure date C: dates before C blanked, spans
+    that ended before C and terms that ended on or before C removed, rows left with nothing
+    dropped. (A `dated` window on a span's own start or end date would see the span's start.)"""
+    day = events["family_id"].map(closed)
+    ev = events[day.notna()].copy()
+    day = day[day.notna()]
+    keep = pd.Series(False, index=ev.index)
+    for col in [c for c, kind in EVENT_COLUMNS.items() if kind == "date" and c not in ("start_date", "end_date")]:
+        if col in ev:
+            ev[col] = pd.to_datetime(ev[col]).where(pd.to_datetime(ev[col]) >= day)
+            keep |= ev[col].notna()
+    if "start_date" in ev:
+        end = pd.to_datetime(ev.get("end_date", pd.Series(pd.NaT, index=ev.index)))
+        span = pd.to_datetime(ev["start_date"]).notna() & (end.isna() | (end >= day))
+        ev["start_date"] = pd.to_datetime(ev["start_date"]).where(span)
+        keep |= span
+    if "term" in ev:
+        after = term_bounds(ev["term"])[1] > day
+        ev["term"] = ev["term"].where(after)
+        keep |= after
+    return ev[keep]
+
+
 def _relapsed(inp: _Inputs, closed: pd.Series) -> pd.DataFrame:
-    """(family_id, criterion) met by events from each family's closure date to the claim date,
-    one evaluation per closure date; school terms ending on or before closure are left out."""
-    found = []
-    for day, families in closed.groupby(closed).groups.items():
-        events = inp.events[inp.events["family_id"].isin(families)]
-        if "term" in events:
-            ends = term_bounds(events["term"])[1]
-            events = events[ends.isna() | (ends > day)]
-        days = (inp.claim_date - day).days + 1
-        result = evaluate(inp.programme.model_copy(update={"window_days": days}), events,
-                          inp.members[inp.members["family_id"].isin(families)], inp.claim_date)
-        met = result.cohort.loc[result.cohort["family_id"].isin(families), ["family_id", "criteria"]]
-        found.append(met.assign(criterion=met["criteria"].str.split(",")).explode("criterion"))
-    met = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["family_id", "criterion"])
+    """(family_id, criterion) met by events from each family's closure date to the claim date:
+    one evaluation at the claim date, over the window from the earliest closure, of the events
+    after each family's own closure."""
+    if closed.empty:
+        return pd.DataFrame(columns=["family_id", "criterion"])
+    days = (inp.claim_date - closed.min()).days + 1
+    result = evaluate(inp.programme.model_copy(update={"window_days": days}), _since_closure(inp.events, closed),
+                      inp.members[inp.members["family_id"].isin(closed.index)], inp.claim_date)
+    met = result.cohort[["family_id", "criteria"]]
+    met = met.assign(criterion=met["criteria"].str.split(",")).explode("criterion")
     return _pairs(met[met["criterion"].fillna("").ne("")])
 
 
