@@ -63,6 +63,8 @@ def granted(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> It
         wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, closed_on, "
                          "recorded_at) values (:f, 'Bob Key', '2026-06-01', '2026-09-01', '2026-09-01')",
                    {"f": closed})
+        wh.execute(conn, "insert into cohort.recorded_needs select 'N' || family_id, family_id, 'early_years', "
+                         "'2026-05-01', 'speech delay', 'Ann', null, null, 'added', 'Ann', now() from linked.families")
     runner = CliRunner()
     env = {"FAMILYHUB_WAREHOUSE": url, "FAMILYHUB_PSEUDONYM_KEY": KEY}
     result = runner.invoke(main, ["db", "grant", "--as", "dba"], env=env)
@@ -132,7 +134,7 @@ def test_key_workers_see_only_their_attached_families(granted: dict) -> None:
     for login, mine in (("fh_test_alice", set(granted["alice"])), ("fh_test_bob", set(granted["bob"]))):
         kw = _engine(granted, login)
         for view in ("reporting.family_view", "reporting.family_member", "reporting.family_timeline",
-                     "reporting.record_link"):
+                     "reporting.record_link", "reporting.recorded_need"):
             assert _families(kw, view) - {None} == mine, (login, view)
             Checks.proven += 1
         assert granted["closed"] not in _families(kw, "reporting.family_view")  # closed: no longer theirs

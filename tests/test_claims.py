@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.programme.claims import ClaimWindow, Payments, assess, load_payments, make_claims
-from pipeline.programme.cohort import load_programme
+from pipeline.programme.cohort import load_programme, parse_programme
 from pipeline.warehouse.engine import Warehouse
 
 #: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.
@@ -298,3 +300,169 @@ def test_cli_claims_writes_a_formula_safe_audited_return(warehouse_url: str, tmp
     dry = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--window", "2026-H2", "--dry-run",
                                     "--warehouse", warehouse_url])
     assert dry.exit_code == 0, dry.output  # no file, no reason needed
+
+
+# -- sf2022: outcomes sustained after closure ------------------------------------------------------
+#: sf2022-like criteria (the real rules are pipeline/programmes/sf2022.yaml): eligible with 3 of
+#: them; early_years is met by a recorded need only. Case closed on 30 June 2026, so 6 months
+#: after closure is 30 December 2026.
+SF_RULES = {
+    "criteria": {"crime_asb": {"use": "tf2015"}, "domestic_abuse": {"use": "tf2015"},
+                 "education": {"use": "tf2015"}, "worklessness": {"use": "tf2015"}, "early_years": {"any_of": []}},
+    "eligibility": {"national": {"of": ["crime_asb", "domestic_abuse", "education", "worklessness", "early_years"],
+                                 "min": 3}},
+}
+SF2022 = parse_programme(SF_RULES, "sf2022")
+PAYSF = load_payments(SF2022)
+CLOSED = "2026-06-30"
+
+
+def sf_need(need_id: str, identified: str = "2026-04-15", outcome: str | None = "achieved",
+            closed: str | None = CLOSED, family: str = "F1", headline: str = "early_years") -> dict:
+    return {"need_id": need_id, "family_id": family, "headline": headline, "identified_on": pd.Timestamp(identified),
+            "evidence": "speech delay", "recorded_by": "Ann", "outcome": outcome if closed else None,
+            "closed_on": pd.Timestamp(closed) if closed else pd.NaT}
+
+
+def sf_family(family: str = "F1") -> list[dict]:
+    """Crime and domestic abuse before attachment (with the recorded early_years need: 3 needs)."""
+    return [police(family, "OC1", "2026-03-01", "CRIME", "SUSPECT"), police(family, "OC2", "2026-04-01")]
+
+
+def run_sf(events: list[dict], needs: list[dict], closed: str | None = CLOSED, claim_date: date | None = None,
+           families: tuple[str, ...] = ("F1",), window: ClaimWindow = H2, claimed: pd.DataFrame | None = None,
+           episodes: list[dict] | None = None):
+    attachments = pd.DataFrame(episodes or [{"family_id": f, "attached_on": pd.Timestamp(ATTACHED),
+                                             "closed_on": pd.Timestamp(closed) if closed else pd.NaT}
+                                            for f in families])
+    return assess(SF2022, PAYSF, pd.DataFrame(events), members(*families), attachments, window, claim_date,
+                  claimed, needs=pd.DataFrame(needs))
+
+
+def test_sf2022_pays_once_per_family_with_evidence_per_need_and_no_attachment_fee():
+    result = run_sf(sf_family(), [sf_need("N1")])
+    assert result.claims[["family_id", "payment", "result", "amount"]].values.tolist() == [
+        ["F1", "results", "sustained_outcomes", 800.0]]
+    assert result.claims["amount"].iloc[0] == Decimal("800")  # money is Decimal, never float
+    assert isinstance(result.claims["amount"].iloc[0], Decimal)
+    assert result.cap.empty and set(result.not_claimed["payment"]) <= {"results"}
+    evidence = result.evidence
+    assert {"closure", "crime_asb", "domestic_abuse", "early_years"} <= set(evidence["item"])
+    recorded = evidence[evidence["agency"] == "recorded"]
+    assert set(recorded["record_key"]) == {"N1"}
+    summary = result.claims["evidence"].iloc[0]
+    assert "case closed on 2026-06-30, 6 months or more before the claim date 2026-12-31" in summary
+    assert "domestic_abuse: no qualifying event from 2026-06-30 to 2026-12-31 (met at attachment)" in summary
+    assert "early_years: recorded need N1 closed achieved on 2026-06-30, no new need since" in summary
+    claimed = result.claims[["family_id", "payment", "programme_year"]]
+    again = run_sf(sf_family(), [sf_need("N1")], window=ClaimWindow.parse("2027-H1"), claimed=claimed)
+    assert again.claims.empty  # a family is never claimed twice
+    assert "already claimed in an earlier window" in set(again.not_claimed["reason"])
+
+
+@pytest.mark.parametrize(("claim_date", "pays"), [(date(2026, 12, 30), True), (date(2026, 12, 29), False)])
+def test_sf2022_needs_6_months_since_closure(claim_date, pays):
+    result = run_sf(sf_family(), [sf_need("N1")], claim_date=claim_date)
+    assert paid(result) == ({"F1": "sustained_outcomes"} if pays else {})
+
+
+@pytest.mark.parametrize(("incident", "pays"), [
+    ("2026-06-29", True),    # before closure: not a relapse
+    ("2026-06-30", False),   # on the closure date
+    ("2026-11-29", False),   # a relapse in month 5
+    ("2026-12-31", False),   # on the claim date
+])
+def test_sf2022_a_qualifying_event_after_closure_blocks(incident, pays):
+    result = run_sf([*sf_family(), police("F1", "OC9", incident)], [sf_need("N1")])
+    assert paid(result) == ({"F1": "sustained_outcomes"} if pays else {})
+
+
+@pytest.mark.parametrize(("needs", "pays"), [
+    ([sf_need("N1", outcome="not_achieved")], False),
+    ([sf_need("N1", closed=None)], False),                                     # still open
+    ([sf_need("N1", closed="2027-01-05")], False),                             # closed after the claim date
+    ([sf_need("N1"), sf_need("N2", identified="2026-09-01", closed=None)], False),  # a new need since
+    ([sf_need("N1"), sf_need("N2", identified="2026-09-01", closed=None, headline="family_relationships")], True),
+    ([sf_need("N1"), sf_need("N0", identified="2025-01-01", closed="2026-01-01")], True),  # closed before
+])
+def test_sf2022_recorded_needs_must_be_achieved_and_stay_so(needs, pays):
+    result = run_sf(sf_family(), needs)
+    assert paid(result) == ({"F1": "sustained_outcomes"} if pays else {})
+
+
+@pytest.mark.parametrize("after", ["incident", "claim"])
+def test_sf2022_each_family_judged_from_its_own_closure_date(after):
+    # both families: an incident on 1 June, or an out-of-work claim ending 15 June 2026 (open at
+    # attachment); for F1 (closed 30 June) it is before closure, for F2 (closed 1 June) a relapse
+    def events(f: str) -> list[dict]:
+        late = police(f, "OC8", "2026-06-01") if after == "incident" else claim(f, "CL1", "2026-01-01", "2026-06-15")
+        return [*sf_family(f), late]
+
+    episodes = [{"family_id": f, "attached_on": pd.Timestamp(ATTACHED), "closed_on": pd.Timestamp(c)}
+                for f, c in (("F1", "2026-06-30"), ("F2", "2026-06-01"))]
+    needs = [sf_need("N1", family="F1"), sf_need("N2", family="F2", closed="2026-06-01")]
+    result = run_sf(events("F1") + events("F2"), needs, families=("F1", "F2"), episodes=episodes)
+    assert paid(result) == {"F1": "sustained_outcomes"}
+
+
+def test_sf2022_a_need_recorded_after_closure_under_a_data_driven_headline_blocks():
+    result = run_sf(sf_family(), [sf_need("N1"), sf_need("N2", identified="2026-10-01", closed=None,
+                                                         headline="domestic_abuse")])
+    assert paid(result) == {}
+
+
+@pytest.mark.parametrize(("autumn", "pays"), [(0, True), (19, True), (20, False)])
+def test_sf2022_education_judged_on_terms_ending_after_closure(autumn, pays):
+    # 30/300 unauthorised over the 3 terms to 2025-SPR (ended 30 April 2026) met education at
+    # attachment; 2025-SPR is among the last 3 terms at the claim date but ended before closure,
+    # so only 2025-SUM and 2026-AUT (200 sessions) count: 20 absences are 10%
+    events = [police("F1", "OC2", "2026-04-01"), term("F1", "2024-SUM", 0), term("F1", "2025-AUT", 0),
+              term("F1", "2025-SPR", 30), term("F1", "2025-SUM", 0), term("F1", "2026-AUT", autumn)]
+    result = run_sf(events, [sf_need("N1")])
+    assert paid(result) == ({"F1": "sustained_outcomes"} if pays else {})
+    if pays:
+        assert "education: no qualifying event from 2026-06-30" in result.claims["evidence"].iloc[0]
+
+
+def test_sf2022_case_must_be_closed_and_not_reopened():
+    assert paid(run_sf(sf_family(), [sf_need("N1")], closed=None)) == {}
+    reopened = [{"family_id": "F1", "attached_on": pd.Timestamp(ATTACHED), "closed_on": pd.Timestamp(CLOSED)},
+                {"family_id": "F1", "attached_on": pd.Timestamp("2026-09-01"), "closed_on": pd.NaT}]
+    assert paid(run_sf(sf_family(), [sf_need("N1")], episodes=reopened)) == {}
+
+
+def test_sf2022_not_eligible_at_attachment_without_the_recorded_need():
+    result = run_sf(sf_family(), [sf_need("N1", identified="2026-05-02")])  # recorded after attachment
+    assert result.claims.empty
+    assert any(r.startswith("not eligible under sf2022") for r in result.not_claimed["reason"])
+
+
+def test_sf2022_claims_recorded_once_beside_tf2015(warehouse: Warehouse, warehouse_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    from pipeline.programme.keyworkers import close
+    from pipeline.programme.needs import add_need, close_need
+
+    folder = tmp_path / "programmes"
+    folder.mkdir()
+    (folder / "sf2022.yaml").write_text(yaml.safe_dump(SF_RULES))
+    monkeypatch.setenv("FAMILYHUB_PROGRAMMES", str(folder))
+    load(warehouse, crime_and_abuse("F1", "2026-04-02"), ["F1"])
+    made = add_need(warehouse, "F1", "early_years", date(2026, 4, 15), "speech delay", "Ann")
+    close(warehouse, "F1", date(2026, 6, 30))
+    close_need(warehouse, made.need_id, "achieved", date(2026, 6, 30), by="Ann")
+    out = tmp_path / "return.csv"
+    ran = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--programme", "sf2022", "--window", "2026-H2",
+                                    "--warehouse", warehouse_url, "--csv", str(out), "--reason", "2026-H2 return"])
+    assert ran.exit_code == 0, ran.output
+    sf_part = ran.output[ran.output.index("sf2022 claims"):]
+    assert "results: 1 (£800): sustained_outcomes" in sf_part
+    assert "attachment fees" not in sf_part and "under the cap" not in sf_part
+    rows = [(r["programme"], r["payment"], r["amount"]) for r in csv.DictReader(out.open())]
+    assert sorted(rows) == [("sf2022", "results", "800.00"), ("tf2015", "attachment", "1000.00"),
+                            ("tf2015", "results", "800.00")]
+    assert make_claims(warehouse, "sf2022", "2027-H1").claims.empty  # never claimed twice
+    view = warehouse.read("select programme, payment, amount from reporting.claim order by programme, payment")
+    assert [(p, k, float(a)) for p, k, a in view.values.tolist()] == [
+        ("sf2022", "results", 800.0), ("tf2015", "attachment", 1000.0), ("tf2015", "results", 800.0)]
+    evidence = warehouse.read("select * from cohort.claim_evidence where claim_id = 'sf2022:2026-H2:F1:results'")
+    assert made.need_id in set(evidence["record_key"])

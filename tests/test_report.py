@@ -109,3 +109,16 @@ def test_report_renders_offline_in_chromium(programme_warehouse: Warehouse, tmp_
                             "Savings of attached families"]
     assert all(u.startswith(("file:", "data:")) for u in requests)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_report_shows_sf2022_claims_beside_tf2015(programme_warehouse: Warehouse, tmp_path: Path):
+    sf = {"claim_id": "sf2022:2026-H2:F1:results", "programme": "sf2022", "claim_window": "2026-H2",
+          "claim_date": "2026-12-31", "family_id": "F1", "payment": "results", "result": "sustained_outcomes",
+          "programme_year": 4, "attached_on": "2026-05-01", "amount": 800, "evidence": "case closed",
+          "made_at": "2027-01-02 09:00:00"}
+    with programme_warehouse.begin() as conn:
+        programme_warehouse.insert(conn, "cohort.claims", pd.DataFrame([sf]))
+    html = write_report(programme_warehouse, tmp_path / "report.html").read_text(encoding="utf-8")
+    cells = re.findall(r"<td>([^<]*)</td><td>2026-H2</td><td>(attachment|results)</td><td>(\d+)</td>", html)
+    assert cells == [("sf2022", "results", "1"), ("tf2015", "attachment", "3"), ("tf2015", "results", "3")]
+    assert "£6,200" in html  # £5,400 of tf2015 and £800 of sf2022

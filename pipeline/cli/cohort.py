@@ -136,9 +136,12 @@ def family(warehouse_url: str | None, family_id: str, as_json: bool, who: str, r
                        "order by criterion, event_date", params)
     timeline = wh.read("select * from reporting.family_timeline where family_id = :f "
                        "order by event_date, agency, record_key", params)
+    needs = wh.read("select * from reporting.recorded_need where family_id = :f "
+                    "order by identified_on, need_id", params)
     if as_json:
         out = {"family": view.iloc[0].to_dict(), "members": members.to_dict("records"),
-               "evidence": evidence.to_dict("records"), "timeline": timeline.to_dict("records")}
+               "evidence": evidence.to_dict("records"), "recorded_needs": needs.to_dict("records"),
+               "timeline": timeline.to_dict("records")}
         click.echo(json.dumps(out, indent=2, default=str))
         return
     v = view.iloc[0]
@@ -154,7 +157,11 @@ def family(warehouse_url: str | None, family_id: str, as_json: bool, who: str, r
     for crit, rows in evidence.groupby("criterion"):
         click.echo(f"  {crit}")
         for e in rows.itertuples():
-            click.echo(f"    {str(e.event_date)[:10]}  {e.agency:<10} {e.person_id:<13} {e.detail}")
+            click.echo(f"    {str(e.event_date)[:10]}  {e.agency:<10} {e.person_id or '':<13} {e.detail}")
+    click.secho(f"\nRecorded needs: {len(needs) or 'none'}", bold=True)
+    for n in needs.itertuples():
+        state = f"{n.outcome} {str(n.closed_on)[:10]}" if n.outcome else "open"
+        click.echo(f"  {str(n.identified_on)[:10]}  {n.need_id}  {n.headline:<22} {state:<22} {n.recorded_by}: {n.evidence}")
     click.secho("\nTimeline", bold=True)
     for t in timeline.itertuples():
         click.echo(f"  {str(t.event_date)[:10]}  {t.agency:<10} {t.person_id:<13} {t.event_type:<26} {t.detail or ''}")
@@ -183,12 +190,14 @@ def compare(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, .
     from pipeline.programme.cohort import compare as diff
     from pipeline.programme.cohort import evaluate, load_programme, rule_differences
     from pipeline.programme.identification import load_inputs
+    from pipeline.programme.needs import recorded_frame
 
     if len(programmes) != 2:
         raise click.BadParameter("give exactly two programmes", param_hint="--programme")
     wh = open_warehouse(warehouse_url)
     events, members, referrals = load_inputs(wh)
-    a, b = (evaluate(load_programme(p), events, members, _day(as_of), referrals) for p in programmes)
+    needs = recorded_frame(wh)
+    a, b = (evaluate(load_programme(p), events, members, _day(as_of), referrals, needs) for p in programmes)
     table = diff(a, b)
     counts = table.groupby("admitted_by").size()
     click.secho(f"{programmes[0]} vs {programmes[1]} at {_day(as_of)}", bold=True)

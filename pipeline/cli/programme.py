@@ -119,16 +119,44 @@ def _money(amount: float) -> str:
     return f"£{amount:,.0f}"
 
 
+def _print_claims(result, programme: str, window: str, dry_run: bool) -> None:
+    """One programme's claims of a window: totals, what was not claimed and why, the cap."""
+    made = result.claims
+    first = made["claim_date"].iloc[0] if len(made) else None
+    click.secho(f"{programme} claims for window {window}" + (f" (claim date {str(first)[:10]})" if first else "")
+                + (" — dry run, nothing recorded" if dry_run else ""), bold=True)
+    for payment, label in (("attachment", "attachment fees"), ("results", "results")):
+        rows = made[made["payment"] == payment]
+        if payment == "attachment" and result.cap.empty:
+            continue  # a programme without attachment fees (sf2022)
+        routes = ", ".join(f"{k} {v}" for k, v in rows["result"].value_counts().items()) if payment == "results" else ""
+        click.echo(f"  {label}: {len(rows)} ({_money(rows['amount'].sum())})" + (f": {routes}" if routes else ""))
+    click.echo(f"  total: {_money(made['amount'].sum())}")
+    if len(result.not_claimed):
+        counts = result.not_claimed.groupby(["payment", "reason"]).size()
+        click.echo("not claimed:")
+        for (payment, reason), n in counts.items():
+            click.echo(f"  {payment:<10} {n:>4}  {reason}")
+    if len(result.cap):
+        click.echo("attachment-fee claims remaining under the cap:")
+    for y in result.cap.itertuples():
+        click.echo(f"  year {y.programme_year} (from {y.starts}): {y.families} families committed, cap {y.cap}, "
+                   f"claimed {y.claimed}, remaining {y.remaining}")
+    for c in made.itertuples():
+        click.echo(f"  {c.family_id:<13} {c.payment:<10} {_money(c.amount):>7}  {c.evidence}")
+
+
 @click.command()
 @warehouse_option
-@click.option("--programme", default="tf2015", show_default=True, help="Programme whose payment rules apply.")
+@click.option("--programme", "programmes", multiple=True, default=["tf2015"], show_default=True,
+              help="Programme whose payment rules apply; repeat for several (one return holds them all).")
 @click.option("--window", required=True, help="Claim window: YYYY-H1 (Jan-Jun) or YYYY-H2 (Jul-Dec).")
 @click.option("--claim-date", type=_DAY, help="Date the claim is judged at (within the window) [default: its last day].")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the claims as the CSV for the government return (audited: needs --reason).")
 @click.option("--dry-run", is_flag=True, help="Show what would be claimed without recording it.")
 @identity_options(reason_required="csv_path")
-def claims(warehouse_url: str | None, programme: str, window: str, claim_date: datetime | None,
+def claims(warehouse_url: str | None, programmes: tuple[str, ...], window: str, claim_date: datetime | None,
            csv_path: Path | None, dry_run: bool, who: str, reason: str | None) -> None:
     """Work out and record a window's payment-by-results claims, with evidence per claim.
 
@@ -138,37 +166,21 @@ def claims(warehouse_url: str | None, programme: str, window: str, claim_date: d
 
     Example:
 
-        familyhub claims --programme tf2012 --window 2026-H2 --csv claims-2026-H2.csv --reason "2026-H2 return"
+        familyhub claims --programme tf2015 --programme sf2022 --window 2026-H2 --csv claims-2026-H2.csv --reason "2026-H2 return"
     """
     from pipeline.programme.claims import make_claims, write_return
 
     wh = open_warehouse(warehouse_url)
-    try:
-        result = make_claims(wh, programme, window, _day(claim_date), record=not dry_run)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    made = result.claims
-    first = made["claim_date"].iloc[0] if len(made) else None
-    click.secho(f"{programme} claims for window {window}" + (f" (claim date {str(first)[:10]})" if first else "")
-                + (" — dry run, nothing recorded" if dry_run else ""), bold=True)
-    for payment, label in (("attachment", "attachment fees"), ("results", "results")):
-        rows = made[made["payment"] == payment]
-        routes = ", ".join(f"{k} {v}" for k, v in rows["result"].value_counts().items()) if payment == "results" else ""
-        click.echo(f"  {label}: {len(rows)} ({_money(rows['amount'].sum())})" + (f": {routes}" if routes else ""))
-    click.echo(f"  total: {_money(made['amount'].sum())}")
-    if len(result.not_claimed):
-        counts = result.not_claimed.groupby(["payment", "reason"]).size()
-        click.echo("not claimed:")
-        for (payment, reason), n in counts.items():
-            click.echo(f"  {payment:<10} {n:>4}  {reason}")
-    click.echo("attachment-fee claims remaining under the cap:")
-    for y in result.cap.itertuples():
-        click.echo(f"  year {y.programme_year} (from {y.starts}): {y.families} families committed, cap {y.cap}, "
-                   f"claimed {y.claimed}, remaining {y.remaining}")
-    for c in made.itertuples():
-        click.echo(f"  {c.family_id:<13} {c.payment:<10} {_money(c.amount):>7}  {c.evidence}")
+    made = []
+    for programme in programmes:
+        try:
+            result = make_claims(wh, programme, window, _day(claim_date), record=not dry_run)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _print_claims(result, programme, window, dry_run)
+        made.append(result.claims)
     if csv_path:
-        write_return(wh, made, csv_path, who=who, reason=reason)
+        write_return(wh, pd.concat(made, ignore_index=True), csv_path, who=who, reason=reason)
         click.echo(f"wrote {csv_path}")
 
 

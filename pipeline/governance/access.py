@@ -56,6 +56,7 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
     "linked.household_edges": ("family_id", "ops.fh_visible_families()"),
     "cohort.results": ("family_id", "ops.fh_visible_families()"),
     "cohort.evidence": ("family_id", "ops.fh_visible_families()"),
+    "cohort.recorded_needs": ("family_id", "ops.fh_visible_families()"),
     "linked.persons": ("person_id", "ops.fh_visible_persons()"),
     "linked.mention_person": ("person_id", "ops.fh_visible_persons()"),
     "linked.record_links": ("mention_id_l", "ops.fh_visible_mentions()"),
@@ -64,7 +65,7 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
 }
 #: Identifiable views a key worker may read (rows limited by the policies above).
 KEY_WORKER_VIEWS = ("family_view", "family_member", "family_evidence", "family_timeline",
-                    "record_link", "cohort")
+                    "record_link", "cohort", "recorded_need")
 
 
 class PostgresOnly(RuntimeError):

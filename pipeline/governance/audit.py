@@ -1,7 +1,8 @@
 """The audit log: who read identifiable data through FamilyHub, when, which family, and why.
 
 Every identifiable read (``familyhub family``, ``review list``, ``explain``), export
-(:func:`pipeline.governance.exports.export_identifiable`), erasure, retention run and grant appends to
+(:func:`pipeline.governance.exports.export_identifiable`), erasure, retention run, grant and
+change to a recorded need (:mod:`pipeline.programme.needs`) appends to
 ``ops.audit_log``: one row, or one per family or person a read or export shows, so
 ``familyhub audit --family F`` finds every time F was seen. The read is logged *before* any
 data is shown, so a read that cannot be audited does not happen. Who = ``--as NAME``, else ``FAMILYHUB_USER``,
@@ -24,7 +25,8 @@ from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["ACTIONS", "AuditError", "actor", "ensure_append_only", "read_log", "record", "require_reason"]
 
-ACTIONS = ("view_family", "view_records", "export", "erase", "retention", "grant")
+ACTIONS = ("view_family", "view_records", "export", "erase", "retention", "grant",
+           "add_need", "change_need", "close_need")
 USER_ENV = "FAMILYHUB_USER"
 _GUARDS = ("audit_guard", "audit_log_append_only", "audit_log_no_truncate")
 _guarded: set[str] = set()

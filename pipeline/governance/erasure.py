@@ -4,11 +4,13 @@
 included) and everything derived from them (:data:`BY_RECORD`, :data:`BY_PERSON`): mentions
 and events, links, review decisions, cohort and claim evidence, alerts with their deliveries
 and seen-marks, the person, their pseudonym, their family's savings figures, and families left
-empty with what was about them alone (:data:`BY_EMPTY_FAMILY`). It records a tombstone per
+empty with what was about them alone (:data:`BY_EMPTY_FAMILY`, recorded needs included). It records a tombstone per
 record so a re-sent file cannot bring them back (ingest calls :func:`drop_erased`), and
 audits it, all in one transaction. ``apply_retention`` removes records whose events ended
-before the retention period (``FAMILYHUB_RETENTION_DAYS``) with the same cascade; open
-episodes, claims and tenancies are kept while open.
+before the retention period (``FAMILYHUB_RETENTION_DAYS``) with the same cascade, and recorded
+needs closed before it (with their history); open episodes, claims, tenancies and needs are
+kept while open. A recorded need is about the family, so erasing one member keeps it while
+others remain.
 
 What stays, holding no personal data: ledger rows (removed row numbers go to
 ``ops.removed_rows`` so file counts still reconcile), the id lineage (opaque ids, kept so an
@@ -72,7 +74,11 @@ BY_PERSON = {
 }
 #: Derived per family, or about the family only: goes when its last member goes. Attachments and
 #: claims stay: the authority's record of its own work and payments (ids and amounts, no person).
-BY_EMPTY_FAMILY = ("cohort.evidence", "cohort.results", "cohort.family_outcomes", "cohort.referrals")
+BY_EMPTY_FAMILY = ("cohort.evidence", "cohort.results", "cohort.family_outcomes", "cohort.referrals",
+                   "cohort.recorded_needs")
+#: Recorded needs (every history row) closed before the retention cutoff ``:c``.
+_OLD_NEEDS = ("need_id in (select need_id from cohort.recorded_needs group by need_id "
+              "having max(case when change = 'closed' then closed_on end) < :c)")
 
 
 class ErasureError(ValueError):
@@ -273,11 +279,17 @@ def apply_retention(wh: Warehouse, *, who: str, days: int | None = None, as_of: 
         held = wh.read("select h.agency, h.file_id, h.row_number, h.record_key from ops.held_rows h "
                        "join ops.files f on f.file_id = h.file_id where h.status = 'held' and f.extract_date < :c",
                        {"c": cutoff}, conn)
-        summary = {"cutoff": cutoff.isoformat(), "days": days, "records": len(records), "held_rows": len(held)}
+        needs = wh.read(f"select count(distinct need_id) as n from cohort.recorded_needs where {_OLD_NEEDS}",
+                        {"c": cutoff}, conn)["n"].iloc[0]
+        summary = {"cutoff": cutoff.isoformat(), "days": days, "records": len(records), "held_rows": len(held),
+                   "recorded_needs": int(needs)}
         if dry_run:
             return summary | {"dry_run": True}
-        counts, _ = _purge(wh, conn, records, "retention", extra_rows=held)
-        summary["removed"] = counts
+        purged, _ = _purge(wh, conn, records, "retention", extra_rows=held)
+        counts = Counter(purged)
+        counts["cohort.recorded_needs"] += _run(wh, conn, f"delete from cohort.recorded_needs where {_OLD_NEEDS}",
+                                                {"c": cutoff})
+        summary["removed"] = {k: v for k, v in counts.items() if v}
         audit.record(wh, "retention", who=who, reason=reason or f"retention period {days} days",
                      detail=json.dumps(summary), conn=conn)
     return summary

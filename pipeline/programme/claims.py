@@ -18,6 +18,9 @@ Decisions where the spec leaves room (each in the payments file where it is a nu
   attachment, so progress is judged on time the family was worked with.
 - Continuous employment needs the claim to have ended on or after attachment.
 - A fall measure with nothing before attachment is met only when nothing happened since.
+- The ``sustained`` route (sf2022, :mod:`pipeline.programme.sustained`) judges the needs at
+  attachment, recorded needs included, after the case closed; a programme without an
+  attachment fee makes results claims only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,6 +53,7 @@ from pipeline.programme.cohort import Programme, evaluate, load_programme, progr
 from pipeline.programme.cohort.config import Match
 from pipeline.programme.cohort.frames import prepare_events, prepare_members
 from pipeline.programme.cohort.rules import Context, match_mask
+from pipeline.programme.sustained import Sustained, sustained
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = [
@@ -127,11 +132,12 @@ class Route(_Model):
     not_met: NotMet | None = None
     falls: Falls | None = None
     employment: Employment | None = None
+    sustained: Sustained | None = None
 
     @model_validator(mode="after")
     def _some_test(self) -> Route:
-        if not (self.not_met or self.falls or self.employment):
-            raise ValueError("give at least one of not_met, falls, employment")
+        if not (self.not_met or self.falls or self.employment or self.sustained):
+            raise ValueError("give at least one of not_met, falls, employment, sustained")
         return self
 
     @property
@@ -140,29 +146,33 @@ class Route(_Model):
         return max(self.not_met.months if self.not_met else 0, self.falls.months if self.falls else 0)
 
 
+def _pounds(amount: Decimal, share: Fraction) -> Decimal:
+    """A share of an amount in pounds and pence, exactly (half a penny rounds up)."""
+    return (amount * share.numerator / share.denominator).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
 class Payments(_Model):
     """A programme's payment-by-results settings (see payments/tf2015.yaml)."""
 
     programme: str
-    attachment_fee: float | None = Field(None, ge=0)
-    results_payment: float | None = Field(None, ge=0)
-    per_family: float | None = Field(None, ge=0)
+    attachment_fee: Decimal | None = Field(None, ge=0)
+    results_payment: Decimal | None = Field(None, ge=0)
+    per_family: Decimal | None = Field(None, ge=0)
     attachment_cap: Share = Fraction(1)
     years: list[Year] = Field(min_length=1)
     results: dict[str, Route] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _amounts(self) -> Payments:
-        fixed = self.attachment_fee is not None and self.results_payment is not None
         shares = [y.attachment_share is not None for y in self.years]
         if self.per_family is not None:
-            if fixed or self.attachment_fee is not None or self.results_payment is not None:
+            if self.attachment_fee is not None or self.results_payment is not None:
                 raise ValueError("give either per_family with yearly attachment shares, or "
-                                 "attachment_fee and results_payment")
+                                 "results_payment (and attachment_fee, if any)")
             if not all(shares):
                 raise ValueError("per_family needs an attachment_share for every year")
-        elif not fixed or any(shares):
-            raise ValueError("give attachment_fee and results_payment (or per_family with yearly shares)")
+        elif self.results_payment is None or any(shares):
+            raise ValueError("give results_payment and any attachment_fee (or per_family with yearly shares)")
         starts = [y.from_ for y in self.years]
         if starts != sorted(set(starts)):
             raise ValueError("years must start on distinct dates, in order")
@@ -176,13 +186,18 @@ class Payments(_Model):
         return pd.Series(np.where(pd.to_datetime(dates).to_numpy() < end.to_datetime64(), year, 0),
                          index=dates.index, dtype=int)
 
-    def fee(self, year: int) -> float:
-        y = self.years[year - 1]
-        return self.attachment_fee if self.per_family is None else float(self.per_family * y.attachment_share)
+    @property
+    def pays_attachment(self) -> bool:
+        """False for a programme without attachment fees (sf2022)."""
+        return self.per_family is not None or self.attachment_fee is not None
 
-    def results_amount(self, year: int) -> float:
+    def fee(self, year: int) -> Decimal | None:
         y = self.years[year - 1]
-        return self.results_payment if self.per_family is None else float(self.per_family * (1 - y.attachment_share))
+        return self.attachment_fee if self.per_family is None else _pounds(self.per_family, y.attachment_share)
+
+    def results_amount(self, year: int) -> Decimal:
+        y = self.years[year - 1]
+        return self.results_payment if self.per_family is None else _pounds(self.per_family, 1 - y.attachment_share)
 
     def cap(self, year: int) -> int:
         return math.floor(self.years[year - 1].families * self.attachment_cap)
@@ -253,15 +268,17 @@ def _ctx(programme: Programme, end: pd.Timestamp, months: int) -> Context:
     return Context(end, days, programme.school_terms, programme.adult_age)
 
 
-def _at_attachment(programme: Programme, events: pd.DataFrame, members: pd.DataFrame,
-                   first: pd.Series, referrals: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each family's cohort row and evidence on its own attachment date (one evaluation per date)."""
+def _at_attachment(programme: Programme, events: pd.DataFrame, members: pd.DataFrame, first: pd.Series,
+                   referrals: pd.DataFrame | None, needs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each family's cohort row and evidence on its own attachment date (one evaluation per date);
+    recorded needs open then count, with agency 'recorded'."""
     rows, evidence = [], []
     for day, families in first.groupby(first).groups.items():
         ids = set(families)
         result = evaluate(programme, events[events["family_id"].isin(ids)],
                           members[members["family_id"].isin(ids)], day,
-                          referrals=None if referrals is None else referrals[referrals["family_id"].isin(ids)])
+                          referrals=None if referrals is None else referrals[referrals["family_id"].isin(ids)],
+                          recorded=needs[needs["family_id"].isin(ids)])
         rows.append(result.cohort[result.cohort["family_id"].isin(ids)])
         evidence.append(result.evidence[result.evidence["family_id"].isin(ids)])
     cohort = pd.concat(rows, ignore_index=True).set_index("family_id")
@@ -285,6 +302,8 @@ class _Inputs:
     first: pd.Series  # first attachment date by family_id
     met_at: pd.Series  # criteria met at attachment by family_id
     attached: pd.DataFrame  # evidence at attachment
+    closed: pd.Series  # closing date of the latest episode by family_id (NaT while open)
+    needs: pd.DataFrame  # recorded needs as they now stand (pipeline.programme.needs)
 
     def by_attachment_date(self) -> dict[pd.Timestamp, pd.Index]:
         return self.first.groupby(self.first).groups
@@ -294,7 +313,7 @@ def _not_met(test: NotMet, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame]:
     families, claim_date = inp.first.index, inp.claim_date
     ctx = _ctx(inp.programme, claim_date, test.months)
     later = evaluate(inp.programme.model_copy(update={"window_days": ctx.window_days}), inp.events,
-                     inp.members, claim_date)
+                     inp.members, claim_date, recorded=inp.needs)
     now = _codes(later.cohort.set_index("family_id")["criteria"].reindex(families))
     judged = inp.met_at if test.criteria == "at_attachment" else pd.Series(
         [frozenset(test.criteria)] * len(families), index=families, dtype=object)
@@ -373,7 +392,7 @@ def _employment(test: Employment, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame
     return pd.Series(first.index.isin(passed["family_id"]), index=first.index), detail
 
 
-_TESTS = {"not_met": _not_met, "falls": _falls, "employment": _employment}
+_TESTS = {"not_met": _not_met, "falls": _falls, "employment": _employment, "sustained": sustained}
 
 
 def _routes(payments: Payments, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame]:
@@ -397,7 +416,10 @@ def _routes(payments: Payments, inp: _Inputs) -> tuple[pd.Series, pd.DataFrame]:
 
 
 def cap_status(payments: Payments, claimed_years: pd.Series) -> pd.DataFrame:
-    """Per programme year: families committed, the attachment-fee cap, fees claimed, remaining."""
+    """Per programme year: families committed, the attachment-fee cap, fees claimed, remaining
+    (no rows for a programme without attachment fees)."""
+    if not payments.pays_attachment:
+        return pd.DataFrame(columns=["programme_year", "starts", "families", "cap", "claimed", "remaining"])
     counts = claimed_years.value_counts()
     rows = [{"programme_year": i, "starts": y.from_, "families": y.families, "cap": payments.cap(i),
              "claimed": int(counts.get(i, 0))} for i, y in enumerate(payments.years, start=1)]
@@ -407,12 +429,14 @@ def cap_status(payments: Payments, claimed_years: pd.Series) -> pd.DataFrame:
 
 def assess(programme: Programme, payments: Payments, events: pd.DataFrame, members: pd.DataFrame,
            attachments: pd.DataFrame, window: ClaimWindow, claim_date: date | None = None,
-           claimed: pd.DataFrame | None = None, referrals: pd.DataFrame | None = None) -> Assessment:
+           claimed: pd.DataFrame | None = None, referrals: pd.DataFrame | None = None,
+           needs: pd.DataFrame | None = None) -> Assessment:
     """The claims of one window.
 
-    `attachments`: family_id, attached_on (every episode; the first counts); `claimed`:
+    `attachments`: family_id, attached_on, optional closed_on (every episode; the first
+    attachment counts, the latest episode's closing date closes the case); `claimed`:
     family_id, payment, programme_year of claims already made in other windows (never made
-    again). `events`, `members`, `referrals`: as the cohort engine takes them.
+    again). `events`, `members`, `referrals`, `needs` (recorded): as the cohort engine takes them.
     """
     claim_date = pd.Timestamp(claim_date or window.end)
     if not window.start <= claim_date.date() <= window.end:
@@ -426,7 +450,14 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
     if first.empty:
         return Assessment(empty, pd.DataFrame(columns=EVIDENCE_COLUMNS),
                           pd.DataFrame(columns=["family_id", "payment", "reason"]), cap_status(payments, cap_before))
-    cohort, attached = _at_attachment(programme, events, members, first, referrals)
+    needs = (needs if needs is not None else pd.DataFrame()).reindex(
+        columns=["need_id", "family_id", "headline", "identified_on", "evidence", "recorded_by", "outcome", "closed_on"])
+    for col in ("identified_on", "closed_on"):
+        needs[col] = pd.to_datetime(needs[col])
+    episodes = attachments.reindex(columns=["family_id", "attached_on", "closed_on"]).sort_values("attached_on")
+    closed = pd.to_datetime(episodes.drop_duplicates("family_id", keep="last").set_index("family_id")["closed_on"])
+    closed = closed.where(closed <= claim_date)
+    cohort, attached = _at_attachment(programme, events, members, first, referrals, needs)
     year = payments.year_of(first)
     eligible = cohort["eligible"].reindex(first.index).fillna(False).astype(bool)
     skipped = []
@@ -437,7 +468,8 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
 
     basis = cohort["basis"].reindex(first.index).fillna("not in the cohort").astype(str)
     usable = eligible & (year > 0)
-    for payment in ("attachment", "results"):
+    payments_made = ("attachment", "results") if payments.pays_attachment else ("results",)
+    for payment in payments_made:
         skip(~eligible, payment, f"not eligible under {programme.name} on its attachment date (" + basis + ")")
         skip(eligible & (year == 0), payment, "attached outside the programme years configured")
     done = {p: first.index.isin(list(prior.get(p, ()))) for p in ("attachment", "results")}
@@ -445,7 +477,7 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
         skip(usable & mask, payment, "already claimed in an earlier window")
 
     # attachment fees: first attached first, within each year's cap
-    want = usable & ~done["attachment"]
+    want = usable & ~done["attachment"] & payments.pays_attachment
     order = want[want].index
     rank = year[order].groupby(year[order]).cumcount()
     allowed = year[order].map(lambda y: payments.cap(y) - int((cap_before == y).sum()))
@@ -458,7 +490,8 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
     mine = events[events["family_id"].isin(ids)]
     inp = _Inputs(programme, mine, members[members["family_id"].isin(ids)],
                   prepare_events(mine, prepare_members(members, claim_date)), claim_date, first[ids],
-                  _codes(cohort["criteria"].reindex(ids)), attached)
+                  _codes(cohort["criteria"].reindex(ids)), attached, closed.reindex(ids),
+                  needs[needs["family_id"].isin(ids)])
     route, route_evidence = _routes(payments, inp)
     skip(first.index.isin(route.index[route.isna()]), "results", "no result yet")
     results_families = route.index[route.notna()]
@@ -473,7 +506,7 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
     years = range(1, len(payments.years) + 1)
     fees = claims["programme_year"].map({y: payments.fee(y) for y in years})
     results = claims["programme_year"].map({y: payments.results_amount(y) for y in years})
-    claims["amount"] = fees.where(claims["payment"] == "attachment", results).astype(float)
+    claims["amount"] = fees.where(claims["payment"] == "attachment", results)  # Decimal pounds
     claims = claims.assign(programme=programme.name, claim_window=window.name, claim_date=claim_date)
     claims["claim_id"] = (programme.name + ":" + window.name + ":" + claims["family_id"] + ":"
                           + claims["payment"])
@@ -508,6 +541,7 @@ def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | N
     """
     from pipeline.programme.identification import load_inputs
     from pipeline.programme.keyworkers import episodes
+    from pipeline.programme.needs import recorded_frame
 
     prog = load_programme(programme)
     payments = load_payments(prog)
@@ -515,7 +549,8 @@ def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | N
     events, members, referrals = load_inputs(wh)
     claimed = wh.read("select family_id, payment, programme_year from cohort.claims "
                       "where programme = :p and claim_window <> :w", {"p": prog.name, "w": win.name})
-    result = assess(prog, payments, events, members, episodes(wh), win, claim_date, claimed, referrals)
+    result = assess(prog, payments, events, members, episodes(wh), win, claim_date, claimed, referrals,
+                    recorded_frame(wh))
     if record:
         params = {"p": prog.name, "w": win.name}
         with wh.begin() as conn:
@@ -535,6 +570,6 @@ def write_return(wh: Warehouse, claims: pd.DataFrame, path: Path, *, who: str, r
     out = claims[columns].copy()
     for col in ("claim_date", "attached_on"):
         out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
-    out["amount"] = out["amount"].map(lambda a: f"{float(a):.2f}")
+    out["amount"] = out["amount"].map(lambda a: f"{Decimal(str(a)):.2f}")
     window = ", ".join(sorted(set(out["programme"] + " " + out["claim_window"]))) or "no claims"
     return export_identifiable(wh, out, path, who=who, reason=reason, what=f"claims return ({window})")

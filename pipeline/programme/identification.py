@@ -2,8 +2,9 @@
 
 Reads events and members of the ``linked`` layer, calls the pure rules engine
 (:mod:`pipeline.programme.cohort`) and keeps the result per (programme, as-of date) in
-``cohort.results`` and ``cohort.evidence``, so several evaluations coexist. The evaluation
-marked active is the one ``reporting.family_view`` shows.
+``cohort.results`` and ``cohort.evidence``, so several evaluations coexist. Needs recorded at
+the family assessment (:mod:`pipeline.programme.needs`) count too, with ``agency = 'recorded'``.
+The evaluation marked active is the one ``reporting.family_view`` shows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline.programme.cohort import (
     evaluate,
     load_programme,
 )
+from pipeline.programme.needs import recorded_frame
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["evaluate_cohort", "load_inputs", "set_active"]
@@ -67,7 +69,7 @@ def evaluate_cohort(wh: Warehouse, programme: str, as_of: date, active: bool = T
     events, members, referrals = inputs or load_inputs(wh)
     if members.empty:
         raise ValueError("no linked families in the warehouse: run `familyhub link` first")
-    result = evaluate(prog, events, members, as_of, referrals=referrals)
+    result = evaluate(prog, events, members, as_of, referrals=referrals, recorded=recorded_frame(wh))
     cohort = result.cohort[[c for c in COHORT_COLUMNS if c != "exclusion"]].assign(
         programme=prog.name, as_of=pd.Timestamp(as_of))
     evidence = result.evidence[EVIDENCE_OUTPUT].assign(programme=prog.name, as_of=pd.Timestamp(as_of))

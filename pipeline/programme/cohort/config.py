@@ -301,8 +301,9 @@ class CostRule(Match):
 
 
 class Criterion(_Model):
-    """A headline: met when any condition holds. With no conditions (``any_of: []``) no
-    extract can meet it; only a need recorded at assessment does (e.g. early years)."""
+    """Met when any condition is; with no conditions (``any_of: []``) no extract can meet it and
+    only a need recorded under its code (:mod:`pipeline.programme.needs`) does (e.g. early years);
+    an open recorded need meets any criterion whose code it names."""
 
     title: str | None = None
     any_of: list[Condition] = []

@@ -67,6 +67,33 @@ def _criteria_evidence(programme: Programme, ev: pd.DataFrame, ctx: Context) -> 
     return _one_row_per_event(pd.concat(found, ignore_index=True))
 
 
+def _recorded_evidence(programme: Programme, recorded: pd.DataFrame | None, families: pd.Index,
+                       ctx: Context) -> pd.DataFrame:
+    """Needs recorded under one of the programme's criterion codes and open on D (identified on
+    or before D, not closed before D: a need counts on its closing day), of known families."""
+    if recorded is None or recorded.empty:
+        return pd.DataFrame(columns=[*EVIDENCE_COLUMNS, "criterion"])
+    missing = {"need_id", "family_id", "headline", "identified_on", "closed_on"} - set(recorded.columns)
+    if missing:
+        raise ValueError(f"recorded needs frame lacks column(s): {', '.join(sorted(missing))}")
+    identified, closed = pd.to_datetime(recorded["identified_on"]), pd.to_datetime(recorded["closed_on"])
+    open_on_d = (identified <= ctx.as_of) & (closed.isna() | (closed >= ctx.as_of))
+    kept = recorded.loc[open_on_d & recorded["headline"].isin(list(programme.criteria))
+                        & recorded["family_id"].isin(families)]
+    evidence = kept.get("evidence", pd.Series("", index=kept.index)).fillna("").astype(str)
+    by = kept.get("recorded_by", pd.Series(None, index=kept.index))
+    return pd.DataFrame({
+        "family_id": kept["family_id"],
+        "person_id": None,
+        "agency": "recorded",
+        "record_key": kept["need_id"],
+        "event_date": identified[kept.index],
+        "detail": "recorded need" + pd.Series(np.where(by.notna(), " (by " + by.astype(str) + ")", ""),
+                                              index=kept.index) + ": " + evidence,
+        "criterion": kept["headline"],
+    })
+
+
 def _met(evidence: pd.DataFrame, families: pd.Index, codes: list[str]) -> pd.DataFrame:
     """Family x criterion booleans: True where the criterion has evidence."""
     met = np.zeros((len(families), len(codes)), dtype=bool)
@@ -149,12 +176,15 @@ def evaluate(
     members: pd.DataFrame,
     as_of: date | str | pd.Timestamp,
     referrals: pd.DataFrame | None = None,
+    recorded: pd.DataFrame | None = None,
 ) -> CohortResult:
     """Evaluate `programme` over every family at `as_of` (see shared/spec/programme.md).
 
     `events`: staging.events columns plus person_id and family_id (missing optional columns
     are taken as empty); `members`: family_id, person_id, dob, postcode; `referrals`:
-    family_id, service, reason, optional referral_date. Every family of either frame gets
+    family_id, service, reason, optional referral_date; `recorded`: recorded needs (need_id,
+    family_id, headline, identified_on, closed_on, optional evidence and recorded_by), each
+    meeting the criterion of its headline while open. Every family of members or events gets
     a cohort row; `exclusion` says why one cannot be eligible (`no_child`, `out_of_area`).
     Local inclusions (high cost, referral) respect the area phase; a referral, being a
     named service's judgement, does not need a child in the household.
@@ -169,6 +199,9 @@ def evaluate(
     families = families.sort_values()
 
     evidence = _criteria_evidence(programme, ev, ctx)
+    needs = _recorded_evidence(programme, recorded, families, ctx)
+    if len(needs):
+        evidence = pd.concat([evidence, needs], ignore_index=True) if len(evidence) else needs
     met = _met(evidence, families, sorted(programme.criteria))
     rule = programme.eligibility
     national = met[rule.national.of].sum(axis=1) >= rule.national.min
