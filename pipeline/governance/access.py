@@ -29,7 +29,8 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
+from pipeline.warehouse.engine import LAYERS, Warehouse
+from pipeline.warehouse.schema import install_postgres_objects
 
 __all__ = [
     "GROUP_ROLES",
@@ -43,7 +44,6 @@ __all__ = [
     "role_name",
 ]
 
-PG_SQL_DIR = SQL_DIR / "ops" / "postgresql"
 GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "admin")
 KEY_ENV = "FAMILYHUB_PSEUDONYM_KEY"
 MIN_KEY_LENGTH = 16
@@ -81,17 +81,6 @@ def _require_postgres(wh: Warehouse) -> None:
     if wh.is_embedded:
         raise PostgresOnly("roles do not apply to the embedded DuckDB warehouse: it is a single-user "
                            "file, and whoever can read the file can read everything")
-
-
-def install_postgres_objects(conn: Connection, names: list[str] | None = None) -> None:
-    """Run the PostgreSQL-only DDL of ``sql/ops/postgresql/`` (one statement per file).
-
-    These files hold procedural bodies (triggers, functions), so each is sent whole.
-    """
-    conn.exec_driver_sql("set local check_function_bodies = off")
-    for path in sorted(PG_SQL_DIR.glob("*.sql")):
-        if names is None or path.stem in names:  # '%' is literal here (psycopg reads %% as %)
-            conn.exec_driver_sql(path.read_text(encoding="utf-8").replace("%", "%%"))
 
 
 # -- roles and grants --------------------------------------------------------------------------
