@@ -85,7 +85,8 @@ def history() -> None:
 @db.command()
 @warehouse_option
 @click.option("--user", "login", metavar="LOGIN", help="Give this login (created if missing) one role.")
-@click.option("--role", type=click.Choice(["loader", "analyst", "keyworker", "admin"]), help="The role for --user.")
+@click.option("--role", type=click.Choice(["owner", "loader", "analyst", "keyworker", "auditor", "admin"]),
+              help="The role for --user.")
 @click.option("--key-worker", metavar="NAME", help="For --role keyworker: the name in cohort.attachments.")
 @click.option("--revoke", "revoke", metavar="LOGIN", help="Take every FamilyHub role away from this login.")
 @identity_options(reason_required=False)
@@ -93,11 +94,12 @@ def grant(warehouse_url: str | None, login: str | None, role: str | None, key_wo
           revoke: str | None, who: str, reason: str | None) -> None:
     """Create the PostgreSQL roles and grant them; or give a login one of them.
 
-    Roles: familyhub_loader (writes raw and derived data), familyhub_analyst (only the
-    pseudonymised reporting views), familyhub_keyworker (identifiable views of the families
-    attached to them, by row-level security), familyhub_admin (everything, audit, erasure).
-    Run as a superuser after the schema exists and after upgrades. Not for DuckDB, a
-    single-user file. Set passwords with psql's \\password, never here.
+    Roles: familyhub_owner (owns the schema, runs `db upgrade`), familyhub_loader (writes
+    raw and derived data: the pipeline), familyhub_analyst (only the pseudonymised reporting
+    views), familyhub_keyworker (identifiable views of the families attached to them, by
+    row-level security), familyhub_auditor (reads the audit log), familyhub_admin
+    (everything, audit, erasure). Run as a superuser after `familyhub db upgrade`. Not for
+    DuckDB, a single-user file. Set passwords with psql's \\password, never here.
 
     Example:
 
