@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	rm -rf $(DEMO)
 	$(BIN)/familyhub generate $(DEMO) --households $(HOUSEHOLDS) --seed 7
+	$(BIN)/familyhub db upgrade --warehouse duckdb:///$(DEMO)/familyhub.duckdb
 	$(BIN)/familyhub run --landing $(DEMO)/landing --warehouse duckdb:///$(DEMO)/familyhub.duckdb \
 		--as-of 2026-11-01 --programme tf2015 --programme sf2022 --programme tf2012
 

@@ -66,7 +66,7 @@ def link_and_cohort() -> None:
        (default: every configured programme, `tf2015` first, e.g. tf2015, sf2022, tf2012)
        at the as-of date; the first listed becomes the active evaluation that
        `reporting.cohort` and the family view show (`pipeline.runner.evaluate_cohort`).
-    5. `refresh_reporting`: refreshes the `reporting` views and updates the asset
+    5. `refresh_reporting`: refreshes the pseudonyms the `reporting` views join and updates the asset
        `familyhub://reporting/cohort`.
 
     Re-running a run evaluates the same as-of date and gives the same cohort. On the embedded
@@ -99,7 +99,7 @@ def link_and_cohort() -> None:
         return orch.evaluate_cohort(programme, active, as_of)
 
     @task(outlets=[COHORT],
-          doc_md="Refresh the reporting views (`runner.refresh_reporting`); returns table row counts.")
+          doc_md="Refresh the pseudonyms of the reporting views (`runner.refresh_reporting`); returns table row counts.")
     def refresh_reporting() -> dict[str, int]:
         return orch.refresh_reporting()
 

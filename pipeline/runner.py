@@ -32,16 +32,15 @@ class RunSummary:
 
 
 def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:
-    """Re-create the reporting views and refresh the pseudonyms the analysts' views join.
+    """Refresh the pseudonyms the analysts' views join.
 
-    The views read the current layers, so re-creating them only applies DDL changes; but
+    The views read the current layers (``familyhub db upgrade`` re-creates them), but
     ``reporting.pseudonymised_*`` show only ids that have a row in ``ops.pseudonyms``, a table,
     so new persons and families would be missing (and retired ids kept) until it is refreshed.
     Without ``FAMILYHUB_PSEUDONYM_KEY`` (e.g. the demo: no analysts) the pseudonyms stay as
     they are, with a warning; a key that is set but too short is an error. Returns the
     pseudonym counts (added, removed), or None when not refreshed.
     """
-    wh.migrate()
     if settings().pseudonym_key is None:
         log.warning("%s is not set: the pseudonymised reporting views are not refreshed", KEY_ENV)
         return None

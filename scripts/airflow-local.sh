@@ -10,6 +10,10 @@
 #   HOUSEHOLDS                  size of the generated data [500]
 #   FAMILYHUB_AIRFLOW_PASSWORD  the admin password        [admin]
 #   FAMILYHUB_WAREHOUSE         warehouse URL             [duckdb:///<dir>/familyhub.duckdb]
+#                               (PostgreSQL: a login that may upgrade the schema and create roles;
+#                               Airflow then runs as the loader login below)
+#   FAMILYHUB_LOADER_LOGIN      PostgreSQL: the pipeline's login, made a loader [pipeline]
+#   FAMILYHUB_LOADER_WAREHOUSE  PostgreSQL: URL Airflow uses [FAMILYHUB_WAREHOUSE as that login]
 #   FAMILYHUB_POKE_SECONDS      sensor poke interval      [30]
 #   AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION            [False: the DAGs start running at once]
 set -euo pipefail
@@ -47,6 +51,22 @@ export FAMILYHUB_POKE_SECONDS="${FAMILYHUB_POKE_SECONDS:-30}"
 if [ ! -d "$FAMILYHUB_LANDING" ]; then
   echo "generating ${HOUSEHOLDS:-500} households of agency extracts into $FAMILYHUB_LANDING"
   "$BIN/familyhub" generate "$DIR" --households "${HOUSEHOLDS:-500}" --seed 7 >"$DIR/logs/generate.json"
+fi
+
+# The warehouse schema is upgraded once, here; the DAGs' tasks only check its revision.
+echo "upgrading the warehouse schema"
+"$BIN/familyhub" db upgrade >"$DIR/logs/db-upgrade.log" 2>&1 || { cat "$DIR/logs/db-upgrade.log" >&2; exit 1; }
+if [[ "$FAMILYHUB_WAREHOUSE" == postgresql* ]]; then
+  # Least privilege: the roles are created and granted, and Airflow runs as the loader login,
+  # which may write data but neither change the schema nor touch the audit log.
+  loader="${FAMILYHUB_LOADER_LOGIN:-pipeline}"
+  echo "granting the warehouse roles; Airflow runs as the loader login $loader"
+  { "$BIN/familyhub" db grant --as airflow-local &&
+    "$BIN/familyhub" db grant --as airflow-local --user "$loader" --role loader; } >"$DIR/logs/db-grant.log" 2>&1 ||
+    { cat "$DIR/logs/db-grant.log" >&2; exit 1; }
+  FAMILYHUB_WAREHOUSE="${FAMILYHUB_LOADER_WAREHOUSE:-$("$BIN/python" -c 'import sys, sqlalchemy as sa
+print(sa.make_url(sys.argv[1]).set(username=sys.argv[2], password=None).render_as_string(hide_password=False))' \
+    "$FAMILYHUB_WAREHOUSE" "$loader")}"
 fi
 
 echo "migrating the Airflow metadata database in $AIRFLOW_HOME"

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("p
 
 KEY = "test-pseudonym-key-0123456789abcdef"
 LOGINS = {"fh_test_loader": "loader", "fh_test_analyst": "analyst", "fh_test_admin": "admin",
-          "fh_test_alice": "keyworker", "fh_test_bob": "keyworker"}
+          "fh_test_alice": "keyworker", "fh_test_bob": "keyworker", "fh_test_auditor": "auditor"}
 IDENTIFIABLE = ("reporting.family_view", "reporting.family_member", "reporting.family_timeline",
                 "reporting.family_evidence", "reporting.record_link")
 INTERNAL = ("raw.police", "staging.person_mentions", "linked.persons", "ops.pseudonyms", "ops.audit_log",
@@ -171,6 +171,19 @@ def test_loader_writes_and_admin_reads_the_audit_log(granted: dict) -> None:
     admin.dispose()
 
 
+def test_auditor_reads_the_audit_log_and_nothing_else(granted: dict) -> None:
+    auditor = _engine(granted, "fh_test_auditor")
+    assert _can_read(auditor, "ops.audit_log")
+    for relation in (*IDENTIFIABLE, *PSEUDONYMISED, "raw.police", "linked.persons", "ops.pseudonyms"):
+        assert not _can_read(auditor, relation), relation
+    with pytest.raises(sa.exc.DBAPIError), auditor.begin() as conn:
+        conn.execute(sa.text("delete from ops.audit_log"))
+    shown = CliRunner().invoke(main, ["audit", "--json", "--warehouse", as_login(granted["url"], "fh_test_auditor")])
+    assert shown.exit_code == 0, shown.output
+    Checks.proven += 4
+    auditor.dispose()
+
+
 def test_roles_run_the_cli(granted: dict) -> None:
     """The loader runs the pipeline and a key worker the family view, without owning the schema."""
     runner = CliRunner()
@@ -191,7 +204,9 @@ def test_roles_run_the_cli(granted: dict) -> None:
 
 
 def test_grant_refuses_duckdb_and_bad_logins(tmp_path: Path, granted: dict) -> None:
-    result = CliRunner().invoke(main, ["db", "grant", "--warehouse", f"duckdb:///{tmp_path / 'x.duckdb'}"])
+    url = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    assert CliRunner().invoke(main, ["db", "upgrade", "--warehouse", url]).exit_code == 0
+    result = CliRunner().invoke(main, ["db", "grant", "--warehouse", url])
     assert result.exit_code != 0 and "roles do not apply to the embedded DuckDB" in result.output
     with pytest.raises(ValueError, match="PostgreSQL name"):
         access.add_user(granted["wh"], 'x"; drop table raw.police; --', "analyst")
@@ -243,3 +258,56 @@ def test_refreshing_reporting_refreshes_the_pseudonymised_views(warehouse: Wareh
         assert runner.refresh_reporting(warehouse) is None
     assert "pseudonymised reporting views are not refreshed" in caplog.text and KEY not in caplog.text
     assert analysts_see() == (3, 2)
+
+
+@pytest.fixture
+def owned_database(pg_admin: sa.Engine) -> Iterator[str]:
+    """A database owned by a plain login, as docker compose makes it (the login runs upgrades)."""
+    name = f"fh_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        if not conn.execute(sa.text("select 1 from pg_roles where rolname = 'fh_test_owner'")).first():
+            conn.execute(sa.text("create role fh_test_owner login"))
+        conn.execute(sa.text(f'create database "{name}" owner fh_test_owner'))
+    yield pg_admin.url.set(database=name).render_as_string(hide_password=False)
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+
+
+def test_the_deployment_upgrades_as_owner_and_the_loader_runs_the_pipeline(
+        owned_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What compose's init job does (upgrade as the owner login, grant as the superuser), then a
+    full `familyhub run` as the loader login: only a member of familyhub_loader, no BYPASSRLS,
+    so every bulk load meets row security (COPY FROM refuses it: the engine loads around it)."""
+    monkeypatch.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+    runner, owner_url = CliRunner(), as_login(owned_database, "fh_test_owner")
+    loader_url = as_login(owned_database, "fh_test_pipeline")
+    upgraded = runner.invoke(main, ["db", "upgrade", "--warehouse", owner_url])
+    assert upgraded.exit_code == 0, upgraded.output
+    for args in ([], ["--user", "fh_test_owner", "--role", "owner"], ["--user", "fh_test_pipeline", "--role", "loader"]):
+        granted = runner.invoke(main, ["db", "grant", *args, "--as", "dba", "--warehouse", owned_database])
+        assert granted.exit_code == 0, granted.output
+    wh = Warehouse.connect(owned_database)
+    assert wh.scalar("select rolbypassrls from pg_roles where rolname = 'fh_test_pipeline'") is False
+    landing = small_landing(tmp_path, households=200, files=2)
+    ran = runner.invoke(main, ["run", "--landing", str(landing), "--quarantine", str(tmp_path / "q"), "--as-of",
+                               "2026-11-01", "--programme", "tf2015", "--warehouse", loader_url])
+    assert ran.exit_code == 0, ran.output
+    assert wh.scalar("select count(*) from reporting.family_view") > 50
+    assert wh.scalar("select count(*) from ops.pseudonyms") > 0
+    assert wh.scalar("select count(*) from linked.persons") == wh.scalar(
+        "select count(distinct person_id) from linked.mention_person")
+
+    loader = sa.create_engine(loader_url)
+    for statement in ("delete from ops.audit_log", "truncate ops.audit_log", "update ops.audit_log set actor = 'x'",
+                      "alter table linked.persons add column x text", "drop table raw.police",
+                      "create table raw.extra (x text)", "drop trigger audit_log_append_only on ops.audit_log"):
+        with pytest.raises(sa.exc.DBAPIError, match=r"permission denied|must be owner|append-only"), \
+                loader.begin() as conn:
+            conn.execute(sa.text(statement))
+        Checks.proven += 1
+    loader.dispose()
+    refused = runner.invoke(main, ["db", "upgrade", "--warehouse", loader_url])
+    assert refused.exit_code == 1 and "nothing changed" in refused.output  # the loader cannot change the schema
+    again = runner.invoke(main, ["db", "upgrade", "--warehouse", owner_url])  # the next deployment's upgrade
+    assert again.exit_code == 0 and "already at" in again.output, again.output
+    wh.engine.dispose()

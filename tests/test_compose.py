@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -16,6 +17,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import yaml
+from click.testing import CliRunner
+from trust_data import small_landing
+
+from pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -50,20 +55,42 @@ def test_every_long_running_service_has_a_health_check_and_waits_for_its_depende
     assert SERVICES["airflow-init"]["restart"] == "no"
 
 
-def test_init_job_migrates_makes_the_pool_and_the_login_and_migrates_the_warehouse() -> None:
+def _init_steps() -> list[tuple[str | None, list[str]]]:
+    """The init job's lines as (FAMILYHUB_WAREHOUSE variable set for the line, or None; argv)."""
+    steps = []
+    for line in SERVICES["airflow-init"]["command"][-1].strip().splitlines():
+        argv = shlex.split(line)
+        env = argv.pop(0).split("=", 1)[1].strip("$") if argv[0].startswith("FAMILYHUB_WAREHOUSE=") else None
+        steps.append((env, argv))
+    return steps
+
+
+def test_init_job_migrates_upgrades_the_warehouse_once_as_owner_and_grants_least_privilege() -> None:
     script = SERVICES["airflow-init"]["command"][-1]
-    steps = [line.split()[:3] for line in script.strip().splitlines()]
-    assert steps[0] == ["airflow", "db", "migrate"]
-    assert steps[1] == ["airflow", "pools", "set"] and "familyhub_warehouse 1" in script
+    steps = _init_steps()
+    assert steps[0] == (None, ["airflow", "db", "migrate"])
+    assert steps[1][1][:3] == ["airflow", "pools", "set"] and "familyhub_warehouse 1" in script
     assert "passwords.json" in script and "AIRFLOW_ADMIN_PASSWORD" in script
-    assert steps[-1] == ["familyhub", "status"]  # opens the warehouse: creates or updates its schema
+    familyhub = [(env, argv[1:]) for env, argv in steps if argv[0] == "familyhub"]
+    assert familyhub == [
+        ("WAREHOUSE_OWNER_URL", ["db", "upgrade"]),
+        ("WAREHOUSE_SUPERUSER_URL", ["db", "grant", "--as", "deployment"]),
+        ("WAREHOUSE_SUPERUSER_URL", ["db", "grant", "--as", "deployment", "--user", "familyhub", "--role", "owner"]),
+        ("WAREHOUSE_SUPERUSER_URL", ["db", "grant", "--as", "deployment", "--user", "pipeline", "--role", "loader"]),
+        (None, ["status"]),  # as the pipeline's login: the schema is current and readable
+    ]
+    env = SERVICES["airflow-init"]["environment"]
+    assert env["WAREHOUSE_OWNER_URL"].startswith("postgresql+psycopg://familyhub:")
+    assert env["WAREHOUSE_SUPERUSER_URL"].startswith("postgresql+psycopg://postgres:")
+    for name in AIRFLOW:  # only the init job holds the owner's and the superuser's passwords
+        assert not {"WAREHOUSE_OWNER_URL", "WAREHOUSE_SUPERUSER_URL"} & set(SERVICES[name]["environment"]), name
 
 
 def test_airflow_and_the_warehouse_use_separate_postgres_databases() -> None:
     env = SERVICES["airflow-scheduler"]["environment"]
     meta, warehouse = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env["FAMILYHUB_WAREHOUSE"]
     assert meta.startswith("postgresql+psycopg://airflow:") and meta.endswith("@postgres:5432/airflow")
-    assert warehouse.startswith("postgresql+psycopg://familyhub:") and warehouse.endswith("@postgres:5432/familyhub")
+    assert warehouse.startswith("postgresql+psycopg://pipeline:") and warehouse.endswith("@postgres:5432/familyhub")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith("postgresql+psycopg_async://airflow:")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
 
@@ -85,7 +112,8 @@ def test_secrets_come_only_from_the_environment() -> None:
         for key, value in service.get("environment", {}).items():
             if SECRET.search(key):
                 assert re.fullmatch(r"\$\{[A-Z_]+(:\?[^}]*|:-)?\}", value), f"{name}.{key} = {value}"
-    for url in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "FAMILYHUB_WAREHOUSE"):
+    for url in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "FAMILYHUB_WAREHOUSE", "WAREHOUSE_OWNER_URL",
+                "WAREHOUSE_SUPERUSER_URL"):
         assert re.search(r":\$\{[A-Z_]+:\?[^}]+\}@", SERVICES["airflow-init"]["environment"][url]), url
     assert not re.search(r"^\s*(ENV|ARG)\s.*(PASSWORD|SECRET)", DOCKERFILE, re.M | re.I)
 
@@ -100,12 +128,14 @@ def test_dockerfile_installs_familyhub_with_its_sql_and_expectations() -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_init_sql_makes_two_databases_with_their_own_roles(pg_admin: sa.Engine) -> None:
-    """The init SQL as the postgres image runs it (psql, ON_ERROR_STOP), under unique names."""
+def test_postgres_init_sql_and_init_job_give_the_pipeline_a_least_privilege_login(pg_admin: sa.Engine,
+                                                                                  tmp_path: Path) -> None:
+    """The init SQL as the postgres image runs it (psql, ON_ERROR_STOP), under unique names;
+    then the init job's warehouse steps, and a run of the pipeline as its login."""
     psql = shutil.which("psql")
     assert psql, "psql is needed to run the init SQL"
     prefix = f"fh_{uuid.uuid4().hex[:8]}_"
-    sql = re.sub(r"\b(role|database|owner) (airflow|familyhub)\b", rf"\1 {prefix}\2",
+    sql = re.sub(r"\b(role|database|owner) (airflow|familyhub|pipeline)\b", rf"\1 {prefix}\2",
                  COMPOSE["configs"]["postgres-init"]["content"])
     url = pg_admin.url
     env = {**os.environ, "PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432),
@@ -115,7 +145,8 @@ def test_postgres_init_sql_makes_two_databases_with_their_own_roles(pg_admin: sa
     assert missing.returncode != 0  # no password in the environment: nothing is created
     try:
         done = subprocess.run(run, input=sql, capture_output=True, text=True,
-                              env={**env, "AIRFLOW_DB_PASSWORD": "a-secret", "WAREHOUSE_DB_PASSWORD": "w-secret"})
+                              env={**env, "AIRFLOW_DB_PASSWORD": "a-secret", "WAREHOUSE_DB_PASSWORD": "w-secret",
+                                   "WAREHOUSE_LOADER_PASSWORD": "l-secret"})
         assert done.returncode == 0, done.stderr
         with pg_admin.connect() as conn:
             owners = dict(conn.execute(sa.text(
@@ -126,9 +157,37 @@ def test_postgres_init_sql_makes_two_databases_with_their_own_roles(pg_admin: sa
                 "where rolname like :p"), {"p": f"{prefix}%"}).all())
         names = {f"{prefix}airflow", f"{prefix}familyhub"}
         assert owners == {n: n for n in names}
-        assert logins == dict.fromkeys(names, True)
+        assert logins == dict.fromkeys([*names, f"{prefix}pipeline"], True)
+        _run_init_job(url.set(database=f"{prefix}familyhub"), prefix, tmp_path)
     finally:
         with pg_admin.connect() as conn:
             for name in ("airflow", "familyhub"):
                 conn.execute(sa.text(f'drop database if exists "{prefix}{name}" with (force)'))
+            for name in ("airflow", "familyhub", "pipeline"):
                 conn.execute(sa.text(f'drop role if exists "{prefix}{name}"'))
+
+
+def _run_init_job(warehouse: sa.URL, prefix: str, tmp_path: Path) -> None:
+    """The init job's familyhub lines on the local server (trust auth: no passwords), then a
+    `familyhub run` as the pipeline's login: it loads, and cannot touch the audit log."""
+    def login(name: str) -> str:
+        return warehouse.set(username=name, password=None).render_as_string(hide_password=False)
+
+    urls = {"WAREHOUSE_OWNER_URL": login(f"{prefix}familyhub"), "WAREHOUSE_SUPERUSER_URL": login(warehouse.username),
+            None: login(f"{prefix}pipeline")}
+    runner = CliRunner()
+    for env, argv in _init_steps():
+        if argv[0] == "familyhub":
+            args = [f"{prefix}{a}" if a in ("familyhub", "pipeline") else a for a in argv[1:]]
+            done = runner.invoke(main, args, env={"FAMILYHUB_WAREHOUSE": urls[env]})
+            assert done.exit_code == 0, (argv, done.output)
+    landing = small_landing(tmp_path, ("police", "health"), households=40, files=1)
+    ran = runner.invoke(main, ["run", "--landing", str(landing), "--as-of", "2026-11-01", "--programme", "tf2015"],
+                        env={"FAMILYHUB_WAREHOUSE": urls[None]})
+    assert ran.exit_code == 0, ran.output
+    engine = sa.create_engine(urls[None])
+    try:
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:
+            conn.execute(sa.text("delete from ops.audit_log"))
+    finally:
+        engine.dispose()

@@ -78,6 +78,9 @@ def use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setenv("FAMILYHUB_LANDING", str(landing))
         monkeypatch.setenv("FAMILYHUB_QUARANTINE", str(tmp_path / "quarantine"))
         monkeypatch.setenv("FAMILYHUB_WAREHOUSE", url)
+        wh = Warehouse.connect(url)
+        wh.migrate()  # the deployment's one upgrade: tasks only check the revision
+        wh.engine.dispose()
         return url
 
     return setup

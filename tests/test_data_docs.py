@@ -103,6 +103,7 @@ def test_cli_data_docs_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(data_docs.ENV, str(tmp_path / "not-this"))  # restored after the command sets it
     police_file(tmp_path / "landing", "police_20260901.csv", [police_row(1)])
     docs = tmp_path / "docs"
+    assert CliRunner().invoke(main, ["db", "upgrade", "--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"]).exit_code == 0
     result = CliRunner().invoke(main, ["ingest", "--landing", str(tmp_path / "landing"), "--data-docs", str(docs),
                                        "--warehouse", f"duckdb:///{tmp_path / 'wh.duckdb'}"])
     assert result.exit_code == 0, result.output
@@ -123,6 +124,7 @@ def test_file_in_several_chunks_gets_one_page_with_whole_file_counts(warehouse: 
 def test_relative_folders_still_get_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # `make demo` passes relative folders
     police_file(Path("landing"), "police_20260901.csv", [police_row(1)])
+    assert CliRunner().invoke(main, ["db", "upgrade", "--warehouse", "duckdb:///wh.duckdb"]).exit_code == 0
     result = CliRunner().invoke(main, ["ingest", "--landing", "landing", "--warehouse", "duckdb:///wh.duckdb"])
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "data_docs" / "validations").rglob("*.html"))) == 1

@@ -89,6 +89,7 @@ def ran(request: pytest.FixtureRequest, generated: Path, tmp_path_factory: pytes
             "--warehouse", url, "--as-of", AS_OF.isoformat()]
     for programme in PROGRAMMES:
         args += ["--programme", programme]
+    cli("db", "upgrade", "--warehouse", url)
     cli(*args)
     first = read_views(url)
     output = cli(*args)

@@ -39,6 +39,7 @@ def template(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(generated / path, root / path)
     url = f"duckdb:///{root / 'template.duckdb'}"
+    cli("db", "upgrade", "--warehouse", url)
     cli("ingest", "--landing", str(root / "landing"), "--warehouse", url)
     cli("link", "--as-of", AS_OF, "--warehouse", url)
     return root / "template.duckdb"

@@ -40,7 +40,8 @@ def test_no_secret_in_output_logs_reports_or_warehouse(pg_url: str, tmp_path: Pa
     landing = small_landing(tmp_path, ("police", "dwp"), households=60, files=1)
     (landing / "police" / "police_20260915.csv").write_text("OccurrenceRef\nOC/1\n")  # refused: a report is written
     env = {"FAMILYHUB_WAREHOUSE": url, "FAMILYHUB_LANDING": str(landing)}
-    runs = [_run("ingest", env=env, cwd=tmp_path),
+    runs = [_run("db", "upgrade", env=env, cwd=tmp_path),
+            _run("ingest", env=env, cwd=tmp_path),
             _run("link", "--as-of", "2026-11-01", env=env, cwd=tmp_path),
             _run("db", "pseudonymise", env=env, cwd=tmp_path),
             _run("status", "--json", env=env, cwd=tmp_path),
@@ -49,8 +50,8 @@ def test_no_secret_in_output_logs_reports_or_warehouse(pg_url: str, tmp_path: Pa
             _run("audit", "--json", env=env, cwd=tmp_path),
             _run("status", env={"FAMILYHUB_WAREHOUSE": url.replace("5432", "5999")}, cwd=tmp_path),
             _run("status", env={"FAMILYHUB_WAREHOUSE": url.replace(":5432", ":notaport")}, cwd=tmp_path)]
-    assert [r.returncode for r in runs] == [0, 0, 0, 0, 1, 0, 0, 1, 1], [r.stderr[-500:] for r in runs]
-    assert "INFO pipeline.ingest.load" in runs[0].stderr and "refused" in runs[0].stdout  # it did log
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 0, 1, 0, 0, 1, 1], [r.stderr[-500:] for r in runs]
+    assert "INFO pipeline.ingest.load" in runs[1].stderr and "refused" in runs[1].stdout  # it did log
     assert "***" in runs[-1].stderr + runs[-1].stdout  # the URL is shown, redacted
     for r in runs:
         assert _leaks(r.stdout + r.stderr) == []

@@ -28,6 +28,7 @@ def test_every_row_sent_is_accounted_for(tmp_path: Path) -> None:
             shutil.copy2(bad, target)
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--warehouse", url]).exit_code == 0
     ingest = runner.invoke(main, ["ingest", "--landing", str(out / "landing"), "--warehouse", url, "--json"])
     assert ingest.exit_code == 0, ingest.output
     result = runner.invoke(main, ["status", "--json", "--warehouse", url])

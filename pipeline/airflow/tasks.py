@@ -29,6 +29,7 @@ from pipeline.ingest.limits import UnsafePath, check_path
 from pipeline.ingest.load import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
 from pipeline.settings import settings as environment
 from pipeline.warehouse.engine import Warehouse, resolve_url
+from pipeline.warehouse.schema import SchemaBehind
 
 __all__ = [
     "DEFAULT_POOL",
@@ -100,10 +101,17 @@ def warehouse_pool() -> str:
 
 @contextmanager
 def _warehouse() -> Iterator[Warehouse]:
-    """A migrated warehouse for one task, closed afterwards (releases the DuckDB file lock)."""
+    """The warehouse for one task, closed afterwards (releases the DuckDB file lock).
+
+    Tasks never change the schema (the deployment upgrades it once, and the loader role may
+    not): a warehouse behind this release fails the task at once, without retries, saying so.
+    """
     wh = Warehouse.connect(settings().warehouse_url)
     try:
-        wh.migrate()
+        try:
+            wh.require_current()
+        except SchemaBehind as exc:
+            raise AirflowFailException(str(exc)) from exc
         yield wh
     finally:
         wh.engine.dispose()
@@ -217,7 +225,7 @@ def evaluate_cohort(programme: str, active: bool, as_of: str) -> dict[str, Any]:
 
 
 def refresh_reporting() -> dict[str, int]:
-    """Refresh the reporting views (``runner.refresh_reporting``); returns table row counts."""
+    """Refresh what the reporting views join (``runner.refresh_reporting``); returns table row counts."""
     from pipeline import runner
 
     with _warehouse() as wh:

@@ -17,18 +17,77 @@ __all__ = ["COMMANDS"]
 
 @click.group()
 def db() -> None:
-    """Warehouse administration: roles and grants, pseudonyms, consistency.
+    """Warehouse administration: schema upgrades, roles and grants, pseudonyms, consistency.
 
     Example:
 
-        familyhub db grant && familyhub db pseudonymise && familyhub db check
+        familyhub db upgrade && familyhub db grant && familyhub db check
     """
 
 
 @db.command()
 @warehouse_option
+@click.option("--to", "target", default="head", show_default=True, metavar="REV",
+              help="Stop at this revision (see `familyhub db history`).")
+def upgrade(warehouse_url: str | None, target: str) -> None:
+    """Bring the warehouse schema to this release's revision, in one transaction.
+
+    Run once per deployment and after each FamilyHub upgrade, as the login that owns the
+    schema (then `familyhub db grant` for tables an upgrade added). Also re-creates the
+    reporting views and gives raw tables the columns their declarations gained. A warehouse
+    made by the first release (no version table) upgrades in place, keeping every row.
+
+    Example:
+
+        familyhub db upgrade --warehouse postgresql+psycopg://familyhub_owner_login@db/familyhub
+    """
+    from pipeline.warehouse.schema import upgrade as run_upgrade
+
+    wh = open_warehouse(warehouse_url, require_current=False)
+    try:
+        before, after = run_upgrade(wh, target)
+    except Exception as exc:  # a revision that fails rolls back whole: say which, not a traceback
+        raise click.ClickException(f"upgrade of {wh.url} failed, nothing changed: {exc}") from exc
+    click.echo(f"warehouse {wh.url}: {before or 'unversioned'} -> {after}" if before != after
+               else f"warehouse {wh.url}: already at {after}")
+
+
+@db.command()
+@warehouse_option
+def current(warehouse_url: str | None) -> None:
+    """Print the warehouse's schema revision and this release's (exit 1 when behind).
+
+    Example:
+
+        familyhub db current
+    """
+    from pipeline.warehouse import schema
+
+    rev, needed = schema.current(open_warehouse(warehouse_url, require_current=False)), schema.head()
+    click.echo(f"{rev or 'unversioned'}{' (head)' if rev == needed else f' (this release needs {needed})'}")
+    if rev != needed:
+        raise SystemExit(1)
+
+
+@db.command()
+def history() -> None:
+    """List the schema revisions of this release, oldest first.
+
+    Example:
+
+        familyhub db history
+    """
+    from pipeline.warehouse.schema import history as revisions
+
+    for r in revisions():
+        click.echo(f"{r.down_revision or 'base'} -> {r.revision}  {r.doc.splitlines()[0] if r.doc else ''}")
+
+
+@db.command()
+@warehouse_option
 @click.option("--user", "login", metavar="LOGIN", help="Give this login (created if missing) one role.")
-@click.option("--role", type=click.Choice(["loader", "analyst", "keyworker", "admin"]), help="The role for --user.")
+@click.option("--role", type=click.Choice(["owner", "loader", "analyst", "keyworker", "auditor", "admin"]),
+              help="The role for --user.")
 @click.option("--key-worker", metavar="NAME", help="For --role keyworker: the name in cohort.attachments.")
 @click.option("--revoke", "revoke", metavar="LOGIN", help="Take every FamilyHub role away from this login.")
 @identity_options(reason_required=False)
@@ -36,11 +95,12 @@ def grant(warehouse_url: str | None, login: str | None, role: str | None, key_wo
           revoke: str | None, who: str, reason: str | None) -> None:
     """Create the PostgreSQL roles and grant them; or give a login one of them.
 
-    Roles: familyhub_loader (writes raw and derived data), familyhub_analyst (only the
-    pseudonymised reporting views), familyhub_keyworker (identifiable views of the families
-    attached to them, by row-level security), familyhub_admin (everything, audit, erasure).
-    Run as a superuser after the schema exists and after upgrades. Not for DuckDB, a
-    single-user file. Set passwords with psql's \\password, never here.
+    Roles: familyhub_owner (owns the schema, runs `db upgrade`), familyhub_loader (writes
+    raw and derived data: the pipeline), familyhub_analyst (only the pseudonymised reporting
+    views), familyhub_keyworker (identifiable views of the families attached to them, by
+    row-level security), familyhub_auditor (reads the audit log), familyhub_admin
+    (everything, audit, erasure). Run as a superuser after `familyhub db upgrade`. Not for
+    DuckDB, a single-user file. Set passwords with psql's \\password, never here.
 
     Example:
 

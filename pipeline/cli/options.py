@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import sqlalchemy as sa
 
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["as_of_option", "identity_options", "landing_options", "open_warehouse", "programme_option",
            "warehouse_option"]
-
-INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL: the role may not do this
 
 warehouse_option = click.option(
     "--warehouse", "warehouse_url", envvar="FAMILYHUB_WAREHOUSE", metavar="URL",
@@ -87,21 +84,19 @@ def identity_options(reason_required: bool | str) -> Callable[[Callable[..., Any
     return decorate
 
 
-def open_warehouse(url: str | None) -> Warehouse:
-    """Connect and make sure the schema is current (idempotent DDL).
+def open_warehouse(url: str | None, require_current: bool = True) -> Warehouse:
+    """Connect, and refuse a warehouse whose schema is behind this release with a message
+    saying to run ``familyhub db upgrade`` (commands never change the schema themselves:
+    the pipeline's role may not)."""
+    from pipeline.warehouse.engine import redact, resolve_url
+    from pipeline.warehouse.schema import SchemaBehind
 
-    A least-privilege PostgreSQL role (loader, key worker: ``familyhub db grant``) may not
-    change the schema; it uses the schema as its owner left it.
-    """
     try:
         wh = Warehouse.connect(url)
-        try:
-            wh.migrate()
-        except sa.exc.ProgrammingError as exc:
-            if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
-                raise
+        if require_current:
+            wh.require_current()
+    except SchemaBehind as exc:
+        raise click.ClickException(str(exc)) from exc
     except Exception as exc:  # a bad URL or an unreachable server: say which, without the password
-        from pipeline.warehouse.engine import redact, resolve_url
-
         raise click.ClickException(f"cannot open warehouse {redact(resolve_url(url))}: {exc}") from exc
     return wh

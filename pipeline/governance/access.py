@@ -1,18 +1,28 @@
 """Least-privilege access: PostgreSQL roles, row-level security, and pseudonyms for analysts.
 
-``familyhub db grant`` makes five group roles (NOLOGIN) and grants them on the warehouse:
+``familyhub db grant`` makes six group roles (NOLOGIN) and grants them on the warehouse:
 
-- ``familyhub_owner`` owns every FamilyHub schema, table and view (not the audit log);
-- ``familyhub_loader`` writes raw and derived layers (the pipeline's account);
+- ``familyhub_owner`` owns every FamilyHub schema, table and view (not the audit log); its
+  login runs ``familyhub db upgrade``;
+- ``familyhub_loader`` writes raw and derived layers (the pipeline's account: Airflow and
+  ``familyhub run``); it owns nothing, so it cannot alter a table, and may only insert into
+  the audit log;
 - ``familyhub_analyst`` reads only the ``reporting.pseudonymised_*`` views: opaque refs, age
   bands, postcode districts, no names, dates of birth, addresses or record keys;
 - ``familyhub_keyworker`` reads the identifiable reporting views, but row-level security shows
   only the families currently attached to the key worker logged in (``ops.key_worker_logins``);
+- ``familyhub_auditor`` reads the audit log (and appends its own exports of it);
 - ``familyhub_admin`` reads and writes everything, reads the audit log, erases.
+
+Every role may read ``ops.alembic_version``: each command checks the schema revision first.
 
 Row-level security is forced on the linked, staging and cohort tables, so it holds through the
 reporting views too (they run as their owner, a plain role, and the policies look at the role
-actually querying). Login users are made members of one group role (``db grant --user``).
+actually querying). Login users are made members of one group role (``db grant --user``);
+membership is all a login needs (no BYPASSRLS, which is a per-login superuser-granted attribute
+that would also bypass row security elsewhere on the server): PostgreSQL refuses ``COPY FROM``
+into a table whose row security applies to the role, so the engine bulk-loads such a table
+through a temporary table and ``insert ... select``, which the policies allow the loader.
 
 The embedded DuckDB warehouse is a single-user file: roles do not apply there; whoever can
 read the file can read everything. Pseudonymised views exist on both backends.
@@ -29,7 +39,8 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from pipeline.settings import settings
-from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
+from pipeline.warehouse.engine import LAYERS, Warehouse
+from pipeline.warehouse.schema import install_postgres_objects
 
 __all__ = [
     "GROUP_ROLES",
@@ -43,8 +54,7 @@ __all__ = [
     "role_name",
 ]
 
-PG_SQL_DIR = SQL_DIR / "ops" / "postgresql"
-GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "admin")
+GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "auditor", "admin")
 KEY_ENV = "FAMILYHUB_PSEUDONYM_KEY"
 MIN_KEY_LENGTH = 16
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -84,17 +94,6 @@ def _require_postgres(wh: Warehouse) -> None:
                            "file, and whoever can read the file can read everything")
 
 
-def install_postgres_objects(conn: Connection, names: list[str] | None = None) -> None:
-    """Run the PostgreSQL-only DDL of ``sql/ops/postgresql/`` (one statement per file).
-
-    These files hold procedural bodies (triggers, functions), so each is sent whole.
-    """
-    conn.exec_driver_sql("set local check_function_bodies = off")
-    for path in sorted(PG_SQL_DIR.glob("*.sql")):
-        if names is None or path.stem in names:  # '%' is literal here (psycopg reads %% as %)
-            conn.exec_driver_sql(path.read_text(encoding="utf-8").replace("%", "%%"))
-
-
 # -- roles and grants --------------------------------------------------------------------------
 def _ensure_role(conn: Connection, name: str, login: bool) -> bool:
     exists = conn.exec_driver_sql("select 1 from pg_roles where rolname = %(n)s", {"n": name}).first()
@@ -121,13 +120,15 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
     Returns, per role, what it was granted (for the command's report).
     """
     _require_postgres(wh)
-    owner, loader, analyst, keyworker, admin = (role_name(r) for r in GROUP_ROLES)
+    owner, loader, analyst, keyworker, auditor, admin = (role_name(r) for r in GROUP_ROLES)
     kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence"}
     with wh.begin() as conn:
         for role in GROUP_ROLES:
             _ensure_role(conn, role_name(role), login=False)
         install_postgres_objects(conn)
         relations = _relations(conn)
+        database = conn.exec_driver_sql("select current_database()").scalar()
+        conn.exec_driver_sql(f'grant create on database "{database}" to {owner}')  # upgrades add schemas
         for schema in LAYERS:
             conn.exec_driver_sql(f"alter schema {schema} owner to {owner}")
             conn.exec_driver_sql(f"revoke all on all tables in schema {schema} from public")
@@ -143,6 +144,8 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
         everyone = ", ".join(role_name(r) for r in GROUP_ROLES)
         conn.exec_driver_sql("revoke execute on all functions in schema ops from public")
         conn.exec_driver_sql(f"grant execute on all functions in schema ops to {everyone}")
+        conn.exec_driver_sql(f"grant usage on schema ops to {everyone}")
+        conn.exec_driver_sql(f"grant select on ops.alembic_version to {everyone}")  # the revision check
 
         data = ("raw", "staging", "linked", "cohort")
         granted: dict[str, list[str]] = {}
@@ -169,6 +172,9 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
             analyst: [
                 f"grant usage on schema reporting to {analyst}",
                 *(f"grant select on reporting.{v} to {analyst}" for v in _pseudonymised_views(conn)),
+            ],
+            auditor: [
+                f"grant select, insert on ops.audit_log to {auditor}",
             ],
             keyworker: [
                 f"grant usage on schema reporting, cohort, ops to {keyworker}",
@@ -213,10 +219,10 @@ def add_user(wh: Warehouse, login: str, role: str, key_worker: str | None = None
     with wh.begin() as conn:
         created = _ensure_role(conn, login, login=True)
         conn.exec_driver_sql(f'grant {group} to "{login}"')
-        # Attributes are not inherited: the pipeline's and admins' own logins skip the row
-        # policies (and so may bulk-load with COPY); analysts and key workers never do.
-        bypass = "bypassrls" if role in ("loader", "admin") else "nobypassrls"
-        conn.exec_driver_sql(f'alter role "{login}" {bypass}')
+        # Membership is enough: no login bypasses row security (an earlier release gave the
+        # loader's and admins' logins BYPASSRLS; it is taken back here).
+        if conn.exec_driver_sql("select rolbypassrls from pg_roles where rolname = %(n)s", {"n": login}).scalar():
+            conn.exec_driver_sql(f'alter role "{login}" nobypassrls')
         if role == "keyworker":
             wh.execute(conn, "delete from ops.key_worker_logins where login = :l", {"l": login})
             wh.execute(conn, "insert into ops.key_worker_logins (login, key_worker, granted_at) "

@@ -24,12 +24,12 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.ingest.agencies import Agency, load_agencies
+from pipeline.ingest.agencies import Agency
 from pipeline.settings import Settings, settings
 
 __all__ = ["DEFAULT_URL", "SQL_DIR", "Warehouse", "resolve_url"]
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = Path(__file__).resolve().parent / "sql"  # links to the repository's sql/; copied into wheels
 DEFAULT_URL: str = Settings.model_fields["warehouse"].default
 LAYERS = ("ops", "raw", "staging", "linked", "cohort", "reporting")
 LOCK_SPACE = 0x4648  # "FH": the first key of FamilyHub's two-key advisory locks
@@ -40,12 +40,6 @@ CHECKPOINT_THRESHOLD = "256MB"  # DuckDB: write-ahead log size that triggers a c
 def resolve_url(url: str | None = None) -> str:
     """The warehouse URL: the argument, else ``FAMILYHUB_WAREHOUSE``, else the embedded default."""
     return url or settings().warehouse
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a DDL file into statements (no procedural bodies are used in ``sql/``)."""
-    sql = re.sub(r"--[^\n]*", "", sql)
-    return [s.strip() for s in sql.split(";") if s.strip()]
 
 
 def redact(url: str) -> str:
@@ -114,6 +108,13 @@ class _Postgres(_Backend):
         string stays empty and a null (an unquoted empty field) is NULL. Date-times are written as
         dates, as ``to_csv(date_format=...)`` did. Frames Arrow cannot type go through pandas."""
         cols = ", ".join(f'"{c}"' for c in frame.columns)
+        if "." in table and conn.exec_driver_sql("select row_security_active(%(t)s)", {"t": table}).scalar():
+            # PostgreSQL refuses COPY FROM into a table whose row security applies to this role
+            # (the loader after `db grant`): COPY into a temporary table, insert through the policies.
+            self.stage_frame(conn, "_fh_rls_load", frame, like=table)
+            conn.exec_driver_sql(f"insert into {table} ({cols}) select {cols} from _fh_rls_load")
+            self.drop_staged(conn, "_fh_rls_load")
+            return
         data = _arrow(frame)
         cursor = conn.connection.driver_connection.cursor()
         if data is None:
@@ -158,7 +159,8 @@ def _pg_type(s: pd.Series) -> str:
 
 
 class Warehouse:
-    """A FamilyHub warehouse: ``Warehouse.connect(url).migrate()`` makes it ready to load."""
+    """A FamilyHub warehouse: ``Warehouse.connect(url)``; ``familyhub db upgrade`` (or
+    :meth:`migrate`) brings its schema to this release's revision."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -198,20 +200,17 @@ class Warehouse:
 
     # -- schema -----------------------------------------------------------------------------
     def migrate(self) -> None:
-        """Create schemas, ledger, raw tables (from declarations), layers and reporting views."""
-        with self.begin() as conn:
-            for layer in LAYERS:
-                conn.exec_driver_sql(f"create schema if not exists {layer}")
-            for folder in ("ops", "staging", "linked", "cohort"):
-                self._run_folder(conn, SQL_DIR / folder)
-            for agency in load_agencies().values():
-                conn.exec_driver_sql(self.raw_table_ddl(agency))
-            self._run_folder(conn, SQL_DIR / "reporting")
+        """Upgrade the schema to this release's head revision (the owner's job: see
+        :mod:`pipeline.warehouse.schema`); commands and tasks only check it."""
+        from pipeline.warehouse.schema import upgrade
 
-    def _run_folder(self, conn: Connection, folder: Path) -> None:
-        for path in sorted(folder.glob("*.sql")):
-            for statement in _statements(path.read_text(encoding="utf-8")):
-                conn.exec_driver_sql(statement)
+        upgrade(self)
+
+    def require_current(self) -> None:
+        """Raise :class:`pipeline.warehouse.schema.SchemaBehind` unless the schema is at head."""
+        from pipeline.warehouse.schema import require_current
+
+        require_current(self)
 
     @staticmethod
     def raw_table_ddl(agency: Agency) -> str:

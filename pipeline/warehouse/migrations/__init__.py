@@ -1,0 +1,1 @@
+"""Alembic scripts of the warehouse schema (run through :mod:`pipeline.warehouse.schema`)."""
