@@ -49,9 +49,10 @@ def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:
 
 
 def run_all(wh: Warehouse, landing: Path, quarantine: Path, as_of: date, programmes: list[str],
-            progress: bool = False) -> RunSummary:
-    """Ingest every new file, link, alert key workers, evaluate each programme (the first is made active)."""
-    files = ingest_landing(wh, landing, quarantine, progress=progress)
+            progress: bool = False, archived: bool = False) -> RunSummary:
+    """Ingest every new file (``archived``: then move it to ``processed/YYYY/``), link, alert key
+    workers, evaluate each programme (the first is made active)."""
+    files = ingest_landing(wh, landing, quarantine, progress=progress, archived=archived)
     linkage = link(wh, as_of)
     alerts = raise_alerts(wh)
     cohorts = {}

@@ -183,6 +183,27 @@ def test_pending_files_are_those_the_ledger_has_not_seen(airflow_env: Path, one_
     assert orch.pending_files("yot") == [str(p) for p in find_files(one_file_landing, "yot")]
 
 
+def test_the_sensor_hashes_only_changed_files_and_archived_files_leave_it(
+        airflow_env: Path, one_file_landing: Path, tmp_path: Path, use: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.airflow import tasks as orch
+
+    landing = tmp_path / "landing"
+    shutil.copytree(one_file_landing, landing)
+    use(landing)
+    (police,) = find_files(landing, "police")
+    orch.gate_and_load("police", str(police))
+    hashed: list[Path] = []
+    monkeypatch.setattr(orch, "sha256_of", lambda p: hashed.append(p) or "not in the ledger")
+    assert orch.pending_files("police") == [] and hashed == []  # same name, size and mtime: not read
+    os.utime(police, ns=(police.stat().st_atime_ns, police.stat().st_mtime_ns + 10**9))
+    assert orch.pending_files("police") == [str(police)] and hashed == [police]
+    monkeypatch.setenv("FAMILYHUB_ARCHIVE", "1")
+    (yot,) = find_files(landing, "yot")
+    assert orch.gate_and_load("yot", str(yot))["status"] == "loaded"
+    assert not yot.exists() and find_files(landing, "yot") == [] and orch.pending_files("yot") == []
+    assert len(list((landing / "yot" / "processed").glob("*/" + yot.name))) == 1
+
+
 def test_refused_file_fails_again_on_retry_and_loads_when_correctly_named(airflow_env: Path, one_file_landing: Path,
                                                                          tmp_path: Path, use: Any) -> None:
     from pipeline.airflow import tasks as orch

@@ -3,8 +3,8 @@
 The DAG files in ``dags/`` only wire tasks together; what a task does lives here, on top of
 the same library the CLI uses. Settings come from the environment, read when a task runs:
 ``FAMILYHUB_LANDING`` (landing root, one folder per agency), ``FAMILYHUB_QUARANTINE``
-(default: ``quarantine`` beside the landing root) and ``FAMILYHUB_WAREHOUSE`` (warehouse
-URL). Only :func:`warehouse_pool` runs at parse time, and it reads the environment only.
+(default: ``quarantine`` beside the landing root), ``FAMILYHUB_WAREHOUSE`` (warehouse
+URL) and ``FAMILYHUB_ARCHIVE`` (1: move processed files to ``processed/YYYY/``). Only :func:`warehouse_pool` runs at parse time, and it reads the environment only.
 
 Every task opens its own warehouse connection and closes it before returning, so an
 embedded (DuckDB) file is never held open by an idle process. The embedded warehouse has a
@@ -23,11 +23,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipeline.ingest.agencies import Agency, get_agency
+from pipeline.ingest.ledger import archive_setting, earlier_copy, recorded, sha256_of
 from pipeline.ingest.limits import UnsafePath, check_path
-from pipeline.ingest.load import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
+from pipeline.ingest.load import FileOutcome, find_files, ingest_file
 from pipeline.warehouse.engine import Warehouse, resolve_url
 
 __all__ = [
@@ -76,18 +78,21 @@ class NothingLoaded(AirflowSkipException):
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the landing files are, where refused files go, and which warehouse to write."""
+    """Where the landing files are, where refused files go, which warehouse to write, and
+    whether processed files are archived."""
 
     landing: Path
     quarantine: Path
     warehouse_url: str
+    archive: bool = False
 
 
 def settings() -> Settings:
     """Settings from the environment (the same variables the CLI reads)."""
     landing = Path(os.environ.get("FAMILYHUB_LANDING", "landing"))
     quarantine = os.environ.get("FAMILYHUB_QUARANTINE")
-    return Settings(landing, Path(quarantine) if quarantine else landing.parent / "quarantine", resolve_url())
+    return Settings(landing, Path(quarantine) if quarantine else landing.parent / "quarantine", resolve_url(),
+                    archive_setting())
 
 
 def warehouse_pool() -> str:
@@ -100,14 +105,28 @@ def warehouse_pool() -> str:
 
 
 @contextmanager
-def _warehouse() -> Iterator[Warehouse]:
-    """A migrated warehouse for one task, closed afterwards (releases the DuckDB file lock)."""
+def _warehouse(ledger_only: bool = False) -> Iterator[Warehouse]:
+    """A migrated warehouse for one task, closed afterwards (releases the DuckDB file lock).
+
+    ``ledger_only`` (a sensor poke, which reads the file ledger alone) skips the migration
+    when the ledger is already current: the DDL of every layer costs more than the poke.
+    """
     wh = Warehouse.connect(settings().warehouse_url)
     try:
-        wh.migrate()
+        if not (ledger_only and _ledger_current(wh)):
+            wh.migrate()
         yield wh
     finally:
         wh.engine.dispose()
+
+
+def _ledger_current(wh: Warehouse) -> bool:
+    """Whether ``ops.files`` has its latest column (``mtime_ns``): then a poke needs no DDL."""
+    try:
+        wh.read("select mtime_ns from ops.files where 1 = 0")
+    except sa.exc.ProgrammingError:  # no such table or column
+        return False
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -117,18 +136,24 @@ def _jsonable(value: Any) -> Any:
 
 # -- ingest ----------------------------------------------------------------------------------
 def pending_files(agency: str) -> list[str]:
-    """Landing files of ``agency`` whose bytes (sha256) the ledger has not seen, oldest first.
+    """Landing files of ``agency`` the ledger has not seen, oldest first.
 
     Reads the warehouse only when the folder holds files, so an empty folder costs nothing.
-    A path that is unsafe to read (a link, a pipe, ...) is never hashed: it is returned as
-    pending, so its ``gate_and_load`` task refuses it loudly until someone removes it.
+    A file the ledger holds under the same name, size and modification time is not hashed
+    (one query for the whole folder; a link is judged by its own ``lstat``, never followed);
+    any other is hashed and compared by its bytes (the two rules of
+    :mod:`pipeline.ingest.ledger`, as ``familyhub ingest`` applies them). A path that is
+    unsafe to read (a link, a pipe, ...) is never hashed: it is returned as pending, so its
+    ``gate_and_load`` task refuses it loudly until someone removes it.
     """
     files = find_files(settings().landing, agency)
     if not files:
         return []
     declared = get_agency(agency)
-    with _warehouse() as wh:
-        return [str(p) for p in files if not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty]
+    with _warehouse(ledger_only=True) as wh:
+        seen = set(recorded(wh, files)["path"])
+        return [str(p) for p in files if str(p) not in seen
+                and (not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty)]
 
 
 def _safe(path: Path, agency: Agency) -> bool:
@@ -147,7 +172,7 @@ def gate_and_load(agency: str, path: str) -> dict[str, Any]:
     bytes under another (correct) name are judged afresh (see ``ingest_file``).
     """
     with _warehouse() as wh:
-        outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine)
+        outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine, archived=settings().archive)
         if outcome.status == "duplicate":
             earlier = wh.read("select status, reason, report_path from ops.files "
                               "where file_id = :f", {"f": outcome.file_id}).iloc[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import landing_options, open_warehouse, warehouse_option
+from pipeline.cli.options import archive_option, landing_options, open_warehouse, warehouse_option
 
 __all__ = ["COMMANDS"]
 
@@ -54,8 +54,9 @@ def _print_outcomes(outcomes: list, as_json: bool, quarantine: Path) -> None:
 @click.option("--max-bad-share", type=click.FloatRange(0, 1), envvar="FAMILYHUB_MAX_BAD_SHARE",
               help="Refuse a file when more than this share of rows break row rules [default: 0.10].")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
+@archive_option
 def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies: tuple[str, ...],
-           max_bad_share: float | None, as_json: bool) -> None:
+           max_bad_share: float | None, as_json: bool, archive: bool) -> None:
     """Gate and load every new file in the landing folders; refuse bad files into quarantine.
 
     Example:
@@ -71,7 +72,8 @@ def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies:
     if not landing.is_dir():
         raise click.ClickException(f"landing folder {landing} does not exist")
     wh = open_warehouse(warehouse_url)
-    outcomes = ingest_landing(wh, landing, quarantine, agencies or None, max_bad_share, progress=not as_json)
+    outcomes = ingest_landing(wh, landing, quarantine, agencies or None, max_bad_share, progress=not as_json,
+                              archived=archive)
     _print_outcomes(outcomes, as_json, quarantine)
 
 

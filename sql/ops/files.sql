@@ -10,6 +10,7 @@ create table if not exists ops.files (
   sequence integer,
   sha256 text not null,
   size_bytes bigint not null,
+  mtime_ns bigint,                 -- modification time (ns) when recorded: an unchanged file is not hashed again
   status text not null,            -- loaded | refused
   rows_sent integer,
   rows_loaded integer not null default 0,
@@ -20,3 +21,5 @@ create table if not exists ops.files (
   loaded_at timestamp,
   unique (sha256, file_name)
 );
+-- Warehouses created before the column existed get it here (until a migration owns this).
+alter table ops.files add column if not exists mtime_ns bigint;
