@@ -1,7 +1,7 @@
 -- Per delivery (ledger file), the share of its new records that link to a person known from
 -- another agency and how often each field agrees in those links, judged against the agency's earlier deliveries (pipeline/linkage/monitoring.py).
 create table if not exists linked.delivery_match_rates (
-  file_id bigint primary key,
+  file_id bigint not null,
   agency text not null,
   run_id text not null,              -- the linkage run that first saw the delivery's records
   n_new integer not null,            -- the delivery's records new in that run
@@ -13,5 +13,6 @@ create table if not exists linked.delivery_match_rates (
   history_mad double precision,      -- and median absolute deviation (null: too little history)
   n_history integer not null,
   flagged boolean not null,          -- far below the history: see status, the report, the link DAG
-  reason text
+  reason text,
+  primary key (file_id, agency)     -- a file is one agency's (test fixtures may mix them)
 );
