@@ -25,6 +25,7 @@ from pipeline.warehouse.engine import Warehouse
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 LINK_DAG = "familyhub_link_and_cohort"
+FRESHNESS_DAG = "familyhub_freshness"
 INGEST_TASKS = {"wait_for_new_file", "gate_and_load", "update_staging_asset", "all_files_accepted"}
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
@@ -114,7 +115,7 @@ def _asset_extras(uri: str, run_id: str) -> list[dict]:
 # -- the DAG files -------------------------------------------------------------------------
 def test_dagbag_holds_one_ingest_dag_per_agency_and_the_link_dag(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {f"familyhub_ingest_{a}" for a in agency_names()} | {LINK_DAG}
+    assert set(dagbag.dag_ids) == {f"familyhub_ingest_{a}" for a in agency_names()} | {LINK_DAG, FRESHNESS_DAG}
 
 
 def test_every_dag_and_task_explains_itself_and_retries(dagbag: Any) -> None:
@@ -152,7 +153,7 @@ def test_link_dag_runs_on_any_agency_asset_or_daily(dagbag: Any) -> None:
     uris = {a.uri for a in schedule.asset_condition.objects}
     assert uris == {f"familyhub://staging/{a}" for a in agency_names()}
     assert schedule.timetable.expression == "0 6 * * *"
-    assert dag.get_task("link").downstream_task_ids == {"raise_alerts", "evaluate_cohort"}
+    assert dag.get_task("link").downstream_task_ids == {"raise_alerts", "evaluate_cohort", "linkage_monitoring"}
     assert dag.get_task("evaluate_cohort").downstream_task_ids == {"refresh_reporting"}
     assert [a.uri for a in dag.get_task("refresh_reporting").outlets] == ["familyhub://reporting/cohort"]
 

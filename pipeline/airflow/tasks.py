@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipeline.ingest.agencies import Agency, get_agency
+from pipeline.ingest.freshness import notify_overdue, notify_refusals
 from pipeline.ingest.ledger import archive_setting, earlier_copy, recorded, sha256_of
 from pipeline.ingest.limits import UnsafePath, check_path
 from pipeline.ingest.load import FileOutcome, find_files, ingest_file
@@ -35,13 +36,17 @@ from pipeline.warehouse.engine import Warehouse, resolve_url
 __all__ = [
     "DEFAULT_POOL",
     "POOL",
+    "CheckFailed",
     "FileRefused",
     "NothingLoaded",
     "Settings",
     "as_of_date",
+    "check_freshness",
     "evaluate_cohort",
+    "extracts_on_time",
     "gate_and_load",
     "link",
+    "match_rates_as_usual",
     "pending_files",
     "programmes_to_evaluate",
     "raise_alerts",
@@ -70,6 +75,11 @@ class FileRefused(AirflowFailException):
                   "then `familyhub reprocess`" if outcome.report_path else
                   "not read (unsafe path); remove it from the landing folder")
         super().__init__(f"{outcome.agency} file {outcome.file_name} refused: {outcome.reason} ({advice})")
+
+
+class CheckFailed(AirflowFailException):
+    """A monitoring check found something a person must look at (an overdue extract, a delivery
+    that links far worse than usual); retrying cannot change it, so the task fails at once."""
 
 
 class NothingLoaded(AirflowSkipException):
@@ -178,6 +188,8 @@ def gate_and_load(agency: str, path: str) -> dict[str, Any]:
                               "where file_id = :f", {"f": outcome.file_id}).iloc[0]
             if earlier.status == "refused":
                 outcome.status, outcome.report_path, outcome.reason = "refused", earlier.report_path, earlier.reason
+        if outcome.status == "refused" and outcome.file_id is not None:
+            notify_refusals(wh)  # the agency's contact hears once per refused file
     if outcome.status == "refused":
         raise FileRefused(outcome)
     return _jsonable(outcome.as_dict())
@@ -252,3 +264,30 @@ def raise_alerts() -> dict[str, Any]:
 
     with _warehouse() as wh:
         return _jsonable(runner.raise_alerts(wh))
+
+
+def match_rates_as_usual(summary: dict[str, Any]) -> dict[str, Any]:
+    """Fail (:class:`CheckFailed`) when the link run flagged a delivery whose match rate or field
+    agreement is far below its agency's history (``pipeline.linkage.monitoring``); the flags are
+    also in ``familyhub status`` and the report."""
+    flags = summary.get("match_rate_flags") or []
+    if flags:
+        raise CheckFailed("deliveries far below their agency's linkage history:\n" + "\n".join(flags))
+    return {"run_id": summary.get("run_id"), "drift": summary.get("drift") or []}
+
+
+# -- freshness -------------------------------------------------------------------------------
+def check_freshness(at: str) -> dict[str, Any]:
+    """Each agency's freshness at ``at``: e-mail the data team once per overdue extract
+    (``FAMILYHUB_DATA_TEAM_EMAIL``) and each refused file's agency contact once."""
+    with _warehouse() as wh:
+        overdue = notify_overdue(wh, date.fromisoformat(at))
+        refusals = notify_refusals(wh)
+    return _jsonable({**overdue, "refusal_notices": refusals})
+
+
+def extracts_on_time(result: dict[str, Any]) -> list[str]:
+    """Fail (:class:`CheckFailed`) while an agency's extract is overdue, naming the agencies."""
+    if result["overdue"]:
+        raise CheckFailed(f"overdue extracts: {', '.join(result['overdue'])} (see `familyhub status`)")
+    return []

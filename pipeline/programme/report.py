@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from pipeline.ingest.status import feed_table
 from pipeline.programme.savings import record_outcomes, report_defaults, totals
 from pipeline.warehouse.engine import Warehouse
 
@@ -41,6 +42,7 @@ class ReportData:
     claims: pd.DataFrame  # reporting.claim
     outcomes: pd.DataFrame  # reporting.family_outcome rows of (programme, as_of)
     alerts: pd.DataFrame  # kind, n
+    feeds: pd.DataFrame | None = None  # per agency: schedule, last file, state, flagged deliveries
 
 
 def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = None) -> ReportData:
@@ -59,6 +61,7 @@ def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = No
         claims=wh.read("select * from reporting.claim order by programme, claim_window, payment"),
         outcomes=wh.read("select * from reporting.family_outcome where programme = :p and as_of = :d", params),
         alerts=wh.read("select kind, count(*) as n from reporting.alert group by kind order by kind"),
+        feeds=feed_table(wh, day),
     )
 
 
@@ -264,6 +267,8 @@ def render(data: ReportData) -> str:
             ("estimated saving", _money(saved["saving"]))])
          + _img(_savings_chart(data.outcomes), "cost before attachment against the latest 12 months")),
         ("Alerts raised for key workers", _table(data.alerts)),
+        ("Partner feeds (freshness at the report date; deliveries linking far worse than usual)",
+         _table(data.feeds if data.feeds is not None else pd.DataFrame())),
     ]
     body = "".join(f"<section><h2>{_e(title)}</h2>{content}</section>" for title, content in sections)
     generated = datetime.now().strftime("%Y-%m-%d %H:%M")
