@@ -7,7 +7,7 @@ bring the data in) the next extract is due:
 * daily, weekly, monthly: one day, week or calendar month after the last extract;
 * termly: at the end of the school term following the last extract (terms as in
   ``shared/spec/programme.md``: autumn ends 31 Dec, spring 30 Apr, summer 31 Aug); a file
-  sent within the grace period after a term's end counts for that term.
+  sent up to the grace period before a term's end already counts as that term's.
 
 It is **overdue** once the due date plus the grace period has passed. An agency that has
 never sent a file is shown as such, not as overdue (there is no date to expect it by).
@@ -76,7 +76,7 @@ def due_after(last: date, schedule: Schedule) -> date:
         return (pd.Timestamp(last) + pd.DateOffset(months=1)).date()
     terms = pd.Series([f"{y}-{t}" for y in range(last.year - 1, last.year + 2) for t in ("AUT", "SPR", "SUM")])
     ends = term_dates(terms)[1].dt.date
-    return min(e for e in ends if e > last - timedelta(days=schedule.grace_days))
+    return min(e for e in ends if e > last + timedelta(days=schedule.grace_days))
 
 
 def freshness(wh: Warehouse, at: date) -> list[Freshness]:
