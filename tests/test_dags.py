@@ -359,3 +359,35 @@ def test_link_and_cohort_dag_fills_the_cohort(dagbag: Any, airflow_db: Path, gen
     assert set(pd.to_datetime(cohort.as_of)) == {pd.Timestamp("2026-11-01")}
     assert active.programme.tolist() == ["tf2015"]
     assert pd.to_datetime(active.as_of).tolist() == [pd.Timestamp("2026-11-01")]
+
+
+def test_monitoring_checks_fail_on_a_flagged_delivery_or_an_overdue_extract(airflow_env: Path) -> None:
+    from pipeline.airflow import tasks as orch
+
+    assert orch.match_rates_as_usual({"run_id": "r", "match_rate_flags": [], "drift": []})["run_id"] == "r"
+    with pytest.raises(orch.CheckFailed, match=r"police delivery police_20261101\.csv: dob agrees"):
+        orch.match_rates_as_usual({"match_rate_flags": ["police delivery police_20261101.csv: dob agrees ..."]})
+    assert orch.extracts_on_time({"overdue": []}) == []
+    with pytest.raises(orch.CheckFailed, match="overdue extracts: police, yot"):
+        orch.extracts_on_time({"overdue": ["police", "yot"]})
+
+
+@pytest.mark.slow
+def test_freshness_dag_flags_overdue_extracts(dagbag: Any, airflow_db: Path, one_file_landing: Path,
+                                              use: Any) -> None:
+    """Every agency's one file is loaded; judged a year later, every extract is overdue: the check
+    task fails and names them (no SMTP here: the notices wait, the run still tells)."""
+    from pipeline.airflow import tasks as orch
+
+    use(one_file_landing)
+    for agency in agency_names():
+        (path,) = find_files(one_file_landing, agency)
+        orch.gate_and_load(agency, str(path))
+    dag = dagbag.dags[FRESHNESS_DAG]
+    assert dag.get_task("check_freshness").downstream_task_ids == {"extracts_on_time"}
+    run = dag.test(run_conf={"as_of": "2027-12-01"})
+    states = _states(run)
+    assert states[("check_freshness", None)] == "success" and states[("extracts_on_time", None)] == "failed"
+    assert str(run.state) == "failed"
+    result = orch.check_freshness("2027-12-01")
+    assert sorted(result["overdue"]) == sorted(agency_names()) and result["waiting"] == 0  # no data team set
