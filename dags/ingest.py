@@ -36,8 +36,9 @@ DEFAULT_ARGS: dict[str, Any] = {
 DAG_DOC = """\
 ### Ingest: {description}
 
-Waits for a new file in `$FAMILYHUB_LANDING/{name}/` (a file whose sha256 is not yet in the
-ledger `ops.files`), runs it through the Great Expectations suite `{name}_raw` and loads it,
+Waits for a new file in `$FAMILYHUB_LANDING/{name}/` (a file the ledger `ops.files` has not
+seen: one it holds under the same name, size and modification time is not even hashed; any
+other is compared by its sha256), runs it through the Great Expectations suite `{name}_raw` and loads it,
 or refuses it into `$FAMILYHUB_QUARANTINE/{name}/` with a report. After a load it updates the
 asset `familyhub://staging/{name}`, which schedules `familyhub_link_and_cohort`.
 
@@ -48,6 +49,8 @@ asset `familyhub://staging/{name}`, which schedules `familyhub_link_and_cohort`.
   page of its validation in `{data_docs}` (`$FAMILYHUB_DATA_DOCS`, default `data_docs` beside the
   quarantine folder). Open `{data_docs}/index.html` in a browser: it lists every file, newest
   first. A refused file's report links its page; `gate_and_load` returns it as `data_docs`.
+- **Archive:** with `FAMILYHUB_ARCHIVE=1` each processed file (loaded, refused, or a re-send) is
+  moved to `processed/YYYY/` inside the agency's folder, out of the sensor's way.
 - **No new file:** the sensor gives up after {timeout} minutes and the run is *skipped*, not failed.
 - **Embedded warehouse:** warehouse tasks share the one-slot pool `familyhub_warehouse`
   (DuckDB has one writer); on PostgreSQL they run in parallel.
@@ -55,7 +58,8 @@ asset `familyhub://staging/{name}`, which schedules `familyhub_link_and_cohort`.
 
 WAIT_DOC = """\
 Pokes every {poke} s (reschedule mode: no worker slot is held between pokes) for files in the
-agency's landing folder whose sha256 is not in the ledger. Returns their paths, oldest extract
+agency's landing folder the ledger has not seen: unchanged files (same name, size and
+modification time) in one query, without reading them; others by their sha256. Returns their paths, oldest extract
 first. Times out after {timeout} minutes and is then skipped (soft fail).
 """
 

@@ -68,6 +68,9 @@ def link_and_cohort() -> None:
        `reporting.cohort` and the family view show (`pipeline.runner.evaluate_cohort`).
     5. `refresh_reporting`: refreshes the pseudonyms the `reporting` views join and updates the asset
        `familyhub://reporting/cohort`.
+    6. `linkage_monitoring`: fails when a delivery links far worse than its agency's earlier
+       ones (match rate or field agreement; see `familyhub status`); run drift against the
+       previous run of the same mode is in its return value and the `link` log.
 
     Re-running a run evaluates the same as-of date and gives the same cohort. On the embedded
     warehouse every task that opens it uses the one-slot pool `familyhub_warehouse`.
@@ -103,8 +106,16 @@ def link_and_cohort() -> None:
     def refresh_reporting() -> dict[str, int]:
         return orch.refresh_reporting()
 
+    @task(execution_timeout=timedelta(minutes=1), pool=orch.DEFAULT_POOL,
+          doc_md="Fails when the link run flagged a delivery whose match rate or field agreement is far "
+                 "below its agency's history (`pipeline.linkage.monitoring`): its log names the file and "
+                 "why. The cohort still runs; look at the delivery (e.g. day and month swapped in dates).")
+    def linkage_monitoring(summary: dict[str, Any]) -> dict[str, Any]:
+        return orch.match_rates_as_usual(summary)
+
     as_of = as_of_date()
     linked = link(as_of)
+    linkage_monitoring(linked)
     cohorts = evaluate_cohort.partial(as_of=as_of).expand_kwargs(programmes())
     linked >> [raise_alerts(), cohorts]
     cohorts >> refresh_reporting()

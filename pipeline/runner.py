@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.governance.access import KEY_ENV, refresh_pseudonyms
+from pipeline.ingest.freshness import notify_refusals
 from pipeline.ingest.load import FileOutcome, ingest_landing
 from pipeline.linkage.link import link
 from pipeline.programme.alerts import raise_alerts
@@ -48,9 +49,12 @@ def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:
 
 
 def run_all(wh: Warehouse, landing: Path, quarantine: Path, as_of: date, programmes: list[str],
-            progress: bool = False) -> RunSummary:
-    """Ingest every new file, link, alert key workers, evaluate each programme (the first is made active)."""
-    files = ingest_landing(wh, landing, quarantine, progress=progress)
+            progress: bool = False, archived: bool = False) -> RunSummary:
+    """Ingest every new file (``archived``: then move it to ``processed/YYYY/``), link, alert key
+    workers, evaluate each programme (the first is made active)."""
+    files = ingest_landing(wh, landing, quarantine, progress=progress, archived=archived)
+    if any(f.status == "refused" for f in files):
+        notify_refusals(wh)  # each refused file's agency contact hears once (when SMTP is set)
     linkage = link(wh, as_of)
     alerts = raise_alerts(wh)
     cohorts = {}

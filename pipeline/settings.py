@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_xlsx_uncompressed_bytes: int = Field(4 << 30, gt=0, description="Most bytes a workbook's members inflate to")
     max_xlsx_ratio: int = Field(200, gt=0, description="Largest inflated/compressed ratio of a workbook member")
     max_xlsx_members: int = Field(1_000, gt=0, description="Most files inside one workbook")
+    archive: bool = Field(False, description=(
+        "Move processed files to `landing/<agency>/processed/YYYY/` (`--archive`)"))
+    data_team_email: str | None = Field(None, description="The data team's address for overdue-extract notices")
     ingest_workers: int = Field(2, ge=1, description="Processes ingesting agencies side by side on PostgreSQL")
     retention_days: int = Field(7 * 365, ge=1, description="Retention period of `familyhub retention`, in days")
     user: str | None = Field(None, description="Who is acting, for the audit log (`--as`) [default: the OS user]")

@@ -25,6 +25,7 @@ from pipeline.warehouse.engine import Warehouse
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 LINK_DAG = "familyhub_link_and_cohort"
+FRESHNESS_DAG = "familyhub_freshness"
 INGEST_TASKS = {"wait_for_new_file", "gate_and_load", "update_staging_asset", "all_files_accepted"}
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
@@ -117,7 +118,7 @@ def _asset_extras(uri: str, run_id: str) -> list[dict]:
 # -- the DAG files -------------------------------------------------------------------------
 def test_dagbag_holds_one_ingest_dag_per_agency_and_the_link_dag(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {f"familyhub_ingest_{a}" for a in agency_names()} | {LINK_DAG}
+    assert set(dagbag.dag_ids) == {f"familyhub_ingest_{a}" for a in agency_names()} | {LINK_DAG, FRESHNESS_DAG}
 
 
 def test_every_dag_and_task_explains_itself_and_retries(dagbag: Any) -> None:
@@ -155,7 +156,7 @@ def test_link_dag_runs_on_any_agency_asset_or_daily(dagbag: Any) -> None:
     uris = {a.uri for a in schedule.asset_condition.objects}
     assert uris == {f"familyhub://staging/{a}" for a in agency_names()}
     assert schedule.timetable.expression == "0 6 * * *"
-    assert dag.get_task("link").downstream_task_ids == {"raise_alerts", "evaluate_cohort"}
+    assert dag.get_task("link").downstream_task_ids == {"raise_alerts", "evaluate_cohort", "linkage_monitoring"}
     assert dag.get_task("evaluate_cohort").downstream_task_ids == {"refresh_reporting"}
     assert [a.uri for a in dag.get_task("refresh_reporting").outlets] == ["familyhub://reporting/cohort"]
 
@@ -184,6 +185,27 @@ def test_pending_files_are_those_the_ledger_has_not_seen(airflow_env: Path, one_
     assert outcome["status"] == "loaded" and outcome["rows_loaded"] > 0
     assert orch.pending_files("police") == []
     assert orch.pending_files("yot") == [str(p) for p in find_files(one_file_landing, "yot")]
+
+
+def test_the_sensor_hashes_only_changed_files_and_archived_files_leave_it(
+        airflow_env: Path, one_file_landing: Path, tmp_path: Path, use: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.airflow import tasks as orch
+
+    landing = tmp_path / "landing"
+    shutil.copytree(one_file_landing, landing)
+    use(landing)
+    (police,) = find_files(landing, "police")
+    orch.gate_and_load("police", str(police))
+    hashed: list[Path] = []
+    monkeypatch.setattr(orch, "sha256_of", lambda p: hashed.append(p) or "not in the ledger")
+    assert orch.pending_files("police") == [] and hashed == []  # same name, size and mtime: not read
+    os.utime(police, ns=(police.stat().st_atime_ns, police.stat().st_mtime_ns + 10**9))
+    assert orch.pending_files("police") == [str(police)] and hashed == [police]
+    monkeypatch.setenv("FAMILYHUB_ARCHIVE", "1")
+    (yot,) = find_files(landing, "yot")
+    assert orch.gate_and_load("yot", str(yot))["status"] == "loaded"
+    assert not yot.exists() and find_files(landing, "yot") == [] and orch.pending_files("yot") == []
+    assert len(list((landing / "yot" / "processed").glob("*/" + yot.name))) == 1
 
 
 def test_refused_file_fails_again_on_retry_and_loads_when_correctly_named(airflow_env: Path, one_file_landing: Path,
@@ -344,3 +366,35 @@ def test_link_and_cohort_dag_fills_the_cohort(dagbag: Any, airflow_db: Path, gen
     assert set(pd.to_datetime(cohort.as_of)) == {pd.Timestamp("2026-11-01")}
     assert active.programme.tolist() == ["tf2015"]
     assert pd.to_datetime(active.as_of).tolist() == [pd.Timestamp("2026-11-01")]
+
+
+def test_monitoring_checks_fail_on_a_flagged_delivery_or_an_overdue_extract(airflow_env: Path) -> None:
+    from pipeline.airflow import tasks as orch
+
+    assert orch.match_rates_as_usual({"run_id": "r", "match_rate_flags": [], "drift": []})["run_id"] == "r"
+    with pytest.raises(orch.CheckFailed, match=r"police delivery police_20261101\.csv: dob agrees"):
+        orch.match_rates_as_usual({"match_rate_flags": ["police delivery police_20261101.csv: dob agrees ..."]})
+    assert orch.extracts_on_time({"overdue": []}) == []
+    with pytest.raises(orch.CheckFailed, match="overdue extracts: police, yot"):
+        orch.extracts_on_time({"overdue": ["police", "yot"]})
+
+
+@pytest.mark.slow
+def test_freshness_dag_flags_overdue_extracts(dagbag: Any, airflow_db: Path, one_file_landing: Path,
+                                              use: Any) -> None:
+    """Every agency's one file is loaded; judged a year later, every extract is overdue: the check
+    task fails and names them (no SMTP here: the notices wait, the run still tells)."""
+    from pipeline.airflow import tasks as orch
+
+    use(one_file_landing)
+    for agency in agency_names():
+        (path,) = find_files(one_file_landing, agency)
+        orch.gate_and_load(agency, str(path))
+    dag = dagbag.dags[FRESHNESS_DAG]
+    assert dag.get_task("check_freshness").downstream_task_ids == {"extracts_on_time"}
+    run = dag.test(run_conf={"as_of": "2027-12-01"})
+    states = _states(run)
+    assert states[("check_freshness", None)] == "success" and states[("extracts_on_time", None)] == "failed"
+    assert str(run.state) == "failed"
+    result = orch.check_freshness("2027-12-01")
+    assert sorted(result["overdue"]) == sorted(agency_names()) and result["waiting"] == 0  # no data team set

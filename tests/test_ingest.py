@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -251,3 +252,55 @@ def test_parallel_postgres_ingest_equals_embedded(generated: Path, tmp_path: Pat
             assert seen[0][key] == seen[1][key]
         else:
             pd.testing.assert_frame_equal(seen[0][key], seen[1][key], check_dtype=False)
+
+
+def test_a_file_unchanged_since_the_ledger_saw_it_is_not_hashed_again(warehouse: Warehouse, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same name, size and modification time: recognised unread, by ingest and by one file; a
+    touched file is hashed again and recognised by its bytes."""
+    from pipeline.ingest import load as load_module
+
+    landing = tmp_path / "landing"
+    good = police_file(landing, "police_20260901.csv", [police_row(i) for i in range(1, 4)])
+    bad = write(landing, "police", "police_2026-09-02.csv", "nonsense")
+    assert [o.status for o in ingest_landing(warehouse, landing, tmp_path / "quarantine")] == ["refused", "loaded"]
+    hashed: list[str] = []
+    real = load_module.sha256_of
+    monkeypatch.setattr(load_module, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    again = ingest_landing(warehouse, landing, tmp_path / "quarantine")
+    assert [(o.status, "unchanged" in o.reason) for o in again] == [("duplicate", True)] * 2
+    assert load(warehouse, good, tmp_path).status == "duplicate" and hashed == []
+    os.utime(good, ns=(good.stat().st_atime_ns, good.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    (refused, touched) = ingest_landing(warehouse, landing, tmp_path / "quarantine")
+    assert hashed == [good.name] and "same bytes" in touched.reason and "unchanged" in refused.reason
+    assert bad.exists() and counts(warehouse)["raw.police"] == 3
+
+
+def test_archive_moves_processed_files_out_of_the_landing_folder(warehouse: Warehouse, tmp_path: Path) -> None:
+    """`familyhub ingest --archive`: loaded, refused and re-sent files go to processed/YYYY/ and are
+    never listed again; a re-send of an archived name keeps both copies."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.ingest.load import find_files
+
+    landing = tmp_path / "landing"
+    rows = [police_row(i) for i in range(1, 4)]
+    police_file(landing, "police_20260901.csv", rows)
+    police_file(landing, "police_20250301.csv", [police_row(9)])
+    write(landing, "police", "police_2026-09-02.csv", "nonsense")
+    args = ["ingest", "--landing", str(landing), "--warehouse", warehouse.url, "--json", "--archive"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert sorted(o["status"] for o in json.loads(first.output)) == ["loaded", "loaded", "refused"]
+    assert find_files(landing, "police") == []
+    processed = landing / "police" / "processed"
+    assert sorted(p.relative_to(processed).as_posix() for p in processed.rglob("*.csv")) == [
+        "2025/police_20250301.csv", f"{date.today().year}/police_2026-09-02.csv", "2026/police_20260901.csv"]
+    police_file(landing, "police_20260901.csv", rows)  # the agency sends the same file again
+    second = CliRunner().invoke(main, args)
+    assert [o["status"] for o in json.loads(second.output)] == ["duplicate"]
+    assert (processed / "2026" / "police_20260901.csv.1").exists() and find_files(landing, "police") == []
+    wh = warehouse
+    assert wh.read("select count(*) as n from ops.files").n[0] == 3
+    wh.engine.dispose()

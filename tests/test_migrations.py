@@ -14,13 +14,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import fresh_pg_database
-from trust_data import AS_OF, small_landing
+from trust_data import build_linked, small_landing
 
 from pipeline.cli import main
 from pipeline.governance import audit
 from pipeline.ingest.agencies import DECLARATIONS, load_agencies
-from pipeline.ingest.load import ingest_landing
-from pipeline.linkage.link import link
 from pipeline.warehouse import schema
 from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
 
@@ -66,11 +64,16 @@ def second_url(warehouse_url: str, tmp_path: Path, request: pytest.FixtureReques
 @pytest.mark.slow
 def test_first_release_warehouse_upgrades_in_place_keeping_every_row(warehouse_url: str, second_url: str,
                                                                      tmp_path: Path) -> None:
-    old = build_previous_release(warehouse_url)
-    landing = small_landing(tmp_path, households=40, files=1)
-    ingest_landing(old, landing, landing.parent / "quarantine")  # this release's code on the old
-    link(old, AS_OF)  # schema: stages whose tables the old release had (cohort rows are inserted)
+    fresh = Warehouse.connect(second_url)  # this release's pipeline fills a warehouse at head...
+    fresh.migrate()
+    build_linked(fresh, small_landing(tmp_path, households=40, files=1))
+    old = build_previous_release(warehouse_url)  # ...whose rows, in the columns release 0.1 had,
+    old_columns = columns(old)  # are what a release-0.1 warehouse holds
     with old.begin() as conn:
+        for table in old.table_counts():
+            layer, name = table.split(".")
+            kept = ", ".join(f'"{c}"' for s, n, c, _ in sorted(old_columns) if (s, n) == (layer, name))
+            old.insert(conn, table, fresh.read(f"select {kept} from {table}"))
         old.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, recorded_at) "
                           "select family_id, 'Ann Key', date '2026-06-01', timestamp '2026-06-01' "
                           "from linked.families limit 3")
@@ -90,8 +93,6 @@ def test_first_release_warehouse_upgrades_in_place_keeping_every_row(warehouse_u
     assert {t: after[t] for t in added} == {**dict.fromkeys(added, 0), "ops.alembic_version": 1}
     assert old.scalar("select count(*) from reporting.family_view") > 0
 
-    fresh = Warehouse.connect(second_url)
-    fresh.migrate()
     assert columns(old) == columns(fresh)  # upgraded = made new: the revisions describe every change
     old.engine.dispose()
     fresh.engine.dispose()

@@ -73,6 +73,8 @@ def test_report_is_one_escaped_file_with_charts(programme_warehouse: Warehouse, 
     assert "<script" not in html and "F&lt;script&gt;" in html
     assert re.search(r"<div class=value>3</div><div class=label>clerical review queue", html)
     assert "£5,400" in html  # three attachment fees and three results payments
+    feeds = html[html.index("Partner feeds"):]  # every agency's freshness; none has sent a file here
+    assert feeds.count("no file yet") == 7 and "termly (+21 days)" in feeds
 
 
 def test_cli_report(programme_warehouse: Warehouse, tmp_path: Path):

@@ -3,8 +3,8 @@
 The DAG files in ``dags/`` only wire tasks together; what a task does lives here, on top of
 the same library the CLI uses. Settings come from the environment, read when a task runs:
 ``FAMILYHUB_LANDING`` (landing root, one folder per agency), ``FAMILYHUB_QUARANTINE``
-(default: ``quarantine`` beside the landing root) and ``FAMILYHUB_WAREHOUSE`` (warehouse
-URL). Only :func:`warehouse_pool` runs at parse time, and it reads the environment only.
+(default: ``quarantine`` beside the landing root), ``FAMILYHUB_WAREHOUSE`` (warehouse
+URL) and ``FAMILYHUB_ARCHIVE`` (1: move processed files to ``processed/YYYY/``). Only :func:`warehouse_pool` runs at parse time, and it reads the environment only.
 
 Every task opens its own warehouse connection and closes it before returning, so an
 embedded (DuckDB) file is never held open by an idle process. The embedded warehouse has a
@@ -25,8 +25,10 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipeline.ingest.agencies import Agency, get_agency
+from pipeline.ingest.freshness import notify_overdue, notify_refusals
+from pipeline.ingest.ledger import archive_setting, earlier_copy, recorded, sha256_of
 from pipeline.ingest.limits import UnsafePath, check_path
-from pipeline.ingest.load import FileOutcome, earlier_copy, find_files, ingest_file, sha256_of
+from pipeline.ingest.load import FileOutcome, find_files, ingest_file
 from pipeline.settings import settings as environment
 from pipeline.warehouse.engine import Warehouse, resolve_url
 from pipeline.warehouse.schema import SchemaBehind
@@ -34,13 +36,17 @@ from pipeline.warehouse.schema import SchemaBehind
 __all__ = [
     "DEFAULT_POOL",
     "POOL",
+    "CheckFailed",
     "FileRefused",
     "NothingLoaded",
     "Settings",
     "as_of_date",
+    "check_freshness",
     "evaluate_cohort",
+    "extracts_on_time",
     "gate_and_load",
     "link",
+    "match_rates_as_usual",
     "pending_files",
     "programmes_to_evaluate",
     "raise_alerts",
@@ -70,24 +76,32 @@ class FileRefused(AirflowFailException):
         super().__init__(f"{outcome.agency} file {outcome.file_name} refused: {outcome.reason} ({advice})")
 
 
+class CheckFailed(AirflowFailException):
+    """A monitoring check found something a person must look at (an overdue extract, a delivery
+    that links far worse than usual); retrying cannot change it, so the task fails at once."""
+
+
 class NothingLoaded(AirflowSkipException):
     """No file of this run was loaded, so the agency's staging asset is not updated."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the landing files are, where refused files go, and which warehouse to write."""
+    """Where the landing files are, where refused files go, which warehouse to write, and
+    whether processed files are archived."""
 
     landing: Path
     quarantine: Path
     warehouse_url: str
+    archive: bool = False
 
 
 def settings() -> Settings:
     """The folders and warehouse of a task, from :func:`pipeline.settings.settings` (the same
     variables the CLI reads), with the quarantine defaulted beside the landing root."""
     env = environment()
-    return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url())
+    return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url(),
+                    archive_setting())
 
 
 def warehouse_pool() -> str:
@@ -117,6 +131,7 @@ def _warehouse() -> Iterator[Warehouse]:
         wh.engine.dispose()
 
 
+
 def _jsonable(value: Any) -> Any:
     """A library result made safe for XCom (dates, numpy numbers and paths become JSON)."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
@@ -124,18 +139,24 @@ def _jsonable(value: Any) -> Any:
 
 # -- ingest ----------------------------------------------------------------------------------
 def pending_files(agency: str) -> list[str]:
-    """Landing files of ``agency`` whose bytes (sha256) the ledger has not seen, oldest first.
+    """Landing files of ``agency`` the ledger has not seen, oldest first.
 
     Reads the warehouse only when the folder holds files, so an empty folder costs nothing.
-    A path that is unsafe to read (a link, a pipe, ...) is never hashed: it is returned as
-    pending, so its ``gate_and_load`` task refuses it loudly until someone removes it.
+    A file the ledger holds under the same name, size and modification time is not hashed
+    (one query for the whole folder; a link is judged by its own ``lstat``, never followed);
+    any other is hashed and compared by its bytes (the two rules of
+    :mod:`pipeline.ingest.ledger`, as ``familyhub ingest`` applies them). A path that is
+    unsafe to read (a link, a pipe, ...) is never hashed: it is returned as pending, so its
+    ``gate_and_load`` task refuses it loudly until someone removes it.
     """
     files = find_files(settings().landing, agency)
     if not files:
         return []
     declared = get_agency(agency)
     with _warehouse() as wh:
-        return [str(p) for p in files if not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty]
+        seen = set(recorded(wh, files)["path"])
+        return [str(p) for p in files if str(p) not in seen
+                and (not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty)]
 
 
 def _safe(path: Path, agency: Agency) -> bool:
@@ -154,12 +175,14 @@ def gate_and_load(agency: str, path: str) -> dict[str, Any]:
     bytes under another (correct) name are judged afresh (see ``ingest_file``).
     """
     with _warehouse() as wh:
-        outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine)
+        outcome = ingest_file(wh, Path(path), get_agency(agency), settings().quarantine, archived=settings().archive)
         if outcome.status == "duplicate":
             earlier = wh.read("select status, reason, report_path from ops.files "
                               "where file_id = :f", {"f": outcome.file_id}).iloc[0]
             if earlier.status == "refused":
                 outcome.status, outcome.report_path, outcome.reason = "refused", earlier.report_path, earlier.reason
+        if outcome.status == "refused" and outcome.file_id is not None:
+            notify_refusals(wh)  # the agency's contact hears once per refused file
     if outcome.status == "refused":
         raise FileRefused(outcome)
     return _jsonable(outcome.as_dict())
@@ -239,3 +262,30 @@ def raise_alerts() -> dict[str, Any]:
 
     with _warehouse() as wh:
         return _jsonable(runner.raise_alerts(wh))
+
+
+def match_rates_as_usual(summary: dict[str, Any]) -> dict[str, Any]:
+    """Fail (:class:`CheckFailed`) when the link run flagged a delivery whose match rate or field
+    agreement is far below its agency's history (``pipeline.linkage.monitoring``); the flags are
+    also in ``familyhub status`` and the report."""
+    flags = summary.get("match_rate_flags") or []
+    if flags:
+        raise CheckFailed("deliveries far below their agency's linkage history:\n" + "\n".join(flags))
+    return {"run_id": summary.get("run_id"), "drift": summary.get("drift") or []}
+
+
+# -- freshness -------------------------------------------------------------------------------
+def check_freshness(at: str) -> dict[str, Any]:
+    """Each agency's freshness at ``at``: e-mail the data team once per overdue extract
+    (``FAMILYHUB_DATA_TEAM_EMAIL``) and each refused file's agency contact once."""
+    with _warehouse() as wh:
+        overdue = notify_overdue(wh, date.fromisoformat(at))
+        refusals = notify_refusals(wh)
+    return _jsonable({**overdue, "refusal_notices": refusals})
+
+
+def extracts_on_time(result: dict[str, Any]) -> list[str]:
+    """Fail (:class:`CheckFailed`) while an agency's extract is overdue, naming the agencies."""
+    if result["overdue"]:
+        raise CheckFailed(f"overdue extracts: {', '.join(result['overdue'])} (see `familyhub status`)")
+    return []

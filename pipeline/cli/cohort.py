@@ -10,6 +10,7 @@ import click
 import pandas as pd
 
 from pipeline.cli.options import (
+    archive_option,
     as_of_option,
     identity_options,
     landing_options,
@@ -54,8 +55,9 @@ def print_summary(wh, programme: str, as_of: date) -> None:
 @landing_options
 @as_of_option
 @programme_option
+@archive_option
 def run(warehouse_url: str | None, landing: Path, quarantine: Path, as_of: datetime,
-        programmes: tuple[str, ...]) -> None:
+        programmes: tuple[str, ...], archive: bool) -> None:
     """Do everything: ingest new files, link persons and families, evaluate the programmes.
 
     Idempotent: running it again with no new files changes nothing.
@@ -69,7 +71,7 @@ def run(warehouse_url: str | None, landing: Path, quarantine: Path, as_of: datet
     if not landing.is_dir():
         raise click.ClickException(f"landing folder {landing} does not exist")
     wh = open_warehouse(warehouse_url)
-    summary = run_all(wh, landing, quarantine, _day(as_of), list(programmes), progress=True)
+    summary = run_all(wh, landing, quarantine, _day(as_of), list(programmes), progress=True, archived=archive)
     loaded = sum(f.status == "loaded" for f in summary.files)
     refused = [f for f in summary.files if f.status == "refused"]
     click.echo(f"files: {loaded} loaded, {len(refused)} refused, "

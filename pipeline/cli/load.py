@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
-from pipeline.cli.options import landing_options, open_warehouse, warehouse_option
+from pipeline.cli.options import archive_option, landing_options, open_warehouse, warehouse_option
 
 __all__ = ["COMMANDS"]
 
@@ -54,8 +55,9 @@ def _print_outcomes(outcomes: list, as_json: bool, quarantine: Path) -> None:
 @click.option("--max-bad-share", type=click.FloatRange(0, 1), envvar="FAMILYHUB_MAX_BAD_SHARE",
               help="Refuse a file when more than this share of rows break row rules [default: 0.10].")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
+@archive_option
 def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies: tuple[str, ...],
-           max_bad_share: float | None, as_json: bool) -> None:
+           max_bad_share: float | None, as_json: bool, archive: bool) -> None:
     """Gate and load every new file in the landing folders; refuse bad files into quarantine.
 
     Example:
@@ -71,7 +73,12 @@ def ingest(warehouse_url: str | None, landing: Path, quarantine: Path, agencies:
     if not landing.is_dir():
         raise click.ClickException(f"landing folder {landing} does not exist")
     wh = open_warehouse(warehouse_url)
-    outcomes = ingest_landing(wh, landing, quarantine, agencies or None, max_bad_share, progress=not as_json)
+    outcomes = ingest_landing(wh, landing, quarantine, agencies or None, max_bad_share, progress=not as_json,
+                              archived=archive)
+    if any(o.status == "refused" for o in outcomes):
+        from pipeline.ingest.freshness import notify_refusals
+
+        notify_refusals(wh)  # each refused file's agency contact hears once (when SMTP is set)
     _print_outcomes(outcomes, as_json, quarantine)
 
 
@@ -104,25 +111,35 @@ def reprocess(warehouse_url: str | None, landing: Path, quarantine: Path, max_ba
 @click.command()
 @warehouse_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(warehouse_url: str | None, as_json: bool) -> None:
-    """Per agency: files loaded and refused, rows sent, loaded, held back and in refused files.
+@click.option("--at", type=click.DateTime(["%Y-%m-%d"]), default=lambda: date.today().isoformat(),
+              show_default="today", help="Judge freshness at this date (YYYY-MM-DD).")
+def status(warehouse_url: str | None, as_json: bool, at: datetime) -> None:
+    """Per agency: files loaded and refused, rows sent, loaded, held back and in refused files;
+    whether its extract is on schedule; deliveries whose linkage looks wrong.
 
     Example:
 
         familyhub status --json
     """
-    from pipeline.ingest.status import agency_status
+    from pipeline.ingest.status import agency_status, freshness_state
 
-    stats = agency_status(open_warehouse(warehouse_url))
+    stats = agency_status(open_warehouse(warehouse_url), at.date())
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
     click.echo(f"{'agency':<11} {'files ok':>8} {'refused':>8} {'rows sent':>10} {'loaded':>10} {'held':>7} "
-               f"{'in refused':>10}  latest")
+               f"{'in refused':>10}  {'latest':<10}  {'every':<7} {'expected by':<11}  state")
     for name, s in stats.items():
+        f = s["freshness"]
         click.echo(f"{name:<11} {s['files_loaded']:>8} {s['files_refused']:>8} {s['rows_sent']:>10} "
                    f"{s['rows_loaded']:>10} {s['rows_held']:>7} {s['rows_in_refused_files']:>10}  "
-                   f"{s['latest_extract'] or '-'}")
+                   f"{s['latest_extract'] or '-':<10}  {f['every']:<7} {f['expected_by'] or '-':<11}  "
+                   + click.style(freshness_state(f), fg="red" if f["overdue"] else None))
+    flagged = [(name, d) for name, s in stats.items() for d in s["flagged_deliveries"]]
+    if flagged:
+        click.secho("deliveries flagged by linkage monitoring (far below the agency's history):", fg="red")
+        for _, d in flagged:
+            click.echo(f"  {d['reason']}")
 
 
 @click.command()

@@ -13,7 +13,7 @@ import click
 
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["as_of_option", "identity_options", "landing_options", "open_warehouse", "programme_option",
+__all__ = ["archive_option", "as_of_option", "identity_options", "landing_options", "open_warehouse", "programme_option",
            "warehouse_option"]
 
 warehouse_option = click.option(
@@ -25,6 +25,11 @@ warehouse_option = click.option(
 as_of_option = click.option(
     "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=lambda: date.today().isoformat(),
     show_default="today", help="Evaluation date (YYYY-MM-DD): windows are the 365 days up to it.")
+
+archive_option = click.option(
+    "--archive/--no-archive", envvar="FAMILYHUB_ARCHIVE", default=False, show_default=True,
+    help="Move each processed file (loaded, refused and quarantined, or already seen) to "
+         "LANDING/<agency>/processed/YYYY/. Env: FAMILYHUB_ARCHIVE.")
 
 programme_option = click.option(
     "--programme", "programmes", multiple=True, default=("tf2015",), show_default=True,

@@ -1,7 +1,7 @@
 """Agency declarations: the one list of partner agencies and how to read their extracts.
 
 Each agency is one YAML file in ``pipeline/declarations/`` (file pattern, encoding,
-delimiter or sheet, columns with types, date formats and code lists, the event key, and
+delimiter or sheet, delivery schedule with its grace period and contact, columns with types, date formats and code lists, the event key, and
 the mapping to canonical person mentions and events). Everything downstream (readers,
 quality suites, raw tables, DAGs) is driven from here, so an eighth agency is a new
 declaration and a new suite, never new code. Extra declaration folders can be added with
@@ -27,6 +27,7 @@ __all__ = [
     "Column",
     "DeclarationError",
     "FileName",
+    "Schedule",
     "agency_names",
     "get_agency",
     "load_agencies",
@@ -36,6 +37,8 @@ __all__ = [
 DECLARATIONS = Path(__file__).resolve().parents[1] / "declarations"
 
 ColumnType = Literal["text", "date", "datetime", "integer", "decimal", "term"]
+Cadence = Literal["daily", "weekly", "monthly", "termly"]
+CADENCES = ("daily", "weekly", "monthly", "termly")
 CheckKind = Literal["dob", "nhs_number", "upn", "nino"]
 COLUMN_TYPES = {"text", "date", "datetime", "integer", "decimal", "term"}
 CHECKS = {"dob", "nhs_number", "upn", "nino"}
@@ -108,6 +111,15 @@ class AlertRule:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When the agency sends a file, how late it may be, and whom to tell about a refused file."""
+
+    every: Cadence
+    grace_days: int
+    contact: str
+
+
+@dataclass(frozen=True)
 class Agency:
     """A partner agency's extract declaration (see ``shared/spec/extracts.md``)."""
 
@@ -118,6 +130,7 @@ class Agency:
     event_key: tuple[str, ...]
     person: dict[str, Any]
     event: dict[str, Any]
+    schedule: Schedule
     source: Path = field(compare=False)
     trust: int | None = None  # rank of its person details for a person's best values (1 = most trusted)
     alert: AlertRule | None = None
@@ -171,7 +184,7 @@ def _parse(path: Path) -> Agency:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise _fail(path, "not a mapping")
-    for key in ("name", "description", "file", "columns", "event_key", "person", "event"):
+    for key in ("name", "description", "file", "schedule", "columns", "event_key", "person", "event"):
         if key not in raw:
             raise _fail(path, f"missing '{key}'")
     if raw["name"] != path.stem:
@@ -212,6 +225,7 @@ def _parse(path: Path) -> Agency:
         event_key=tuple(raw["event_key"]),
         person=raw["person"],
         event=raw["event"],
+        schedule=_schedule(path, raw["schedule"]),
         source=path,
         trust=trust,
         alert=_alert(path, raw.get("alert")),
@@ -265,6 +279,17 @@ def _event_types(spec: Any, columns: list[Column]) -> set[str] | None:
         return {spec["value"]}
     column = next((c for c in columns if c.name == spec), None)
     return set(column.codes) if column is not None and column.codes else None
+def _schedule(path: Path, raw: Any) -> Schedule:
+    """``schedule: {every: daily|weekly|monthly|termly, grace_days: N, contact: address}``."""
+    if not isinstance(raw, dict) or set(raw) != {"every", "grace_days", "contact"}:
+        raise _fail(path, "schedule: needs exactly every, grace_days and contact")
+    if raw["every"] not in CADENCES:
+        raise _fail(path, f"schedule.every: '{raw['every']}' is not one of {', '.join(CADENCES)}")
+    if not isinstance(raw["grace_days"], int) or isinstance(raw["grace_days"], bool) or raw["grace_days"] < 0:
+        raise _fail(path, f"schedule.grace_days: '{raw['grace_days']}' is not a whole number of days")
+    if not isinstance(raw["contact"], str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", raw["contact"]):
+        raise _fail(path, f"schedule.contact: '{raw['contact']}' is not an e-mail address")
+    return Schedule(**raw)
 
 
 def _folders() -> list[Path]:

@@ -10,7 +10,6 @@ newer version. ``reprocess`` re-runs refused files and held rows after a fix.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -33,12 +32,13 @@ from pipeline.ingest import data_docs
 from pipeline.ingest.agencies import Agency, FileName, get_agency, load_agencies, parse_file_name
 from pipeline.ingest.canonical import canonical_frames, record_keys
 from pipeline.ingest.extracts import ExtractError, read_extract
+from pipeline.ingest.ledger import archive, earlier_copy, recorded, sha256_of
 from pipeline.ingest.limits import UnsafePath, check_limits, check_path
 from pipeline.ingest.quality import RefusedFile, check_chunk, max_bad_share, prepare_gate
 from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["FileOutcome", "earlier_copy", "find_files", "ingest_file", "ingest_landing", "reprocess"]
+__all__ = ["FileOutcome", "earlier_copy", "find_files", "ingest_file", "ingest_landing", "reprocess", "sha256_of"]
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -74,22 +74,19 @@ class _Tally:
     validation: Any = None  # GX's result its Data Docs page shows: the first failing chunk's, else the first
 
 
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def _sort_key(path: Path) -> tuple:
     stem = path.stem.split("_")
     return (stem[1] if len(stem) > 1 else "", int(stem[2]) if len(stem) > 2 and stem[2].isdigit() else 1, path.name)
 
 
 def find_files(landing: Path, agency: str) -> list[Path]:
-    """Files in ``landing/<agency>/`` in extract order (date, then same-day sequence)."""
+    """Files in ``landing/<agency>/`` in extract order (date, then same-day sequence); not those
+    archived under ``processed/``."""
     folder = landing / agency
     if not folder.is_dir():
         return []
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    with os.scandir(folder) as entries:  # the entry's type comes with the listing: no stat per file
+        files = [Path(e.path) for e in entries if e.is_file() and not e.name.startswith(".")]
     return sorted(files, key=_sort_key)
 
 
@@ -214,29 +211,44 @@ def _refusal_for_share(tally: _Tally, share: float) -> RefusedFile | None:
     return None
 
 
-def earlier_copy(wh: Warehouse, sha: str, name: str) -> pd.DataFrame:
-    """Ledger rows (file_id, status) this file re-sends: the same bytes already loaded, or refused
-    under this very name. Bytes refused under another name (a misnamed file sent again correctly
-    named) are judged afresh."""
-    return wh.read("select file_id, status from ops.files where sha256 = :s "
-                   "and (status <> 'refused' or file_name = :n) order by file_id", {"s": sha, "n": name})
+_UNCHANGED = "unchanged (same name, size and modification time) since"
+
+
+def _duplicate(agency: str, path: Path, seen: Any, why: str) -> FileOutcome:
+    """The outcome of a file the ledger already holds (``seen``: its first ledger row)."""
+    return FileOutcome(agency, path.name, "duplicate", file_id=int(seen.file_id),
+                       reason=f"{why} file {int(seen.file_id)} ({seen.status})")
 
 
 def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
-                share: float | None = None, on_rows: Callable[[int], None] | None = None) -> FileOutcome:
-    """Gate and load one file in one transaction, or refuse it whole into quarantine."""
+                share: float | None = None, on_rows: Callable[[int], None] | None = None,
+                archived: bool = False) -> FileOutcome:
+    """Gate and load one file in one transaction, or refuse it whole into quarantine; with
+    ``archived``, then move it to ``processed/YYYY/`` (see :mod:`pipeline.ingest.ledger`)."""
     share = max_bad_share() if share is None else share
     try:
         check_path(path, agency)  # hostile input: never follow a link or read outside the landing folder
     except UnsafePath as exc:
         log.warning("%s: refused unread: %s", path.name, exc)
         return FileOutcome(agency.name, path.name, "refused", reason=str(exc))
-    sha = sha256_of(path)
-    seen = earlier_copy(wh, sha, path.name)
+    seen = recorded(wh, [path])
     if len(seen):
-        return FileOutcome(agency.name, path.name, "duplicate", file_id=int(seen.file_id[0]),
-                           reason=f"same bytes as file {int(seen.file_id[0])} ({seen.status[0]})")
-    return _load_or_refuse(wh, path, agency, quarantine, share, sha, on_rows)
+        outcome = _duplicate(agency.name, path, next(seen.itertuples()), _UNCHANGED)
+    elif len(seen := earlier_copy(wh, sha := sha256_of(path), path.name)):
+        outcome = _duplicate(agency.name, path, next(seen.itertuples()), "same bytes as")
+    else:
+        outcome = _load_or_refuse(wh, path, agency, quarantine, share, sha, on_rows)
+    if archived:
+        _archive(path, agency)
+    return outcome
+
+
+def _archive(path: Path, agency: Agency) -> None:
+    try:
+        extract = parse_file_name(path.name, agency).extract_date
+    except ValueError:
+        extract = None
+    archive(path, extract)
 
 
 def _load_or_refuse(wh: Warehouse, path: Path, agency: Agency, quarantine: Path, share: float, sha: str,
@@ -283,13 +295,13 @@ def _ledger_exists(wh: Warehouse, file_id: int | None) -> bool:
 def _open_ledger(wh: Warehouse, conn: Connection, agency: Agency, path: Path, delivered_name: str,
                  name: FileName, sha: str, file_id: int | None) -> int:
     params = {"a": agency.name, "n": delivered_name, "d": name.extract_date, "q": name.sequence, "s": sha,
-              "b": path.stat().st_size, "t": datetime.now()}
+              "b": path.stat().st_size, "m": path.stat().st_mtime_ns, "t": datetime.now()}
     if file_id is not None:  # reprocessing a refused file keeps its ledger row
         wh.execute(conn, "update ops.files set extract_date = :d, sequence = :q, status = 'loading' "
                          "where file_id = :f", {**params, "f": file_id})
         return file_id
     return wh.execute(conn, "insert into ops.files (agency, file_name, extract_date, sequence, sha256, size_bytes, "
-                            "status, received_at) values (:a, :n, :d, :q, :s, :b, 'loading', :t) "
+                            "mtime_ns, status, received_at) values (:a, :n, :d, :q, :s, :b, :m, 'loading', :t) "
                             "returning file_id", params).scalar_one()
 
 
@@ -302,10 +314,11 @@ def _refuse(wh: Warehouse, path: Path, agency: Agency, sha: str, refusal: Refuse
         folder = quarantine / agency.name
         _drop_interrupted_copies(wh, conn, folder, delivered_name)
         if file_id is None:
-            file_id = wh.execute(conn, "insert into ops.files (agency, file_name, sha256, size_bytes, status, "
-                                       "received_at) values (:a, :n, :s, :b, 'refused', :t) returning file_id",
+            file_id = wh.execute(conn, "insert into ops.files (agency, file_name, sha256, size_bytes, mtime_ns, "
+                                       "status, received_at) values (:a, :n, :s, :b, :m, 'refused', :t) "
+                                       "returning file_id",
                                  {"a": agency.name, "n": delivered_name, "s": sha, "b": path.stat().st_size,
-                                  "t": datetime.now()}).scalar_one()
+                                  "m": path.stat().st_mtime_ns, "t": datetime.now()}).scalar_one()
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{file_id}__{delivered_name}"
         if path.resolve() != target.resolve():
@@ -383,32 +396,41 @@ def ingest_workers(wh: Warehouse) -> int:
 
 
 def ingest_landing(wh: Warehouse, landing: Path, quarantine: Path, agencies: Iterable[str] | None = None,
-                   share: float | None = None, progress: bool = False) -> list[FileOutcome]:
+                   share: float | None = None, progress: bool = False, archived: bool = False) -> list[FileOutcome]:
     """Ingest every file waiting in the landing folders, oldest extract first within an agency;
-    agencies in parallel worker processes where the warehouse allows (:func:`ingest_workers`)."""
+    agencies in parallel worker processes where the warehouse allows (:func:`ingest_workers`).
+    Files the ledger holds unchanged are recognised in one query, unread; ``archived`` moves
+    every processed file to ``processed/YYYY/``."""
     from tqdm import tqdm
 
     names = list(agencies) if agencies else list(load_agencies())
-    work = {a: files for a in names if (files := find_files(landing, a))}
+    found = {a: files for a in names if (files := find_files(landing, a))}
+    seen = {Path(r.path): r for r in recorded(wh, [p for files in found.values() for p in files]).itertuples()}
+    known = {p: _duplicate(a, p, seen[p], _UNCHANGED) for a, files in found.items() for p in files if p in seen}
+    work = {a: new for a, files in found.items() if (new := [p for p in files if p not in known])}
     outcomes: dict[str, list[FileOutcome]] = {}
     with tqdm(total=sum(map(len, work.values())), unit="file", disable=not progress, desc="ingest") as bar:
         workers = min(ingest_workers(wh), len(work))
         if workers > 1:
-            outcomes = _ingest_in_workers(wh, work, quarantine, share, workers, bar.update)
+            outcomes = _ingest_in_workers(wh, work, quarantine, share, workers, bar.update, archived)
         for name, files in work.items():
             if name in outcomes:
                 continue
             outcomes[name] = []
             for path in files:
                 bar.set_postfix_str(path.name)
-                outcomes[name].append(ingest_file(wh, path, get_agency(name), quarantine, share))
+                outcomes[name].append(ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived))
                 bar.update()
+    if archived:
+        for path in known:
+            _archive(path, get_agency(known[path].agency))
     wh.checkpoint()  # the embedded database file takes the load at once, not a checkpoint per few files
-    return [o for name in work for o in outcomes[name]]
+    done = {a: iter(outcomes.get(a, [])) for a in found}
+    return [known[p] if p in known else next(done[a]) for a, files in found.items() for p in files]
 
 
 def _ingest_in_workers(wh: Warehouse, work: dict[str, list[Path]], quarantine: Path, share: float | None,
-                       workers: int, done: Callable[[int], object]) -> dict[str, list[FileOutcome]]:
+                       workers: int, done: Callable[[int], object], archived: bool) -> dict[str, list[FileOutcome]]:
     """One task per agency, largest first, on ``workers`` forked processes with their own connections."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -419,7 +441,8 @@ def _ingest_in_workers(wh: Warehouse, work: dict[str, list[Path]], quarantine: P
     outcomes = {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        tasks = {pool.submit(_ingest_agency, url, name, work[name], quarantine, share): name for name in largest}
+        tasks = {pool.submit(_ingest_agency, url, name, work[name], quarantine, share, archived): name
+                 for name in largest}
         for task in as_completed(tasks):
             outcomes[tasks[task]] = task.result()
             done(len(outcomes[tasks[task]]))
@@ -435,11 +458,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _ingest_agency(url: str, name: str, files: list[Path], quarantine: Path, share: float | None) -> list[FileOutcome]:
+def _ingest_agency(url: str, name: str, files: list[Path], quarantine: Path, share: float | None,
+                   archived: bool) -> list[FileOutcome]:
     """A worker's task: the agency's files in order, each in its own transaction."""
     wh = Warehouse.connect(url)
     try:
-        return [ingest_file(wh, path, get_agency(name), quarantine, share) for path in files]
+        return [ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived) for path in files]
     finally:
         wh.engine.dispose()
 

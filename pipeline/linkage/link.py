@@ -40,6 +40,7 @@ from matching.matcher import Matcher, PersonLinkResult
 from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
 from pipeline.ingest.agencies import Agency, load_agencies
+from pipeline.linkage.monitoring import delivery_match_rates, drift, record_match_rates
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
@@ -63,7 +64,7 @@ def _person_link(wh: Warehouse, mentions: pd.DataFrame, previous: pd.Series, ful
     model = None if full else saved_model(wh)
     new = mentions[~mentions["mention_id"].isin(previous.index)]
     if model is None or previous.empty:
-        matcher = Matcher(previous=model)
+        matcher = Matcher()
         result = matcher.link_persons(mentions)
         current = result.clusters.set_index("mention_id")["cluster"]
         return current, result, "full", matcher.model
@@ -71,7 +72,7 @@ def _person_link(wh: Warehouse, mentions: pd.DataFrame, previous: pd.Series, ful
         return previous.copy(), None, "unchanged", model
     existing = mentions[mentions["mention_id"].isin(previous.index)].assign(
         person_id=lambda f: f["mention_id"].map(previous))
-    matcher = Matcher(model=model, previous=model)
+    matcher = Matcher(model=model)  # drift is judged against the previous incremental run (monitoring)
     result = matcher.link_incremental(existing, new)
     touched = result.clusters.set_index("mention_id")["cluster"]
     current = previous.reindex(mentions["mention_id"]).astype(object)
@@ -330,8 +331,12 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
              "timings": result.timings if result is not None else {},
              "household_guard": households.guard.to_dict("records"),
-             "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)}}
-    warnings = (result.warnings if result is not None else []) + bound.warnings
+             "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)},
+             "run": model.run if result is not None and model is not None else {}}
+    stats["drift"] = drift(wh, mode, stats["run"])
+    new = ~mentions["mention_id"].isin(previous.index)
+    rates = delivery_match_rates(mentions[["mention_id", "agency", "file_id", "person_id"]], new, result)
+    warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     with wh.begin() as conn:
         _replace(wh, conn, "linked.mention_person", mention_person)
         _replace(wh, conn, "linked.persons", _best_person_values(mentions))
@@ -352,10 +357,12 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
             wh.insert(conn, "linked.record_links", links)
         wh.insert(conn, "linked.lineage_events",
                   lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
+        flags = record_match_rates(wh, conn, rates, run_id)
+        warnings += flags
         summary = {
             "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
             "n_mentions": len(mentions),
-            "n_new_mentions": int((~mentions["mention_id"].isin(previous.index)).sum()),
+            "n_new_mentions": int(new.sum()),
             "n_persons": int(mentions["person_id"].nunique()), "n_families": int(fam_table["family_id"].nunique()),
             "n_review": int((links["status"] == "review").sum()) if len(links) else 0,
             "model_json": json.dumps(model.to_dict()) if model is not None else None,
@@ -366,4 +373,5 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     log.info("link %s (%s): %d persons, %d families, %d merges/splits", run_id, mode,
              summary["n_persons"], summary["n_families"], len(merges))
     return {k: v for k, v in summary.items() if k not in {"model_json", "stats_json"}} | {
-        "merges_and_splits": len(merges), "timings": stats["timings"]}
+        "merges_and_splits": len(merges), "timings": stats["timings"], "drift": stats["drift"],
+        "match_rate_flags": flags}

@@ -21,22 +21,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import smtplib
-import ssl
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.ingest.agencies import AlertRule, load_agencies
+from pipeline.notify import SmtpSettings, deliver
 from pipeline.programme.cohort import Programme, ProgrammeError, load_programme
 from pipeline.programme.cohort.config import Aggregate
 from pipeline.programme.cohort.frames import prepare_events
 from pipeline.programme.keyworkers import EPISODES
-from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = [
@@ -192,53 +189,6 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
 
 
 # -- e-mail ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SmtpSettings:
-    """SMTP settings, from the environment only; the password never appears in a repr or log.
-
-    ``security``: ``starttls`` (default: the server must offer it), ``ssl`` (implicit TLS),
-    or ``none`` (plain, for a relay on a trusted network or a test server).
-    """
-
-    host: str
-    sender: str
-    port: int = 587
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    timeout: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> SmtpSettings | None:
-        """FAMILYHUB_SMTP_HOST/PORT/USER/PASSWORD/FROM/SECURITY; None when no host is set."""
-        env = settings()
-        if not env.smtp_host:
-            return None
-        if not env.smtp_from:
-            raise ValueError("FAMILYHUB_SMTP_FROM (the sender address) is required with FAMILYHUB_SMTP_HOST")
-        port = env.smtp_port or {"starttls": 587, "ssl": 465, "none": 25}[env.smtp_security]
-        password = env.smtp_password.get_secret_value() if env.smtp_password else None
-        return cls(host=env.smtp_host, sender=env.smtp_from, port=port, user=env.smtp_user,
-                   password=password, security=env.smtp_security)
-
-    def connect(self) -> smtplib.SMTP:
-        """An open, authenticated connection; credentials go only over TLS unless security is none."""
-        context = ssl.create_default_context()
-        if self.security == "ssl":
-            server: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-        else:
-            server = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        try:
-            if self.security == "starttls":
-                server.starttls(context=context)
-            if self.user:
-                server.login(self.user, self.password or "")
-        except BaseException:
-            server.close()
-            raise
-        return server
-
-
 def _message(alert: Any, recipient: str, sender: str) -> EmailMessage:
     """The e-mail for one alert: ids, kind, date and detail; no names or dates of birth.
 
@@ -284,26 +234,9 @@ def deliver_alerts(wh: Warehouse, settings: SmtpSettings | None = None) -> dict[
         "and d.channel = 'email' and d.status = 'sent') order by a.raised_at, a.alert_id")
     addressed = pending[pending["email"].notna()]
     counts = {"sent": 0, "failed": 0, "no_address": int(len(pending) - len(addressed))}
-    if addressed.empty:
-        return counts
-    try:
-        server = settings.connect()
-    except (OSError, smtplib.SMTPException) as exc:
-        log.warning("cannot reach SMTP server %s:%s: %s", settings.host, settings.port, type(exc).__name__)
-        for alert in addressed.itertuples():
-            _record_delivery(wh, alert.alert_id, alert.email, "failed", f"connect: {type(exc).__name__}")
-        return counts | {"failed": len(addressed)}
-    with server:
-        for alert in addressed.itertuples():
-            try:
-                server.send_message(_message(alert, alert.email, settings.sender))
-            except smtplib.SMTPException as exc:
-                _record_delivery(wh, alert.alert_id, alert.email, "failed", f"{type(exc).__name__}: {exc}"[:500])
-                counts["failed"] += 1
-            else:
-                _record_delivery(wh, alert.alert_id, alert.email, "sent", None)
-                counts["sent"] += 1
-    return counts
+    messages = [(a, _message(a, a.email, settings.sender)) for a in addressed.itertuples()]
+    return counts | deliver(settings, messages, lambda a, status, error: _record_delivery(
+        wh, a.alert_id, a.email, status, error))
 
 
 def list_alerts(wh: Warehouse, key_worker: str | None = None, since: date | None = None) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from pipeline.ingest.status import feed_table
 from pipeline.programme.savings import record_outcomes, report_defaults, totals
 from pipeline.templating import render as render_template
 from pipeline.warehouse.engine import Warehouse
@@ -41,6 +42,7 @@ class ReportData:
     claims: pd.DataFrame  # reporting.claim
     outcomes: pd.DataFrame  # reporting.family_outcome rows of (programme, as_of)
     alerts: pd.DataFrame  # kind, n
+    feeds: pd.DataFrame | None = None  # per agency: schedule, last file, state, flagged deliveries
 
 
 def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = None) -> ReportData:
@@ -59,6 +61,7 @@ def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = No
         claims=wh.read("select * from reporting.claim order by programme, claim_window, payment"),
         outcomes=wh.read("select * from reporting.family_outcome where programme = :p and as_of = :d", params),
         alerts=wh.read("select kind, count(*) as n from reporting.alert group by kind order by kind"),
+        feeds=feed_table(wh, day),
     )
 
 
@@ -230,6 +233,7 @@ def render(data: ReportData) -> str:
                  "chart": _chart(_savings_chart(data.outcomes),
                                  "cost before attachment against the latest 12 months")},
         alerts=data.alerts,
+        feeds=data.feeds if data.feeds is not None else pd.DataFrame(),
     )
 
 

@@ -10,6 +10,7 @@ create table if not exists ops.files (
   sequence integer,
   sha256 text not null,
   size_bytes bigint not null,
+  mtime_ns bigint,                 -- modification time (ns) when recorded: an unchanged file is not hashed again
   status text not null,            -- loaded | refused
   rows_sent integer,
   rows_loaded integer not null default 0,
