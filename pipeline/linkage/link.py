@@ -39,6 +39,7 @@ from matching.lineage import carry_forward
 from matching.matcher import Matcher, PersonLinkResult
 from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
+from pipeline.programme.cases import follow
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["AGENCY_TRUST", "Bound", "bind_decisions", "link", "saved_model"]
@@ -268,6 +269,18 @@ def _accepted_links(wh: Warehouse, nodes: np.ndarray, result: PersonLinkResult |
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+def _family_keys(wh: Warehouse, mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFrame
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Household per mention now, and family per mention before: families are carried forward
+    on records, not person ids, so a family whose only person merged into another family's
+    person is seen to merge into that family (its person id retired), not to vanish."""
+    now = mentions.set_index("mention_id")["person_id"].map(members.set_index("person_id")["household_key"])
+    before = wh.read("select m.mention_id, f.family_id from linked.mention_person m "
+                     "join linked.person_family f on f.person_id = m.person_id")
+    previous = before.set_index("mention_id")["family_id"] if len(old) else pd.Series(dtype=object)
+    return now.dropna(), previous
+
+
 def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
     wh.execute(conn, f"delete from {table}")
     wh.insert(conn, table, frame)
@@ -306,12 +319,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
     households = build_households(mentions, as_of, events=events)
-    old_fam = wh.read("select person_id, family_id from linked.person_family")
-    fam_prev = old_fam.set_index("person_id")["family_id"] if len(old_fam) else pd.Series(dtype=object)
-    fam_reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'family'")["new_id"]
-    families = carry_forward(households.members.set_index("person_id")["household_key"], fam_prev,
-                             prefix="F", run_id=run_id, reserved=fam_reserved)
-    members = households.members.assign(family_id=lambda f: f["person_id"].map(families.ids))
+    families = carry_forward(*_family_keys(wh, mentions, households.members, old), prefix="F", run_id=run_id,
+                             reserved=wh.read("select distinct new_id from linked.lineage_events "
+                                              "where kind = 'family'")["new_id"])
+    members = households.members.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     fam_table = households.households.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     edges = households.edges.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     lineage = pd.concat([persons.events.assign(kind="person"), families.events.assign(kind="family")],
@@ -343,6 +354,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
             wh.insert(conn, "linked.record_links", links)
         wh.insert(conn, "linked.lineage_events",
                   lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
+        stats["cases"] = follow(wh, conn, lineage, run_id)
         summary = {
             "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
             "n_mentions": len(mentions),

@@ -75,7 +75,7 @@ ALERT_RULES: dict[str, AlertRule] = {
 
 _OPEN_ATTACHMENTS = f"""
 select family_id, key_worker, attached_on from (
-  select e.*, row_number() over (partition by family_id order by attached_on desc) as latest
+  select e.*, row_number() over (partition by case_id, family_id order by attached_on desc) as latest
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
