@@ -244,7 +244,8 @@ def load(wh: Warehouse, events: list[dict], families: list[str], attached: str =
         wh.insert(conn, "linked.families", pd.DataFrame({"family_id": families, "n_members": 2}))
         wh.insert(conn, "cohort.attachments", pd.DataFrame({
             "family_id": families, "key_worker": "Ann", "attached_on": pd.Timestamp(attached),
-            "recorded_at": pd.Timestamp("2026-05-01 09:00")}))
+            "recorded_at": pd.Timestamp("2026-05-01 09:00"), "case_id": families}))  # one case per family
+        wh.insert(conn, "cohort.case_families", pd.DataFrame({"case_id": families, "family_id": families}))
 
 
 def test_claims_recorded_once_across_windows(warehouse: Warehouse):
