@@ -173,6 +173,8 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
         n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
         candidates = wh.read(_CANDIDATES, conn=conn)
         alerts = _classify(candidates, prog) if len(candidates) else candidates.iloc[0:0]
+        # a family two cases cover (a merge awaiting the coordinator): one alert, to the first attached
+        alerts = alerts.sort_values(["attached_on", "key_worker"], kind="stable").drop_duplicates("mention_id")
         if len(alerts):
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])
