@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.programme.cases import follow
 from pipeline.programme.claims import ClaimWindow, Payments, assess, load_payments, make_claims
 from pipeline.programme.cohort import load_programme
 from pipeline.warehouse.engine import Warehouse
@@ -299,3 +301,23 @@ def test_cli_claims_writes_a_formula_safe_audited_return(warehouse_url: str, tmp
     dry = CliRunner().invoke(main, ["claims", "--programme", "tf2015", "--window", "2026-H2", "--dry-run",
                                     "--warehouse", warehouse_url])
     assert dry.exit_code == 0, dry.output  # no file, no reason needed
+
+
+def test_money_is_decimal_rounded_to_the_penny_per_claim():
+    pay = Payments.model_validate({"programme": "x", "per_family": 1000,
+                                   "years": [{"from": "2026-04-01", "families": 6, "attachment_share": "1/3"}],
+                                   "results": {"work": {"employment": {"weeks": 26}}}})
+    assert (pay.fee(1), pay.results_amount(1)) == (Decimal("333.33"), Decimal("666.67"))
+    assert isinstance(pay.fee(1), Decimal) and pay.fee(1) + pay.results_amount(1) == 1000
+
+
+def test_a_family_two_cases_cover_is_claimed_through_one_case(warehouse: Warehouse):
+    load(warehouse, crime_and_abuse("F1", "2026-04-02") + crime_and_abuse("F2", "2026-04-02"), ["F1", "F2"])
+    lineage = pd.DataFrame([{"kind": "family", "event": "merged", "old_id": "F2", "new_id": "F1", "n_keys": 2}])
+    with warehouse.begin() as conn:  # F2 merged into F1: both cases now cover F1, the coordinator has not decided
+        follow(warehouse, conn, lineage, "r2")
+    result = make_claims(warehouse, "tf2015", "2026-H2")
+    assert set(result.claims["case_id"]) == {"F1"} and set(result.claims["family_id"]) == {"F1"}
+    left_out = result.not_claimed[result.not_claimed["case_id"] == "F2"]
+    assert len(left_out) == 2 and left_out["reason"].str.contains("also covered by case F1").all()
+    assert result.claims["amount"].map(type).eq(Decimal).all()

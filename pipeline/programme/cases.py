@@ -57,7 +57,7 @@ def _event_rows(cases: pd.DataFrame, run_id: str, now: datetime) -> pd.DataFrame
     kind = cases["event"].map({"merged": "followed", "split": "covered", "retired": "lost"})
     return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "run_id": run_id, "event": kind.to_numpy(),
                          "family_id": cases["new_id"].to_numpy(), "from_family_id": cases["old_id"].to_numpy(),
-                         "detail": detail, "recorded_at": now})
+                         "detail": detail, "recorded_at": now.isoformat(sep=" ")})
 
 
 def _reviews(covered: pd.DataFrame, moved: pd.DataFrame, open_cases: pd.Index, run_id: str,
@@ -84,7 +84,7 @@ def _reviews(covered: pd.DataFrame, moved: pd.DataFrame, open_cases: pd.Index, r
                   "merged": f"family merged, the case now covers {', '.join(mine)}: confirm"}[kind]
         rows.append({"review_id": f"R{run_id}-{case}", "case_id": case, "run_id": run_id, "kind": kind,
                      "families": ",".join(mine), "other_cases": ",".join(others) or None,
-                     "detail": detail + (f" ({said})" if said else ""), "raised_at": now})
+                     "detail": detail + (f" ({said})" if said else ""), "raised_at": now.isoformat(sep=" ")})
     return pd.DataFrame(rows)
 
 
@@ -102,7 +102,7 @@ def follow(wh: Warehouse, conn: Connection, lineage: pd.DataFrame, run_id: str) 
         fam[["event", "old_id", "new_id", "n_keys"]], left_on="family_id", right_on="old_id")
     lost = fam.loc[fam["event"].isin(["merged", "retired"]), "old_id"]
     gained = moved[moved["event"].isin(_MOVES)]
-    now = datetime.now()
+    now = datetime.now()  # written as text: the bulk insert would keep only the date of a datetime
     result = pd.concat([
         covered[~covered["family_id"].isin(lost)],
         pd.DataFrame({"case_id": gained["case_id"], "family_id": gained["new_id"], "since_run": run_id}),
@@ -151,7 +151,7 @@ def decide(wh: Warehouse, review_id: str, by: str, keep: list[str] | None = None
         wh.insert(conn, "cohort.case_events", pd.DataFrame({
             "case_id": case, "run_id": None, "event": "decided", "family_id": keep, "from_family_id": None,
             "detail": f"review decided by {by}: the case keeps {', '.join(keep)}"
-                      + (f", drops {', '.join(dropped)}" if dropped else ""), "recorded_at": now}))
+                      + (f", drops {', '.join(dropped)}" if dropped else ""), "recorded_at": now.isoformat(sep=" ")}))
         wh.execute(conn, "update cohort.case_reviews set decision = :d, decided_by = :b, decided_at = :t "
                          "where case_id = :c and decided_at is null",
                    {"d": ",".join(keep), "b": by, "t": now, "c": case})
