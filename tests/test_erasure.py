@@ -242,6 +242,17 @@ def test_erasure_refusals(linked: tuple[Warehouse, Path]) -> None:
     assert wh.read("select * from ops.audit_log").empty and wh.read("select * from ops.tombstones").empty
 
 
+def test_erasing_a_merged_persons_old_id_names_where_their_records_went(linked: tuple[Warehouse, Path]) -> None:
+    wh, _ = linked
+    survivor = wh.read("select person_id from linked.persons order by person_id limit 1")["person_id"].iloc[0]
+    with wh.begin() as conn:
+        wh.insert(conn, "linked.lineage_events", pd.DataFrame([
+            {"run_id": "r0", "kind": "person", "event": "merged", "old_id": "Pold", "new_id": "Pmid", "n_keys": 1},
+            {"run_id": "r1", "kind": "person", "event": "merged", "old_id": "Pmid", "new_id": survivor, "n_keys": 2}]))
+    with pytest.raises(ValueError, match=f"now under {survivor}"):
+        erase_person(wh, "Pold", who="x", reason="SAR-2")
+
+
 def test_retention_removes_old_records_and_keeps_open_ones(linked: tuple[Warehouse, Path]) -> None:
     wh, _ = linked
     days = 70
