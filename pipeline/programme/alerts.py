@@ -171,6 +171,12 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
         n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
+        if not wh.is_embedded:
+            # Tables rewritten by this run's ingest and link have no statistics until autovacuum
+            # analyses them: PostgreSQL then takes the events for a handful of rows and, with a
+            # few hundred attached families, re-scans them once per family (minutes at 20,000
+            # households). Hash joins read each table once whatever the estimates.
+            wh.execute(conn, "set local enable_nestloop = off")
         candidates = wh.read(_CANDIDATES, conn=conn)
         alerts = _classify(candidates, prog) if len(candidates) else candidates.iloc[0:0]
         # a family two cases cover (a merge awaiting the coordinator): one alert, to the first attached
