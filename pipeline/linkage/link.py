@@ -214,7 +214,11 @@ def _best_person_values(mentions: pd.DataFrame) -> pd.DataFrame:
     ordered = mentions.assign(_trust=mentions["agency"].map(rank).fillna(len(rank))).sort_values(
         ["person_id", "_trust", "seen_date"], ascending=[True, True, False])
     best = ordered.groupby("person_id", sort=True)[_BEST_FIELDS].first()
-    agencies = mentions.groupby("person_id")["agency"].agg(lambda a: ",".join(sorted(set(a))))
+    known = mentions.groupby(["person_id", "agency"]).size().unstack(fill_value=0) > 0
+    text = np.full(len(known), "", dtype=object)
+    for agency in sorted(known.columns):  # a handful of agencies: vectorised over persons
+        text = np.where(known[agency].to_numpy(), text + agency + ",", text)
+    agencies = pd.Series(text, index=known.index).str.removesuffix(",")
     return pd.DataFrame({
         "person_id": best.index,
         "first_name": best["first_name_raw"].to_numpy(),
@@ -269,15 +273,13 @@ def _accepted_links(wh: Warehouse, nodes: np.ndarray, result: PersonLinkResult |
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _family_keys(wh: Warehouse, mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFrame
-                 ) -> tuple[pd.Series, pd.Series]:
-    """Household per mention now, and family per mention before: families are carried forward
-    on records, not person ids, so a family whose only person merged into another family's
-    person is seen to merge into that family (its person id retired), not to vanish."""
+def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Household per mention now, and family per mention before (``old``: the previous run's
+    ``family_id`` by mention id): families are carried forward on records, not person ids, so
+    a family whose only person merged into another family's person is seen to merge into that
+    family (its person id retired), not to vanish."""
     now = mentions.set_index("mention_id")["person_id"].map(members.set_index("person_id")["household_key"])
-    before = wh.read("select m.mention_id, f.family_id from linked.mention_person m "
-                     "join linked.person_family f on f.person_id = m.person_id")
-    previous = before.set_index("mention_id")["family_id"] if len(old) else pd.Series(dtype=object)
+    previous = old["family_id"].dropna() if len(old) else pd.Series(dtype=object)
     return now.dropna(), previous
 
 
@@ -295,8 +297,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
         raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
     for col in ("dob", "seen_date"):
         mentions[col] = pd.to_datetime(mentions[col])
-    old = wh.read("select mention_id, person_id from linked.mention_person")
-    previous = old.set_index("mention_id")["person_id"] if len(old) else pd.Series(dtype=object)
+    # the previous run's person, weight and family of every record, read once
+    old = wh.read("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
+                  "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
+    previous = old["person_id"] if len(old) else pd.Series(dtype=object)
     current, result, mode, model = _person_link(wh, mentions, previous, full)
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
@@ -308,8 +312,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
 
     weights = pd.Series(np.nan, index=mentions["mention_id"])
     if len(old):
-        weights.update(wh.read("select mention_id, match_weight from linked.mention_person")
-                       .set_index("mention_id")["match_weight"].astype(float))
+        weights.update(old["match_weight"].astype(float))
     if result is not None:
         weights.update(result.clusters.set_index("mention_id")["match_weight"].astype(float))
     mention_person = pd.DataFrame({"mention_id": mentions["mention_id"], "person_id": mentions["person_id"],
@@ -319,7 +322,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
     households = build_households(mentions, as_of, events=events)
-    families = carry_forward(*_family_keys(wh, mentions, households.members, old), prefix="F", run_id=run_id,
+    families = carry_forward(*_family_keys(mentions, households.members, old), prefix="F", run_id=run_id,
                              reserved=wh.read("select distinct new_id from linked.lineage_events "
                                               "where kind = 'family'")["new_id"])
     members = households.members.assign(family_id=lambda f: f["household_key"].map(families.clusters))
