@@ -131,7 +131,7 @@ def _derive_everything(wh: Warehouse, family: str, records: pd.DataFrame) -> Non
         wh.execute(conn, "insert into cohort.alert_deliveries select alert_id, 'email', 'ann@council.example', "
                          "'sent', raised_at, null from cohort.alerts")
         wh.execute(conn, "insert into cohort.claims values (:c, 'tf2015', '2026-H2', '2026-12-31', :f, 'attachment', "
-                         "null, 1, '2000-01-01', 1000, 'attached', '2026-12-31')", {"c": claim_id, "f": family})
+                         "null, 1, '2000-01-01', 1000, 'attached', '2026-12-31', :f)", {"c": claim_id, "f": family})
         wh.insert(conn, "cohort.claim_evidence", records.assign(
             claim_id=claim_id, item="crime_asb", detail="before: " + records["agency"] + " " + records["record_key"]))
     refresh_pseudonyms(wh, b"erasure-test-key-0123456789")

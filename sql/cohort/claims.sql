@@ -16,3 +16,7 @@ create table if not exists cohort.claims (
   case_id text not null,            -- the case claimed (cohort.attachments.case_id)
   primary key (programme, case_id, payment)
 );
+-- warehouses from before cases: the case of each claimed family (as cohort.attachments); the
+-- key (programme, case_id, payment) needs a migration there
+alter table cohort.claims add column if not exists case_id text;
+update cohort.claims set case_id = 'C' || family_id where case_id is null;
