@@ -11,6 +11,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from trust_data import as_login, build_linked, small_landing
 from pipeline import runner
 from pipeline.cli import main
 from pipeline.governance import access
+from pipeline.programme.keyworkers import attach, close
 from pipeline.warehouse.engine import Warehouse
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("pg-roles")]
@@ -56,13 +58,10 @@ def granted(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> It
     build_linked(wh, small_landing(tmp_path_factory.mktemp("access")))
     families = wh.read("select family_id from linked.families order by n_members desc, family_id")["family_id"]
     alice, bob, closed = families[:2].tolist(), families[2], families[3]
+    for family, worker in [(f, "Alice Key") for f in alice] + [(bob, "Bob Key"), (closed, "Bob Key")]:
+        attach(wh, family, worker, date(2026, 6, 1))
+    close(wh, closed, date(2026, 9, 1))
     with wh.begin() as conn:
-        rows = [(f, "Alice Key") for f in alice] + [(bob, "Bob Key"), (closed, "Bob Key")]
-        wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, recorded_at) "
-                         "values (:f, :k, '2026-06-01', '2026-06-01')", [{"f": f, "k": k} for f, k in rows])
-        wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, closed_on, "
-                         "recorded_at) values (:f, 'Bob Key', '2026-06-01', '2026-09-01', '2026-09-01')",
-                   {"f": closed})
         wh.execute(conn, "insert into cohort.recorded_needs select 'N' || family_id, family_id, 'early_years', "
                          "'2026-05-01', 'speech delay', 'Ann', null, null, 'added', 'Ann', now() from linked.families")
     runner = CliRunner()

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.programme.cases import follow
 from pipeline.programme.claims import ClaimWindow, Payments, assess, load_payments, make_claims
 from pipeline.programme.cohort import load_programme, parse_programme
 from pipeline.warehouse.engine import Warehouse
@@ -246,7 +247,8 @@ def load(wh: Warehouse, events: list[dict], families: list[str], attached: str =
         wh.insert(conn, "linked.families", pd.DataFrame({"family_id": families, "n_members": 2}))
         wh.insert(conn, "cohort.attachments", pd.DataFrame({
             "family_id": families, "key_worker": "Ann", "attached_on": pd.Timestamp(attached),
-            "recorded_at": pd.Timestamp("2026-05-01 09:00")}))
+            "recorded_at": pd.Timestamp("2026-05-01 09:00"), "case_id": families}))  # one case per family
+        wh.insert(conn, "cohort.case_families", pd.DataFrame({"case_id": families, "family_id": families}))
 
 
 def test_claims_recorded_once_across_windows(warehouse: Warehouse):
@@ -466,3 +468,21 @@ def test_sf2022_claims_recorded_once_beside_tf2015(warehouse: Warehouse, warehou
         ("sf2022", "results", 800.0), ("tf2015", "attachment", 1000.0), ("tf2015", "results", 800.0)]
     evidence = warehouse.read("select * from cohort.claim_evidence where claim_id = 'sf2022:2026-H2:F1:results'")
     assert made.need_id in set(evidence["record_key"])
+def test_money_is_decimal_rounded_to_the_penny_per_claim():
+    pay = Payments.model_validate({"programme": "x", "per_family": 1000,
+                                   "years": [{"from": "2026-04-01", "families": 6, "attachment_share": "1/3"}],
+                                   "results": {"work": {"employment": {"weeks": 26, "agency": "dwp"}}}})
+    assert (pay.fee(1), pay.results_amount(1)) == (Decimal("333.33"), Decimal("666.67"))
+    assert isinstance(pay.fee(1), Decimal) and pay.fee(1) + pay.results_amount(1) == 1000
+
+
+def test_a_family_two_cases_cover_is_claimed_through_one_case(warehouse: Warehouse):
+    load(warehouse, crime_and_abuse("F1", "2026-04-02") + crime_and_abuse("F2", "2026-04-02"), ["F1", "F2"])
+    lineage = pd.DataFrame([{"kind": "family", "event": "merged", "old_id": "F2", "new_id": "F1", "n_keys": 2}])
+    with warehouse.begin() as conn:  # F2 merged into F1: both cases now cover F1, the coordinator has not decided
+        follow(warehouse, conn, lineage, "r2")
+    result = make_claims(warehouse, "tf2015", "2026-H2")
+    assert set(result.claims["case_id"]) == {"F1"} and set(result.claims["family_id"]) == {"F1"}
+    left_out = result.not_claimed[result.not_claimed["case_id"] == "F2"]
+    assert len(left_out) == 2 and left_out["reason"].str.contains("also covered by case F1").all()
+    assert result.claims["amount"].map(type).eq(Decimal).all()

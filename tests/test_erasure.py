@@ -131,7 +131,7 @@ def _derive_everything(wh: Warehouse, family: str, records: pd.DataFrame) -> Non
         wh.execute(conn, "insert into cohort.alert_deliveries select alert_id, 'email', 'ann@council.example', "
                          "'sent', raised_at, null from cohort.alerts")
         wh.execute(conn, "insert into cohort.claims values (:c, 'tf2015', '2026-H2', '2026-12-31', :f, 'attachment', "
-                         "null, 1, '2000-01-01', 1000, 'attached', '2026-12-31')", {"c": claim_id, "f": family})
+                         "null, 1, '2000-01-01', 1000, 'attached', '2026-12-31', :f)", {"c": claim_id, "f": family})
         wh.insert(conn, "cohort.claim_evidence", records.assign(
             claim_id=claim_id, item="crime_asb", detail="before: " + records["agency"] + " " + records["record_key"]))
     refresh_pseudonyms(wh, b"erasure-test-key-0123456789")
@@ -240,6 +240,17 @@ def test_erasure_refusals(linked: tuple[Warehouse, Path]) -> None:
     with pytest.raises(ValueError, match="say why"):
         erase_person(wh, "Pnobody", who="x", reason=" ")
     assert wh.read("select * from ops.audit_log").empty and wh.read("select * from ops.tombstones").empty
+
+
+def test_erasing_a_merged_persons_old_id_names_where_their_records_went(linked: tuple[Warehouse, Path]) -> None:
+    wh, _ = linked
+    survivor = wh.read("select person_id from linked.persons order by person_id limit 1")["person_id"].iloc[0]
+    with wh.begin() as conn:
+        wh.insert(conn, "linked.lineage_events", pd.DataFrame([
+            {"run_id": "r0", "kind": "person", "event": "merged", "old_id": "Pold", "new_id": "Pmid", "n_keys": 1},
+            {"run_id": "r1", "kind": "person", "event": "merged", "old_id": "Pmid", "new_id": survivor, "n_keys": 2}]))
+    with pytest.raises(ValueError, match=f"now under {survivor}"):
+        erase_person(wh, "Pold", who="x", reason="SAR-2")
 
 
 def test_retention_removes_old_records_and_keeps_open_ones(linked: tuple[Warehouse, Path]) -> None:

@@ -90,7 +90,8 @@ def test_first_release_warehouse_upgrades_in_place_keeping_every_row(warehouse_u
     after = old.table_counts()
     assert {t: after[t] for t in before} == before  # every row kept
     added = set(after) - set(before)  # the version row lives in ops; later revisions' tables start empty
-    assert {t: after[t] for t in added} == {**dict.fromkeys(added, 0), "ops.alembic_version": 1}
+    assert {t: after[t] for t in added} == {**dict.fromkeys(added, 0), "ops.alembic_version": 1,
+                                            "cohort.case_families": 3}  # each attached family, a case
     assert old.scalar("select count(*) from reporting.family_view") > 0
 
     assert columns(old) == columns(fresh)  # upgraded = made new: the revisions describe every change

@@ -19,16 +19,19 @@ __all__ = ["COMMANDS"]
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--bad-files/--no-bad-files", default=True, show_default=True,
               help="Also write deliberately bad files under OUT/bad/ and a few bad rows.")
-def generate(out: Path, households: int, seed: int, bad_files: bool) -> None:
+@click.option("--extracts", type=click.IntRange(3), default=4, show_default=True,
+              help="Monthly extracts per agency, the first a backfill (13: a baseline and a year of deltas).")
+def generate(out: Path, households: int, seed: int, bad_files: bool, extracts: int) -> None:
     """Write realistic synthetic extracts for every agency into OUT/landing, with a truth file.
 
     Example:
 
         familyhub generate demo --households 2000 --seed 7
+        familyhub generate year --households 2000 --extracts 13   # delivered month by month
     """
     from pipeline.generator import generate as run
 
-    summary = run(out, households=households, seed=seed, bad_files=bad_files)
+    summary = run(out, households=households, seed=seed, bad_files=bad_files, extracts=extracts)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 

@@ -115,13 +115,14 @@ def _write_truth_tables(out: Path, pop: Population, cases: Cases) -> dict:
 
 def generate(
     out: Path, households: int, seed: int, as_of: date = date(2026, 11, 1), bad_files: bool = True,
-    noise: str = "normal",
+    noise: str = "normal", extracts: int = 4,
 ) -> dict:
     """Write a synthetic area's partner extracts and their truth under ``out``; return a summary.
 
     ``noise`` is "none" (clean identities), "normal" or "high". ``bad_files`` adds the refused
-    files under ``bad/`` and ~0.2% bad rows in the landing files. The same arguments always
-    give the same bytes.
+    files under ``bad/`` and ~0.2% bad rows in the landing files. ``extracts`` is the number of
+    monthly extracts per agency (the first a backfill; 13 gives a baseline and a year of monthly
+    deltas, see :mod:`pipeline.generator.replay`). The same arguments always give the same bytes.
     """
     if noise not in LEVELS:
         raise ValueError(f"noise must be one of {sorted(LEVELS)}, not {noise!r}")
@@ -154,7 +155,7 @@ def generate(
     for agency in AGENCIES:
         delivery = deliver(
             w, agency, events.pop(agency), out, as_of, profile_for(agency, noise),
-            _rng(seed, f"deliver/{agency}"), zlib.crc32(f"{seed}/{agency}".encode()), bad_files,
+            _rng(seed, f"deliver/{agency}"), zlib.crc32(f"{seed}/{agency}".encode()), bad_files, extracts,
         )
         manifest.extend(delivery.manifest)
         truths.append(delivery.truth)
@@ -165,7 +166,8 @@ def generate(
     truth.to_csv(out / "truth.csv", index=False)
     summary = _write_truth_tables(out, pop, cases)
     (out / "manifest.json").write_text(
-        json.dumps({"seed": seed, "households": households, "as_of": as_of.isoformat(), "noise": noise, "files": manifest}, indent=1)
+        json.dumps({"seed": seed, "households": households, "as_of": as_of.isoformat(), "noise": noise, "extracts": extracts,
+                    "files": manifest}, indent=1)
     )
     landing = [m for m in manifest if m["path"].startswith("landing/")]
     return {

@@ -1,7 +1,7 @@
 """Turning record versions into the files agencies deliver, plus the truth about each row.
 
-Per agency: four monthly extracts ending near the as-of date (the first is the backfill of
-everything recorded so far, later ones are deltas), a correction file between the second
+Per agency: monthly extracts ending near the as-of date (four by default; the first is the
+backfill of everything recorded so far, later ones are deltas), a correction file between the second
 and third, sometimes a second file on the last day (``_2``), a byte-for-byte re-send of the
 second file under ``resend/``, and deliberately bad files under ``bad/`` that the hub must
 refuse. Empty deltas are not written: an agency with nothing new sends nothing.
@@ -63,10 +63,13 @@ class PlannedFile:
         return FORMATS[self.agency].file_name(self.extract, self.n)
 
 
-def plan_files(agency: str, as_of: date) -> tuple[list[date], list[PlannedFile]]:
-    """Regular extract dates (monthly, last on or just before ``as_of``) and every file planned."""
+def plan_files(agency: str, as_of: date, extracts: int = 4) -> tuple[list[date], list[PlannedFile]]:
+    """Regular extract dates (``extracts`` monthly ones, the last on or just before ``as_of``)
+    and every file planned."""
+    if extracts < 3:
+        raise ValueError("extracts must be at least 3 (a backfill, the correction's month and one more)")
     offset = timedelta(days=EXTRACT_OFFSET[agency])
-    regular = [add_months(as_of, -k) - offset for k in (3, 2, 1, 0)]
+    regular = [add_months(as_of, -k) - offset for k in range(extracts - 1, -1, -1)]
     files = [PlannedFile(agency, d, 1, "normal") for d in regular]
     files.append(PlannedFile(agency, regular[1] + timedelta(days=9), 1, "correction"))
     if agency in SECOND_SAME_DAY:
@@ -193,11 +196,11 @@ def _bad_file(reason: str, fmt: AgencyFormat, sample: pd.DataFrame, when: date, 
 
 def deliver(
     w: World, agency: str, events: pd.DataFrame, out: Path, as_of: date, profile: NoiseProfile,
-    rng: np.random.Generator, agency_seed: int, bad_files: bool,
+    rng: np.random.Generator, agency_seed: int, bad_files: bool, extracts: int = 4,
 ) -> AgencyDelivery:
     """Write the agency's landing files (and resend/bad copies); return manifest and truth."""
     fmt = FORMATS[agency]
-    regular, files = plan_files(agency, as_of)
+    regular, files = plan_files(agency, as_of, extracts)
     rows = _add_corrections(_schedule(events, agency, regular, files, rng), agency, files, rng)
     rows = rows.sort_values("file", kind="stable").reset_index(drop=True)
     table = fmt.render(Render(w, rng, profile, rows, agency_seed))

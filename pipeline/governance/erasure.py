@@ -210,6 +210,10 @@ def erase_person(wh: Warehouse, person_id: str, *, who: str, reason: str | None)
                            {"p": person_id}, conn)
         family = wh.read("select family_id from linked.person_family where person_id = :p", {"p": person_id}, conn)
         if mentions.empty and family.empty:
+            now = _successors(wh, conn, person_id)
+            if now:
+                raise ErasureError(f"person {person_id} was merged or split since: their records are now under "
+                                   f"{', '.join(now)}; check whose they are and erase that id")
             raise ErasureError(f"no person {person_id} in the warehouse (see `familyhub audit --person "
                                f"{person_id}` for an earlier erasure)")
         purged, gone = _purge(wh, conn, mentions, "erased", source_ids=mentions["source_person_id"])
@@ -232,6 +236,18 @@ def erase_person(wh: Warehouse, person_id: str, *, who: str, reason: str | None)
                      family_id=family["family_id"].iloc[0] if len(family) else None,
                      detail=json.dumps(summary), conn=conn)
     return summary
+
+
+def _successors(wh: Warehouse, conn: Connection, person_id: str) -> list[str]:
+    """The current person ids a retired id's records went to, following merges and splits."""
+    moves = wh.read("select old_id, new_id from linked.lineage_events where kind = 'person' "
+                    "and event in ('merged', 'split')", conn=conn)
+    current = set(wh.read("select person_id from linked.persons", conn=conn)["person_id"])
+    found, frontier = set(), {person_id}
+    while frontier:
+        found |= frontier
+        frontier = set(moves.loc[moves["old_id"].isin(frontier), "new_id"]) - found
+    return sorted((found - {person_id}) & current)
 
 
 def _drop_orphans_of(wh: Warehouse, conn: Connection, person_id: str) -> Counter[str]:

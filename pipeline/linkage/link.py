@@ -41,6 +41,7 @@ from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
 from pipeline.ingest.agencies import Agency, load_agencies
 from pipeline.linkage.monitoring import delivery_match_rates, drift, record_match_rates
+from pipeline.programme.cases import follow
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
@@ -213,7 +214,11 @@ def _best_person_values(mentions: pd.DataFrame) -> pd.DataFrame:
     ordered = mentions.assign(_trust=mentions["agency"].map(rank).astype(float).fillna(np.inf)).sort_values(
         ["person_id", "_trust", "seen_date"], ascending=[True, True, False])
     best = ordered.groupby("person_id", sort=True)[_BEST_FIELDS].first()
-    agencies = mentions.groupby("person_id")["agency"].agg(lambda a: ",".join(sorted(set(a))))
+    known = mentions.groupby(["person_id", "agency"]).size().unstack(fill_value=0) > 0
+    text = np.full(len(known), "", dtype=object)
+    for agency in sorted(known.columns):  # a handful of agencies: vectorised over persons
+        text = np.where(known[agency].to_numpy(), text + agency + ",", text)
+    agencies = pd.Series(text, index=known.index).str.removesuffix(",")
     return pd.DataFrame({
         "person_id": best.index,
         "first_name": best["first_name_raw"].to_numpy(),
@@ -278,6 +283,16 @@ def household_evidence(agencies: Iterable[Agency] | None = None) -> HouseholdEvi
     return HouseholdEvidence(**merged)
 
 
+def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Household per mention now, and family per mention before (``old``: the previous run's
+    ``family_id`` by mention id): families are carried forward on records, not person ids, so
+    a family whose only person merged into another family's person is seen to merge into that
+    family (its person id retired), not to vanish."""
+    now = mentions.set_index("mention_id")["person_id"].map(members.set_index("person_id")["household_key"])
+    previous = old["family_id"].dropna() if len(old) else pd.Series(dtype=object)
+    return now.dropna(), previous
+
+
 def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
     wh.execute(conn, f"delete from {table}")
     wh.insert(conn, table, frame)
@@ -292,8 +307,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
         raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
     for col in ("dob", "seen_date"):
         mentions[col] = pd.to_datetime(mentions[col])
-    old = wh.read("select mention_id, person_id from linked.mention_person")
-    previous = old.set_index("mention_id")["person_id"] if len(old) else pd.Series(dtype=object)
+    # the previous run's person, weight and family of every record, read once
+    old = wh.read("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
+                  "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
+    previous = old["person_id"] if len(old) else pd.Series(dtype=object)
     current, result, mode, model = _person_link(wh, mentions, previous, full)
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
@@ -305,8 +322,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
 
     weights = pd.Series(np.nan, index=mentions["mention_id"])
     if len(old):
-        weights.update(wh.read("select mention_id, match_weight from linked.mention_person")
-                       .set_index("mention_id")["match_weight"].astype(float))
+        weights.update(old["match_weight"].astype(float))
     if result is not None:
         weights.update(result.clusters.set_index("mention_id")["match_weight"].astype(float))
     mention_person = pd.DataFrame({"mention_id": mentions["mention_id"], "person_id": mentions["person_id"],
@@ -316,12 +332,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
     households = build_households(mentions, as_of, events=events, evidence=household_evidence())
-    old_fam = wh.read("select person_id, family_id from linked.person_family")
-    fam_prev = old_fam.set_index("person_id")["family_id"] if len(old_fam) else pd.Series(dtype=object)
-    fam_reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'family'")["new_id"]
-    families = carry_forward(households.members.set_index("person_id")["household_key"], fam_prev,
-                             prefix="F", run_id=run_id, reserved=fam_reserved)
-    members = households.members.assign(family_id=lambda f: f["person_id"].map(families.ids))
+    families = carry_forward(*_family_keys(mentions, households.members, old), prefix="F", run_id=run_id,
+                             reserved=wh.read("select distinct new_id from linked.lineage_events "
+                                              "where kind = 'family'")["new_id"])
+    members = households.members.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     fam_table = households.households.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     edges = households.edges.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     lineage = pd.concat([persons.events.assign(kind="person"), families.events.assign(kind="family")],
@@ -359,6 +373,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
                   lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
         flags = record_match_rates(wh, conn, rates, run_id)
         warnings += flags
+        stats["cases"] = follow(wh, conn, lineage, run_id)
         summary = {
             "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
             "n_mentions": len(mentions),

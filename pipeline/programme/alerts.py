@@ -57,7 +57,7 @@ def alert_rules() -> dict[str, AlertRule]:
 
 _OPEN_ATTACHMENTS = f"""
 select family_id, key_worker, attached_on from (
-  select e.*, row_number() over (partition by family_id order by attached_on desc) as latest
+  select e.*, row_number() over (partition by case_id, family_id order by attached_on desc) as latest
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
@@ -163,9 +163,17 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
         n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
+        if not wh.is_embedded:
+            # Tables rewritten by this run's ingest and link have no statistics until autovacuum
+            # analyses them: PostgreSQL then takes the events for a handful of rows and, with a
+            # few hundred attached families, re-scans them once per family (minutes at 20,000
+            # households). Hash joins read each table once whatever the estimates.
+            wh.execute(conn, "set local enable_nestloop = off")
         listed = ", ".join("'" + a.replace("'", "''") + "'" for a in alert_rules()) or "null"
         candidates = wh.read(_CANDIDATES.replace("{agencies}", listed), conn=conn)
         alerts = _classify(candidates, prog) if len(candidates) else candidates.iloc[0:0]
+        # a family two cases cover (a merge awaiting the coordinator): one alert, to the first attached
+        alerts = alerts.sort_values(["attached_on", "key_worker"], kind="stable").drop_duplicates("mention_id")
         if len(alerts):
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])

@@ -1,12 +1,17 @@
-"""Payment-by-results claims: which attached families can be claimed for, how much, and why.
+"""Payment-by-results claims: which attached cases can be claimed for, how much, and why.
 
 The rules are ``shared/spec/programme.md`` ("Payment by results"); the amounts, routes,
 windows, thresholds and the authority's yearly commitments are configuration
 (``pipeline/programmes/payments/<programme>.yaml``, also looked up in ``payments/`` of the
 folders in ``FAMILYHUB_PROGRAMMES``). :func:`assess` is pure (frames in, frames out);
 :func:`make_claims` runs it on the warehouse and records the window's claims in
-``cohort.claims``, whose key makes a second claim of the same payment for the same family
+``cohort.claims``, whose key makes a second claim of the same payment for the same case
 and programme impossible in any window.
+
+Claims are keyed on the case (:mod:`pipeline.programme.cases`), not on a family id that can
+retire: :func:`make_claims` assesses each case on the families it covers now, and a family two
+cases cover (a merge the coordinator has not decided) is claimed through one case only. Money
+is ``Decimal``, rounded to the penny (half up) per claim.
 
 Decisions where the spec leaves room (each in the payments file where it is a number):
 
@@ -70,6 +75,7 @@ __all__ = [
 
 CLAIM_COLUMNS = ["claim_id", "programme", "claim_window", "claim_date", "family_id", "payment", "result",
                  "programme_year", "attached_on", "amount", "evidence"]
+_PENNY = Decimal("0.01")
 EVIDENCE_COLUMNS = ["claim_id", "item", "person_id", "agency", "record_key", "event_date", "detail"]
 _EPS = 1e-9
 
@@ -146,11 +152,6 @@ class Route(_Model):
         return max(self.not_met.months if self.not_met else 0, self.falls.months if self.falls else 0)
 
 
-def _pounds(amount: Decimal, share: Fraction) -> Decimal:
-    """A share of an amount in pounds and pence, exactly (half a penny rounds up)."""
-    return (amount * share.numerator / share.denominator).quantize(Decimal("0.01"), ROUND_HALF_UP)
-
-
 class Payments(_Model):
     """A programme's payment-by-results settings (see payments/tf2015.yaml)."""
 
@@ -191,13 +192,21 @@ class Payments(_Model):
         """False for a programme without attachment fees (sf2022)."""
         return self.per_family is not None or self.attachment_fee is not None
 
+    def _share_of(self, share: Fraction) -> Decimal:
+        assert self.per_family is not None
+        return self.per_family * share.numerator / share.denominator
+
     def fee(self, year: int) -> Decimal | None:
+        """The attachment fee of a year, to the penny (half up); None without attachment fees."""
         y = self.years[year - 1]
-        return self.attachment_fee if self.per_family is None else _pounds(self.per_family, y.attachment_share)
+        fee = self.attachment_fee if self.per_family is None else self._share_of(y.attachment_share)
+        return None if fee is None else fee.quantize(_PENNY, ROUND_HALF_UP)
 
     def results_amount(self, year: int) -> Decimal:
+        """The results payment of a year, to the penny (half up)."""
         y = self.years[year - 1]
-        return self.results_payment if self.per_family is None else _pounds(self.per_family, 1 - y.attachment_share)
+        amount = self.results_payment if self.per_family is None else self._share_of(1 - y.attachment_share)
+        return amount.quantize(_PENNY, ROUND_HALF_UP)
 
     def cap(self, year: int) -> int:
         return math.floor(self.years[year - 1].families * self.attachment_cap)
@@ -506,7 +515,7 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
     years = range(1, len(payments.years) + 1)
     fees = claims["programme_year"].map({y: payments.fee(y) for y in years})
     results = claims["programme_year"].map({y: payments.results_amount(y) for y in years})
-    claims["amount"] = fees.where(claims["payment"] == "attachment", results)  # Decimal pounds
+    claims["amount"] = fees.where(claims["payment"] == "attachment", results).astype(object)  # Decimal pounds
     claims = claims.assign(programme=programme.name, claim_window=window.name, claim_date=claim_date)
     claims["claim_id"] = (programme.name + ":" + window.name + ":" + claims["family_id"] + ":"
                           + claims["payment"])
@@ -532,12 +541,32 @@ def assess(programme: Programme, payments: Payments, events: pd.DataFrame, membe
 
 
 # -- warehouse --------------------------------------------------------------------------------
+def _as_cases(frame: pd.DataFrame, cover: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the families cases cover, relabelled by case (``family_id`` holds the case id)."""
+    return frame.merge(cover, on="family_id").drop(columns="family_id").rename(columns={"case_id": "family_id"})
+
+
+def _sharing(attached: pd.DataFrame, cover: pd.DataFrame, claimed_cases: set[str]) -> pd.DataFrame:
+    """Cases left out because another case covers one of their families (a merge not yet decided):
+    per family, the case already claimed, else the one attached first, else the first id, is kept."""
+    first = attached.groupby("case_id")["attached_on"].min()
+    both = cover[cover["case_id"].isin(first.index)].assign(
+        claimed=lambda f: ~f["case_id"].isin(claimed_cases), first=lambda f: f["case_id"].map(first))
+    both = both.sort_values(["family_id", "claimed", "first", "case_id"])
+    keeper = both.groupby("family_id")["case_id"].transform("first")
+    out = both[both["case_id"] != keeper].drop_duplicates("case_id")
+    reason = ("family " + out["family_id"] + " is also covered by case " + keeper[out.index]
+              + ": one case per family is claimed (the coordinator decides the merge)")
+    return pd.DataFrame({"family_id": out["case_id"], "reason": reason})
+
+
 def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | None = None,
                 record: bool = True) -> Assessment:
-    """Assess a window's claims on the warehouse and (re)record them.
+    """Assess a window's claims per case on the warehouse and (re)record them.
 
-    Re-running a window replaces that window's claims (same data: same claims); families
+    Re-running a window replaces that window's claims (same data: same claims); cases
     claimed in any other window are left out, and the table's key refuses a second claim.
+    In the result ``family_id`` is the families the case covers (comma separated).
     """
     from pipeline.programme.identification import load_inputs
     from pipeline.programme.keyworkers import episodes
@@ -547,17 +576,29 @@ def make_claims(wh: Warehouse, programme: str, window: str, claim_date: date | N
     payments = load_payments(prog)
     win = ClaimWindow.parse(window)
     events, members, referrals = load_inputs(wh)
-    claimed = wh.read("select family_id, payment, programme_year from cohort.claims "
+    cover = wh.read("select case_id, family_id from cohort.case_families")
+    claimed = wh.read("select case_id as family_id, payment, programme_year from cohort.claims "
                       "where programme = :p and claim_window <> :w", {"p": prog.name, "w": win.name})
-    result = assess(prog, payments, events, members, episodes(wh), win, claim_date, claimed, referrals,
-                    recorded_frame(wh))
+    attached = episodes(wh)
+    shared = _sharing(attached, cover, set(claimed["family_id"]))
+    attached = attached[~attached["case_id"].isin(shared["family_id"])]
+    result = assess(prog, payments, _as_cases(events, cover), _as_cases(members, cover),
+                    attached.assign(family_id=attached["case_id"]), win, claim_date, claimed,
+                    _as_cases(referrals, cover), _as_cases(recorded_frame(wh), cover))
+    families = cover.groupby("case_id")["family_id"].agg(lambda f: ",".join(sorted(f)))
+    claims = result.claims.assign(case_id=result.claims["family_id"],
+                                  family_id=result.claims["family_id"].map(families))
+    not_claimed = pd.concat([result.not_claimed, *(shared.assign(payment=p) for p in ("attachment", "results"))],
+                            ignore_index=True).rename(columns={"family_id": "case_id"})
+    not_claimed.insert(0, "family_id", not_claimed["case_id"].map(families))
+    result = Assessment(claims, result.evidence, not_claimed, result.cap)
     if record:
         params = {"p": prog.name, "w": win.name}
         with wh.begin() as conn:
             wh.execute(conn, "delete from cohort.claim_evidence where claim_id in (select claim_id from "
                              "cohort.claims where programme = :p and claim_window = :w)", params)
             wh.execute(conn, "delete from cohort.claims where programme = :p and claim_window = :w", params)
-            wh.insert(conn, "cohort.claims", result.claims.assign(made_at=datetime.now().isoformat(sep=" ")))
+            wh.insert(conn, "cohort.claims", claims.assign(made_at=datetime.now().isoformat(sep=" ")))
             wh.insert(conn, "cohort.claim_evidence", result.evidence)
     return result
 

@@ -1,29 +1,35 @@
 """Key workers: attach a family, reassign it, close it; every change is kept.
 
 ``cohort.attachments`` is append-only. Each row is the state of one attachment episode
-(``family_id``, ``attached_on``) as recorded at ``recorded_at``: attaching adds an episode,
+(``case_id``, ``attached_on``) as recorded at ``recorded_at``: attaching adds an episode,
 reassigning and closing add a later row of the same episode. The latest row of the latest
 episode is the family's current state, which is what ``reporting.family_view`` shows. Payment
-by results starts at a family's first attachment (:func:`episodes`).
+by results starts at a case's first attachment (:func:`episodes`).
+
+Attachments belong to a case (:mod:`pipeline.programme.cases`), not to a family id: a family
+id can retire when families merge or split, so every read goes through
+``cohort.family_attachments``, which joins each attachment to the families its case covers now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import pandas as pd
 
+from pipeline.programme.cases import case_of, mint_case
 from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["EPISODES", "Attachment", "attach", "close", "current", "episodes", "set_email"]
 
-#: One row per attachment episode with its latest key worker and closing date.
+#: One row per attachment episode and family its case covers now, with the latest key worker
+#: and closing date.
 EPISODES = """
-select family_id, key_worker, attached_on, closed_on from (
-  select family_id, key_worker, attached_on, closed_on,
-         row_number() over (partition by family_id, attached_on order by recorded_at desc) as latest
-  from cohort.attachments
+select family_id, case_id, key_worker, attached_on, closed_on from (
+  select family_id, case_id, key_worker, attached_on, closed_on,
+         row_number() over (partition by case_id, family_id, attached_on order by recorded_at desc) as latest
+  from cohort.family_attachments
 ) a where latest = 1
 """
 
@@ -36,6 +42,7 @@ class Attachment:
     key_worker: str
     attached_on: date
     closed_on: date | None = None
+    case_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -49,28 +56,40 @@ def _day(value: object) -> date | None:
 def current(wh: Warehouse, family_id: str) -> Attachment | None:
     """The family's latest episode as it now stands, or None if it was never attached."""
     rows = wh.read(f"select * from ({EPISODES}) e where family_id = :f "
-                   "order by attached_on desc limit 1", {"f": family_id})
+                   "order by attached_on desc, case_id limit 1", {"f": family_id})
     if rows.empty:
         return None
     r = rows.iloc[0]
-    return Attachment(r["family_id"], r["key_worker"], _day(r["attached_on"]), _day(r["closed_on"]))
+    return Attachment(r["family_id"], r["key_worker"], _day(r["attached_on"]), _day(r["closed_on"]), r["case_id"])
 
 
 def episodes(wh: Warehouse) -> pd.DataFrame:
-    """Every attachment episode (family_id, key_worker, attached_on, closed_on), dates parsed."""
-    frame = wh.read(EPISODES + " order by family_id, attached_on")
+    """Every attachment episode (family_id, case_id, key_worker, attached_on, closed_on) per
+    family its case covers now, dates parsed."""
+    frame = wh.read(EPISODES + " order by family_id, attached_on, case_id")
     for col in ("attached_on", "closed_on"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
 
 
 def _record(wh: Warehouse, state: Attachment) -> Attachment:
+    """Append the state; a family no case covers yet opens a new case covering it."""
+    now = datetime.now()
+    case = state.case_id or case_of(wh, state.family_id)
     with wh.begin() as conn:
+        if case is None:
+            case = mint_case(state.family_id, now)
+            wh.execute(conn, "insert into cohort.case_families (case_id, family_id) values (:c, :f)",
+                       {"c": case, "f": state.family_id})
+            wh.execute(conn, "insert into cohort.case_events (case_id, event, family_id, detail, recorded_at) "
+                             "values (:c, 'attached', :f, :d, :t)",
+                       {"c": case, "f": state.family_id, "t": now,
+                        "d": f"case opened: family {state.family_id} attached to {state.key_worker}"})
         wh.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, closed_on, "
-                         "recorded_at) values (:f, :k, :a, :c, :t)",
+                         "recorded_at, case_id) values (:f, :k, :a, :c, :t, :case)",
                    {"f": state.family_id, "k": state.key_worker, "a": state.attached_on,
-                    "c": state.closed_on, "t": datetime.now()})
-    return state
+                    "c": state.closed_on, "t": now, "case": case})
+    return replace(state, case_id=case)
 
 
 def set_email(wh: Warehouse, key_worker: str, email: str) -> None:
@@ -102,12 +121,12 @@ def attach(wh: Warehouse, family_id: str, key_worker: str, on: date, reassign: b
         if not reassign:
             raise ValueError(f"family {family_id} is attached to {now.key_worker} since "
                              f"{now.attached_on}: close it first or reassign it")
-        return _record(wh, Attachment(family_id, key_worker, now.attached_on))
+        return _record(wh, Attachment(family_id, key_worker, now.attached_on, case_id=now.case_id))
     if reassign:
         raise ValueError(f"family {family_id} is not attached: nothing to reassign")
     if now is not None and on < now.closed_on:
         raise ValueError(f"family {family_id} was closed on {now.closed_on}: attach it again on or after that")
-    return _record(wh, Attachment(family_id, key_worker, on))
+    return _record(wh, Attachment(family_id, key_worker, on, case_id=None if now is None else now.case_id))
 
 
 def close(wh: Warehouse, family_id: str, on: date) -> Attachment:
@@ -117,4 +136,4 @@ def close(wh: Warehouse, family_id: str, on: date) -> Attachment:
         raise ValueError(f"family {family_id} is not attached")
     if on < now.attached_on:
         raise ValueError(f"family {family_id} was attached on {now.attached_on}: it cannot close before that")
-    return _record(wh, Attachment(family_id, now.key_worker, now.attached_on, on))
+    return _record(wh, Attachment(family_id, now.key_worker, now.attached_on, on, now.case_id))

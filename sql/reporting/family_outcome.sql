@@ -7,7 +7,7 @@ with outcomes as (
 attachment as (
   select family_id, key_worker, closed_on,
          row_number() over (partition by family_id order by attached_on desc, recorded_at desc) as latest
-  from cohort.attachments
+  from cohort.family_attachments
 )
 select o.family_id, o.programme, o.as_of, o.attached_on, a.key_worker,
        case when a.closed_on is not null then 'closed' else 'attached' end as status, a.closed_on,

@@ -27,7 +27,7 @@ evaluation as (
 attachment as (
   select family_id, key_worker, attached_on, closed_on,
          row_number() over (partition by family_id order by attached_on desc, recorded_at desc) as latest
-  from cohort.attachments
+  from cohort.family_attachments
 )
 select f.family_id, f.address as address_line, f.postcode,
        coalesce(c.n_members, 0) as n_members, coalesce(c.n_children, 0) as n_children,
