@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from pipeline.cli import admin, cohort, linkage, load, programme
+from pipeline.cli import admin, cohort, linkage, load, programme, web
 
 __all__ = ["main"]
 
@@ -36,6 +36,6 @@ def main(verbose: int) -> None:
     warnings.filterwarnings("ignore", message="ArrowStringArray._data", category=FutureWarning)
 
 
-for module in (load, linkage, cohort, programme, admin):
+for module in (load, linkage, cohort, programme, admin, web):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -8,11 +8,14 @@
   bands, postcode districts, no names, dates of birth, addresses or record keys;
 - ``familyhub_keyworker`` reads the identifiable reporting views, but row-level security shows
   only the families currently attached to the key worker logged in (``ops.key_worker_logins``);
+- ``familyhub_coordinator`` reads the whole cohort and the identifiable views, and attaches,
+  reassigns and closes families and records claims (``cohort`` tables);
 - ``familyhub_admin`` reads and writes everything, reads the audit log, erases.
 
 Row-level security is forced on the linked, staging and cohort tables, so it holds through the
 reporting views too (they run as their owner, a plain role, and the policies look at the role
-actually querying). Login users are made members of one group role (``db grant --user``).
+actually querying). Login users are made members of one group role (``db grant --user``); the
+web server acts as each signed-in user's login (``SET ROLE``), so the same policies hold there.
 
 The embedded DuckDB warehouse is a single-user file: roles do not apply there; whoever can
 read the file can read everything. Pseudonymised views exist on both backends.
@@ -44,7 +47,7 @@ __all__ = [
 ]
 
 PG_SQL_DIR = SQL_DIR / "ops" / "postgresql"
-GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "admin")
+GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "coordinator", "admin")
 KEY_ENV = "FAMILYHUB_PSEUDONYM_KEY"
 MIN_KEY_LENGTH = 16
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -56,6 +59,8 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
     "linked.household_edges": ("family_id", "ops.fh_visible_families()"),
     "cohort.results": ("family_id", "ops.fh_visible_families()"),
     "cohort.evidence": ("family_id", "ops.fh_visible_families()"),
+    "cohort.attachments": ("family_id", "ops.fh_visible_families()"),
+    "cohort.alerts": ("family_id", "ops.fh_visible_families()"),
     "linked.persons": ("person_id", "ops.fh_visible_persons()"),
     "linked.mention_person": ("person_id", "ops.fh_visible_persons()"),
     "linked.record_links": ("mention_id_l", "ops.fh_visible_mentions()"),
@@ -64,7 +69,7 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
 }
 #: Identifiable views a key worker may read (rows limited by the policies above).
 KEY_WORKER_VIEWS = ("family_view", "family_member", "family_evidence", "family_timeline",
-                    "record_link", "cohort")
+                    "record_link", "cohort", "alert")
 
 
 class PostgresOnly(RuntimeError):
@@ -120,7 +125,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
     Returns, per role, what it was granted (for the command's report).
     """
     _require_postgres(wh)
-    owner, loader, analyst, keyworker, admin = (role_name(r) for r in GROUP_ROLES)
+    owner, loader, analyst, keyworker, coordinator, admin = (role_name(r) for r in GROUP_ROLES)
     kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence"}
     with wh.begin() as conn:
         for role in GROUP_ROLES:
@@ -172,8 +177,17 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
             keyworker: [
                 f"grant usage on schema reporting, cohort, ops to {keyworker}",
                 *(f"grant select on reporting.{v} to {keyworker}" for v in KEY_WORKER_VIEWS),
-                f"grant select on cohort.active to {keyworker}",
+                f"grant select on cohort.active, cohort.attachments to {keyworker}",
                 f"grant insert on ops.audit_log to {keyworker}",
+                f"grant select, insert on ops.web_alert_reads to {keyworker}",
+            ],
+            coordinator: [
+                f"grant usage on schema {', '.join(LAYERS)} to {coordinator}",
+                *(f"grant select on all tables in schema {s} to {coordinator}"
+                  for s in ("staging", "linked", "reporting")),
+                f"grant select, insert, update, delete on all tables in schema cohort to {coordinator}",
+                f"grant select on ops.files, ops.tombstones to {coordinator}",
+                f"grant insert on ops.audit_log to {coordinator}",
             ],
         }
         for role, sql in statements.items():

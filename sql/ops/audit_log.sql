@@ -7,7 +7,7 @@ create table if not exists ops.audit_log (
   logged_at timestamp not null,
   actor text not null,             -- --as NAME, else FAMILYHUB_USER, else the OS user
   db_user text,                    -- the warehouse login that wrote the row
-  action text not null,            -- view_family | view_records | export | erase | retention | grant
+  action text not null,            -- view_family | view_records | export | erase | retention | grant | denied
   family_id text,
   person_id text,
   reason text,                     -- why (required for identifiable reads)
