@@ -134,9 +134,9 @@ def cohort_view(request: Request, actor: Actor) -> Response:
                           "order by 1", {"p": evaluation["programme"]})["basis"].tolist()
         criteria = wh.read(f"select distinct criteria from {RESULTS[source]} where programme = :p and criteria "
                            "is not null", {"p": evaluation["programme"]})["criteria"].str.split(",").explode()
-        key_workers = (wh.read(_KEY_WORKERS)["key_worker"].dropna().tolist()
-                       if allowed(wh, actor, "attach") else [])
         comparison = _compare(request, source, evaluations)
+    # the accounts table is the server's own (read as itself), not the user's
+    key_workers = wh.read(_KEY_WORKERS)["key_worker"].dropna().tolist() if allowed(wh, actor, "attach") else []
     grid, areas, width, height = tiles(districts)
     keep = {k: v for k, v in {"programme": evaluation["programme"], **chosen}.items() if v}
     return render(request, "cohort.html", actor, evaluations=evaluations, programme=evaluation["programme"],

@@ -1,6 +1,6 @@
--- Row-level security: the source records of the persons `login` may see.
-create or replace function ops.fh_mentions_of(login text) returns setof text
+-- Row-level security: the source records of the persons `for_login` may see.
+create or replace function ops.fh_mentions_of(for_login text) returns setof text
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select mention_id from linked.mention_person
-  where person_id in (select ops.fh_persons_of(login))
+  where person_id in (select ops.fh_persons_of(for_login))
 $$
