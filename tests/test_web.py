@@ -12,15 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
-from pipeline.cli import main
-from pipeline.linkage.link import link
-from pipeline.warehouse.engine import Warehouse
-from pipeline.web.access import acting
-from pipeline.web.accounts import Actor
-from pipeline.web.app import create_app
-from pipeline.web.settings import WebSettings
-from tests.web_site import (
+from web_site import (
     ALLOWED,
     AS_OF,
     PAGES,
@@ -31,6 +23,14 @@ from tests.web_site import (
     csrf_of,
     sign_in,
 )
+
+from pipeline.cli import main
+from pipeline.linkage.link import link
+from pipeline.warehouse.engine import Warehouse
+from pipeline.web.access import acting
+from pipeline.web.accounts import Actor
+from pipeline.web.app import create_app
+from pipeline.web.settings import WebSettings
 
 SETTINGS = WebSettings(secure_cookies=False, max_failures=3, client_failures=50, sso_header="X-Forwarded-User",
                        sso_proxies=("testclient",))

@@ -143,7 +143,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
             conn.exec_driver_sql(f"alter table {table} force row level security")
             conn.exec_driver_sql(f"drop policy if exists familyhub_rows on {table}")
             conn.exec_driver_sql(f"create policy familyhub_rows on {table} using "
-                                 f"((select ops.fh_full_access()) or {column} in (select {visible}))")
+                                 f"((select ops.fh_full_access()) or {column} in (select * from {visible}))")
         everyone = ", ".join(role_name(r) for r in GROUP_ROLES)
         conn.exec_driver_sql("revoke execute on all functions in schema ops from public")
         conn.exec_driver_sql(f"grant execute on all functions in schema ops to {everyone}")
@@ -186,7 +186,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
                 *(f"grant select on all tables in schema {s} to {coordinator}"
                   for s in ("staging", "linked", "reporting")),
                 f"grant select, insert, update, delete on all tables in schema cohort to {coordinator}",
-                f"grant select on ops.files, ops.tombstones to {coordinator}",
+                f"grant select on ops.files, ops.tombstones, ops.web_alert_reads to {coordinator}",
                 f"grant insert on ops.audit_log to {coordinator}",
             ],
         }

@@ -37,8 +37,7 @@ _LATEST = """
 select family_id, event_date, agency, event_type from (
   select t.family_id, t.event_date, t.agency, t.event_type,
          row_number() over (partition by t.family_id order by t.event_date desc, t.agency) as n
-  from reporting.family_timeline t join reporting.family_view v on v.family_id = t.family_id
-  where v.key_worker = :k and v.status = 'attached'
+  from reporting.family_timeline t join _fh_mine m on m.family_id = t.family_id
 ) e where n <= :n
 """
 _INVOLVED = """
@@ -71,7 +70,8 @@ def my_families(request: Request, actor: Actor) -> Response:
         families = wh.read(_MINE, params)
         audit.record(wh, "view_family", who=actor.name, reason="my families: the attached key worker",
                      subjects=families[["family_id"]], detail=f"my families: {len(families)} families")
-        latest = wh.read(_LATEST, params)
+        with wh.begin() as conn, wh.staged(conn, "_fh_mine", families[["family_id"]]):
+            latest = wh.read(_LATEST, params, conn)
     events = {f: frame_rows(g.sort_values("event_date", ascending=False)) for f, g in latest.groupby("family_id")}
     return render(request, "my_families.html", actor, families=frame_rows(families), events=events)
 
