@@ -32,9 +32,8 @@ select r.family_id as ref, r.programme, r.as_of, split_part(f.postcode, ' ', 1) 
             else 'not attached' end as attachment, a.key_worker
 from cohort.results r
 join linked.families f on f.family_id = r.family_id
-left join (select family_id, key_worker, closed_on,
-                  row_number() over (partition by family_id order by attached_on desc, recorded_at desc) as n
-           from cohort.attachments) a on a.family_id = r.family_id and a.n = 1
+left join lateral (select x.family_id, x.key_worker, x.closed_on from cohort.attachments x
+                   where x.family_id = r.family_id order by x.attached_on desc, x.recorded_at desc limit 1) a on true
 """
 PSEUDONYMISED = """
 select c.family_ref as ref, c.programme, c.as_of, pf.postcode_district as district, c.criteria, c.n_criteria,
@@ -108,43 +107,51 @@ def _compare(request: Request, source: str, evaluations: list[dict[str, Any]]) -
     return {"a": a["programme"], "b": b["programme"], **frame_rows(row)[0]}
 
 
+def _facets(request: Request, source: str, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Whole-evaluation summaries: eligible families by district, bases and criteria seen."""
+    wh = web_of(request).wh
+    params = {"p": evaluation["programme"], "d": evaluation["as_of"]}
+    districts = wh.read(f"select district, count(*) as families from ({source}) s "
+                        "where programme = :p and as_of = :d and eligible group by district", params)
+    bases = wh.read(f"select distinct basis from {RESULTS[source]} where programme = :p and as_of = :d "
+                    "and basis is not null order by 1", params)["basis"].tolist()
+    criteria = wh.read(f"select distinct criteria from {RESULTS[source]} where programme = :p and as_of = :d "
+                       "and criteria is not null", params)["criteria"].str.split(",").explode()
+    return {"districts": districts, "bases": bases, "criteria": sorted(set(criteria.dropna()))}
+
+
 def cohort_view(request: Request, actor: Actor) -> Response:
     require(request, actor, "cohort")
-    wh = web_of(request).wh
+    web = web_of(request)
+    wh = web.wh
     query = request.query_params
-    page = max(int(query.get("page") or 1), 1) if str(query.get("page") or "1").isdigit() else 1
+    page = int(query["page"]) if str(query.get("page") or "").isdigit() and int(query["page"]) > 0 else 1
     with acting(actor):
         source = _source(actor, request)
-        evaluations = _evaluations(request, source)
+        evaluations = web.facet((source, "evaluations"), lambda: _evaluations(request, source))
         if not evaluations:
             return render(request, "cohort.html", actor, evaluations=[], identifiable=source is IDENTIFIABLE,
                           message=None)
         chosen_programme = query.get("programme") or evaluations[0]["programme"]
         evaluation = next((e for e in evaluations if e["programme"] == chosen_programme), evaluations[0])
         where, params, chosen = _filters(query, evaluation["programme"], evaluation["as_of"])
-        clause = " and ".join(where)
-        families = wh.read(f"select * from ({source}) s where {clause} "
-                           f"order by priority_rank is null, priority_rank, ref limit {PAGE_SIZE + 1} "
+        families = wh.read(f"select * from ({source}) s where {' and '.join(where)} "
+                           f"order by priority_rank nulls last, ref limit {PAGE_SIZE + 1} "
                            f"offset {(page - 1) * PAGE_SIZE}", params)
-        total = int(wh.read(f"select count(*) as n from ({source}) s where {clause}", params).iloc[0]["n"])
-        districts = wh.read(f"select district, count(*) as families from ({source}) s "
-                            "where programme = :p and as_of = :d and eligible group by district",
-                            {"p": evaluation["programme"], "d": evaluation["as_of"]})
-        options = wh.read(f"select distinct basis from {RESULTS[source]} where programme = :p and basis is not null "
-                          "order by 1", {"p": evaluation["programme"]})["basis"].tolist()
-        criteria = wh.read(f"select distinct criteria from {RESULTS[source]} where programme = :p and criteria "
-                           "is not null", {"p": evaluation["programme"]})["criteria"].str.split(",").explode()
-        comparison = _compare(request, source, evaluations)
+        facets = web.facet((source, evaluation["programme"], str(evaluation["as_of"])),
+                           lambda: _facets(request, source, evaluation))
+        comparison = web.facet((source, "compare"), lambda: _compare(request, source, evaluations))
     # the accounts table is the server's own (read as itself), not the user's
     key_workers = wh.read(_KEY_WORKERS)["key_worker"].dropna().tolist() if allowed(wh, actor, "attach") else []
-    grid, areas, width, height = tiles(districts)
+    grid, areas, width, height = tiles(facets["districts"])
     keep = {k: v for k, v in {"programme": evaluation["programme"], **chosen}.items() if v}
+    first = (page - 1) * PAGE_SIZE + 1
     return render(request, "cohort.html", actor, evaluations=evaluations, programme=evaluation["programme"],
-                  as_of=evaluation["as_of"], families=frame_rows(families.head(PAGE_SIZE)), total=total,
-                  page=page, more=len(families) > PAGE_SIZE, chosen=chosen, bases=options,
-                  criteria=sorted(set(criteria.dropna())), attachments=ATTACHMENT, key_workers=key_workers,
-                  comparison=comparison, tiles=grid, areas=areas, map_width=width, map_height=height,
-                  query_of=lambda **extra: urlencode({**keep, **extra}),
+                  as_of=evaluation["as_of"], families=frame_rows(families.head(PAGE_SIZE)), page=page,
+                  first=first, last=first + min(len(families), PAGE_SIZE) - 1, more=len(families) > PAGE_SIZE,
+                  chosen=chosen, bases=facets["bases"], criteria=facets["criteria"], attachments=ATTACHMENT,
+                  key_workers=key_workers, comparison=comparison, tiles=grid, areas=areas, map_width=width,
+                  map_height=height, query_of=lambda **extra: urlencode({**keep, **extra}),
                   identifiable=source is IDENTIFIABLE, message=query.get("message"))
 
 

@@ -4,7 +4,9 @@ CSRF, the audit-first read, and rendering through the one base template."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -25,6 +27,7 @@ __all__ = ["COOKIE", "NotSignedIn", "SignedIn", "Web", "check_csrf", "frame_rows
            "signed_in", "web_of"]
 
 COOKIE = "fh_session"
+FACET_SECONDS = 300  # how long whole-evaluation summaries are kept
 HERE = Path(__file__).resolve().parent
 
 
@@ -42,6 +45,16 @@ class Web:
     wh: Warehouse
     settings: WebSettings
     templates: Jinja2Templates
+    facets: dict[tuple, tuple[float, Any]] = field(default_factory=dict)
+
+    def facet(self, key: tuple, compute: Callable[[], Any], seconds: float = FACET_SECONDS) -> Any:
+        """A summary of a whole evaluation (counts by district, the criteria met...), kept for
+        ``seconds``: it changes only when the cohort is evaluated again, and costs a scan."""
+        now = time.monotonic()
+        kept = self.facets.get(key)
+        if kept is None or now - kept[0] > seconds:
+            kept = self.facets[key] = (now, compute())
+        return kept[1]
 
     @classmethod
     def make(cls, wh: Warehouse, settings: WebSettings) -> Web:

@@ -1,7 +1,7 @@
--- Row-level security: the source records of the persons `for_login` may see.
+-- Row-level security: the source records of the persons `for_login` may see (an index lookup,
+-- as in ops.fh_persons_of).
 create or replace function ops.fh_mentions_of(for_login text) returns setof text
 language sql stable rows 500 security definer set search_path = pg_catalog, pg_temp as $$
-  select r.mention_id
-  from ops.fh_persons_of(for_login) p(person_id)
-  join linked.mention_person r on r.person_id = p.person_id
+  select mention_id from linked.mention_person
+  where person_id = any(array(select * from ops.fh_persons_of(for_login)))
 $$
