@@ -64,15 +64,20 @@ def user() -> None:
 @click.option("--role", type=_ROLES, required=True)
 @click.option("--key-worker", help="For --role keyworker: the name in attachments [default: NAME].")
 @click.option("--sso-only", is_flag=True, help="No password: signs in only through single sign-on.")
+@click.option("--app-login", metavar="LOGIN", help="PostgreSQL: the login `familyhub serve` connects as, "
+                                                     "allowed to act as this user [default: the one running this].")
 @_stdin_option
 def add(warehouse_url: str | None, name: str, role: str, key_worker: str | None, sso_only: bool,
-        password_stdin: bool) -> None:
-    """Create an account (its password is hashed with argon2id)."""
+        app_login: str | None, password_stdin: bool) -> None:
+    """Create an account (its password is hashed with argon2id).
+
+    On PostgreSQL run it as a login that may create roles (after `familyhub db grant`).
+    """
     from pipeline.web.accounts import add_user
 
     password = None if sso_only else _password(password_stdin)
     try:
-        add_user(open_warehouse(warehouse_url), name, role, password, key_worker)
+        add_user(open_warehouse(warehouse_url), name, role, password, key_worker, app_login)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"added {name} ({role})")

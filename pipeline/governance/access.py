@@ -147,6 +147,9 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
         everyone = ", ".join(role_name(r) for r in GROUP_ROLES)
         conn.exec_driver_sql("revoke execute on all functions in schema ops from public")
         conn.exec_driver_sql(f"grant execute on all functions in schema ops to {everyone}")
+        # the policies' visibility functions are inlined, so every role reading a protected table
+        # looks their names up in ops (usage lets it name objects there, not read them)
+        conn.exec_driver_sql(f"grant usage on schema ops to {everyone}")
 
         data = ("raw", "staging", "linked", "cohort")
         granted: dict[str, list[str]] = {}

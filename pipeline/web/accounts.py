@@ -71,8 +71,10 @@ def find_user(wh: Warehouse, name: str) -> dict | None:
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
-def add_user(wh: Warehouse, name: str, role: str, password: str | None, key_worker: str | None = None) -> None:
-    """Create an account (``password`` None: single sign-on only); on PostgreSQL also its login.
+def add_user(wh: Warehouse, name: str, role: str, password: str | None, key_worker: str | None = None,
+             app_login: str | None = None) -> None:
+    """Create an account (``password`` None: single sign-on only); on PostgreSQL also its login,
+    which ``app_login`` (the web server's own login; default: the one running this) may act as.
 
     The name must be a PostgreSQL login name (lower-case letters, digits, ``_``) on both
     backends, so a warehouse can move from DuckDB to PostgreSQL with its accounts.
@@ -89,7 +91,7 @@ def add_user(wh: Warehouse, name: str, role: str, password: str | None, key_work
     digest = _hasher.hash(_check_password(password)) if password is not None else None
     if not wh.is_embedded:
         pg_access.add_user(wh, name, DB_ROLES[role], key_worker)
-        _let_app_act_as(wh, name)
+        _let_app_act_as(wh, name, app_login)
     now = _now()
     with wh.begin() as conn:
         wh.execute(conn, "insert into ops.web_users (name, role, key_worker, password_hash, disabled, "
@@ -97,13 +99,14 @@ def add_user(wh: Warehouse, name: str, role: str, password: str | None, key_work
                    {"n": name, "r": role, "k": key_worker, "h": digest, "t": now})
 
 
-def _let_app_act_as(wh: Warehouse, login: str) -> None:
-    """Let the web server's own login switch to ``login`` (SET ROLE), unless it is a superuser."""
+def _let_app_act_as(wh: Warehouse, login: str, app_login: str | None) -> None:
+    """Let the web server's login switch to ``login`` (SET ROLE), unless it is a superuser."""
     with wh.begin() as conn:
-        me, superuser = conn.exec_driver_sql(
-            "select current_user, rolsuper from pg_roles where rolname = current_user").one()
-        if not superuser and me != login:
-            conn.exec_driver_sql(f'grant "{login}" to "{me}"')
+        app, superuser = conn.exec_driver_sql(
+            "select rolname, rolsuper from pg_roles where rolname = coalesce(%(a)s, current_user)",
+            {"a": app_login}).one()
+        if not superuser and app != login:
+            conn.exec_driver_sql(f'grant "{login}" to "{app}"')
 
 
 def set_disabled(wh: Warehouse, name: str, disabled: bool = True) -> None:
