@@ -19,7 +19,7 @@ from web_site import (
     PASSWORD,
     USERS,
     add_alert,
-    build,
+    build_apart,
     csrf_of,
     sign_in,
 )
@@ -48,7 +48,7 @@ class Site:
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("web")
     url = f"duckdb:///{folder / 'wh.duckdb'}" if request.param == "duckdb" else request.getfixturevalue("pg_module_url")
-    families = build(folder / "data", url)
+    families = build_apart(folder / "data", url)
     wh = Warehouse.connect(url)
     yield Site(wh, create_app(wh, SETTINGS), families, url)
     wh.engine.dispose()

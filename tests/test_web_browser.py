@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from web_site import ALLOWED, AS_OF, PAGES, PASSWORD, USERS, add_alert, build
+from web_site import ALLOWED, AS_OF, PAGES, PASSWORD, USERS, add_alert, build_apart
 
 from pipeline.linkage.link import link
 from pipeline.warehouse.engine import Warehouse
@@ -49,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     folder = tmp_path_factory.mktemp("webui")
     url = f"duckdb:///{folder / 'wh.duckdb'}"
-    families = build(folder / "data", url)
+    families = build_apart(folder / "data", url)
     wh = Warehouse.connect(url)
     port = _free_port()
     app = create_app(wh, WebSettings(secure_cookies=False, client_failures=100))

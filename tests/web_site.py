@@ -4,7 +4,11 @@ each of two key workers, and an alert on the first."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -25,6 +29,16 @@ USERS = {"fhw_kw_ann": ("keyworker", "Ann Key"), "fhw_kw_bob": ("keyworker", "Bo
 PAGES = {"/": "my_families", "/cohort": "cohort", "/claims": "claims", "/feeds": "feeds", "/review": "review"}
 ALLOWED = {"keyworker": {"/"}, "coordinator": {"/cohort", "/claims"}, "manager": {"/cohort", "/claims"},
            "datateam": {"/feeds", "/review"}}
+
+
+def build_apart(folder: Path, url: str) -> dict[str, str]:
+    """:func:`build` in a fresh process: ingest forks workers, which must not inherit the
+    threads earlier tests left in this one (a fork copies a held lock, never its release)."""
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run([sys.executable, str(Path(__file__)), str(folder), url], env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def build(folder: Path, url: str, households: int = 150) -> dict[str, str]:
@@ -75,3 +89,7 @@ def sign_in(app, name: str, password: str = PASSWORD) -> TestClient:
                                            "next": "/"}, follow_redirects=False)
     assert response.status_code == 303, response.text
     return client
+
+
+if __name__ == "__main__":
+    print(json.dumps(build(Path(sys.argv[1]), sys.argv[2])))

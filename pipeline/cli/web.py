@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -18,6 +20,14 @@ def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _account(change: Callable[..., None], *args: Any) -> None:
+    """Make an account change; a refusal (ValueError) becomes the command's error message."""
+    try:
+        change(*args)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 _stdin_option = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
@@ -76,10 +86,7 @@ def add(warehouse_url: str | None, name: str, role: str, key_worker: str | None,
     from pipeline.web.accounts import add_user
 
     password = None if sso_only else _password(password_stdin)
-    try:
-        add_user(open_warehouse(warehouse_url), name, role, password, key_worker, app_login)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _account(add_user, open_warehouse(warehouse_url), name, role, password, key_worker, app_login)
     click.echo(f"added {name} ({role})")
 
 
@@ -91,10 +98,7 @@ def disable(warehouse_url: str | None, name: str, enable: bool) -> None:
     """Disable an account: it cannot sign in and its sessions end at once."""
     from pipeline.web.accounts import set_disabled
 
-    try:
-        set_disabled(open_warehouse(warehouse_url), name, not enable)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _account(set_disabled, open_warehouse(warehouse_url), name, not enable)
     click.echo(f"{name}: {'enabled' if enable else 'disabled'}")
 
 
@@ -106,10 +110,7 @@ def reset(warehouse_url: str | None, name: str, password_stdin: bool) -> None:
     """Set a new password; ends the account's sessions and lifts a lockout."""
     from pipeline.web.accounts import reset_password
 
-    try:
-        reset_password(open_warehouse(warehouse_url), name, _password(password_stdin))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _account(reset_password, open_warehouse(warehouse_url), name, _password(password_stdin))
     click.echo(f"{name}: password reset")
 
 

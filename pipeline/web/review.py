@@ -66,15 +66,21 @@ def review_start(request: Request, actor: SignedIn) -> Response:
     return render(request, "review.html", actor, reason=None, pair=None, waiting=waiting, message=None)
 
 
-@router.post("/review")
-async def review_pair(request: Request, actor: SignedIn) -> Response:
-    """The next pair (with ``weights``: its waterfall too), for the reason stated."""
+async def _sitting(request: Request, actor: Actor) -> tuple[Any, str]:
+    """A review form, checked: its CSRF token, the role, and the reason the sitting states."""
     form = await request.form()
     check_csrf(actor, form)
     require(request, actor, "review")
     reason = reason_of(form)
     if reason is None:
         raise HTTPException(400, "say why you are reviewing (e.g. 'weekly clerical review')")
+    return form, reason
+
+
+@router.post("/review")
+async def review_pair(request: Request, actor: SignedIn) -> Response:
+    """The next pair (with ``weights``: its waterfall too), for the reason stated."""
+    form, reason = await _sitting(request, actor)
     return await run_in_threadpool(_pair_page, request, actor, reason, bool(form.get("weights")), None)
 
 
@@ -94,10 +100,5 @@ def _decide(request: Request, actor: Actor, form: Any, reason: str) -> Response:
 @router.post("/review/decide")
 async def review_decide(request: Request, actor: SignedIn) -> Response:
     """Record the answer on the pair shown, then show the next one."""
-    form = await request.form()
-    check_csrf(actor, form)
-    require(request, actor, "review")
-    reason = reason_of(form)
-    if reason is None:
-        raise HTTPException(400, "say why you are reviewing")
+    form, reason = await _sitting(request, actor)
     return await run_in_threadpool(_decide, request, actor, form, reason)
