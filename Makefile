@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO := demo
 HOUSEHOLDS ?= 2000
 
-.PHONY: install demo test lint bench airflow clean
+.PHONY: install demo test lint bench airflow web clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ demo: install
 	$(BIN)/familyhub db upgrade --warehouse duckdb:///$(DEMO)/familyhub.duckdb
 	$(BIN)/familyhub run --landing $(DEMO)/landing --warehouse duckdb:///$(DEMO)/familyhub.duckdb \
 		--as-of 2026-11-01 --programme tf2015 --programme sf2022 --programme tf2012
+	for role in keyworker coordinator manager datateam; do echo "familyhub-demo-$$role" | $(BIN)/familyhub user add \
+		demo_$$role --role $$role --password-stdin --warehouse duckdb:///$(DEMO)/familyhub.duckdb; done
+	@echo "Web front end: run 'make web', open http://127.0.0.1:8000/ and sign in as demo_keyworker,"
+	@echo "demo_coordinator, demo_manager or demo_datateam (password: familyhub-demo-<role>, demo only)."
 
 test: install
 	scripts/ensure-postgres.sh
@@ -31,6 +35,9 @@ test: install
 
 airflow: install
 	scripts/airflow-local.sh
+
+web: install  # the demo warehouse over plain http on this machine only (no Secure cookies)
+	FAMILYHUB_WEB_SECURE_COOKIES=0 $(BIN)/familyhub serve --warehouse duckdb:///$(DEMO)/familyhub.duckdb
 
 lint: install
 	$(BIN)/ruff check .

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = Field(None, description=(
         "HMAC key of the analysts' pseudonyms, at least 32 characters; unset: pseudonyms are not refreshed"))
     poke_seconds: int = Field(300, gt=0, description="How often the ingest DAGs' sensors look for new files")
+    web_idle_minutes: int = Field(30, gt=0, description="Web: a session unused this long ends (minutes)")
+    web_max_failures: int = Field(5, gt=0, description="Web: wrong passwords in a row before an account locks")
+    web_lockout_minutes: int = Field(15, gt=0, description="Web: how long a locked account stays locked (minutes)")
+    web_client_failures: int = Field(20, gt=0, description=(
+        "Web: failed sign-ins from one address per lockout window before it is throttled"))
+    web_secure_cookies: bool = Field(True, description=(
+        "Web: cookies only over HTTPS (switch off only for local http testing)"))
+    web_sso_header: str | None = Field(None, description=(
+        "Web: single sign-on header set by a trusted reverse proxy, e.g. `X-Forwarded-Preferred-Username`"))
+    web_sso_proxies: Annotated[list[str], NoDecode] = Field(["127.0.0.1"], description=(
+        "Web: addresses allowed to set the single sign-on header, comma separated"))
     smtp_host: str | None = Field(None, description="SMTP server for alert e-mails; unset: alerts are not e-mailed")
     smtp_port: int | None = Field(None, gt=0, lt=65536, description=(
         "SMTP port [default: 587 starttls, 465 ssl, 25 none]"))
@@ -75,7 +86,7 @@ class Settings(BaseSettings):
     def _split_paths(cls, value: Any) -> Any:
         return [p for p in value.split(os.pathsep) if p] if isinstance(value, str) else value
 
-    @field_validator("active_programmes", mode="before")
+    @field_validator("active_programmes", "web_sso_proxies", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value

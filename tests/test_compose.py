@@ -31,7 +31,7 @@ SECRET = re.compile(r"PASSWORD$|SECRET|FERNET|_KEY$")
 
 
 def test_services_are_postgres_the_init_job_and_four_airflow_components() -> None:
-    assert set(SERVICES) == {"postgres", "airflow-init", *AIRFLOW}
+    assert set(SERVICES) == {"postgres", "airflow-init", *AIRFLOW, "web"}
     assert SERVICES["postgres"]["image"].startswith("postgres:")
     commands = {name: " ".join(SERVICES[name]["command"]) for name in AIRFLOW}
     assert commands == {"airflow-apiserver": "airflow api-server --port 8080", "airflow-scheduler": "airflow scheduler",
@@ -53,6 +53,19 @@ def test_every_long_running_service_has_a_health_check_and_waits_for_its_depende
                                                 "airflow-init": {"condition": "service_completed_successfully"}}
     assert SERVICES["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert SERVICES["airflow-init"]["restart"] == "no"
+
+
+def test_web_service_serves_the_warehouse_behind_a_local_port_after_the_schema_is_made() -> None:
+    web = SERVICES["web"]
+    assert web["command"] == ["familyhub", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert web["image"] == SERVICES["airflow-init"]["image"] and web["build"] == "."
+    # the web server acts as each signed-in user's login (SET ROLE), which the owner may grant itself
+    assert web["environment"]["FAMILYHUB_WAREHOUSE"] == SERVICES["airflow-init"]["environment"]["WAREHOUSE_OWNER_URL"]
+    assert web["ports"] == ["127.0.0.1:${FAMILYHUB_WEB_PORT:-8000}:8000"]  # only the reverse proxy reaches it
+    assert "/login" in " ".join(web["healthcheck"]["test"]) and web["healthcheck"]["retries"] >= 3
+    assert web["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                 "airflow-init": {"condition": "service_completed_successfully"}}
+    assert all(v.endswith(":ro") for v in web["volumes"])
 
 
 def _init_steps() -> list[tuple[str | None, list[str]]]:

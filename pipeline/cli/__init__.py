@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from pipeline.cli import admin, cohort, linkage, load, needs, programme
+from pipeline.cli import admin, cohort, linkage, load, needs, programme, web
 from pipeline.settings import SettingsError, settings
 
 __all__ = ["main"]
@@ -41,6 +41,6 @@ def main(verbose: int) -> None:
         raise click.ClickException(str(error)) from None
 
 
-for module in (load, linkage, cohort, programme, needs, admin):
+for module in (load, linkage, cohort, programme, needs, admin, web):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -86,8 +86,8 @@ def history() -> None:
 @db.command()
 @warehouse_option
 @click.option("--user", "login", metavar="LOGIN", help="Give this login (created if missing) one role.")
-@click.option("--role", type=click.Choice(["owner", "loader", "analyst", "keyworker", "auditor", "admin"]),
-              help="The role for --user.")
+@click.option("--role", type=click.Choice(["owner", "loader", "analyst", "keyworker", "coordinator", "auditor",
+                                         "admin"]), help="The role for --user.")
 @click.option("--key-worker", metavar="NAME", help="For --role keyworker: the name in cohort.attachments.")
 @click.option("--revoke", "revoke", metavar="LOGIN", help="Take every FamilyHub role away from this login.")
 @identity_options(reason_required=False)

@@ -12,6 +12,8 @@
 - ``familyhub_keyworker`` reads the identifiable reporting views, but row-level security shows
   only the families currently attached to the key worker logged in (``ops.key_worker_logins``);
 - ``familyhub_auditor`` reads the audit log (and appends its own exports of it);
+- ``familyhub_coordinator`` reads the whole cohort and the identifiable views, and attaches,
+  reassigns and closes families and records claims (``cohort`` tables);
 - ``familyhub_admin`` reads and writes everything, reads the audit log, erases.
 
 Every role may read ``ops.alembic_version``: each command checks the schema revision first.
@@ -23,6 +25,7 @@ membership is all a login needs (no BYPASSRLS, which is a per-login superuser-gr
 that would also bypass row security elsewhere on the server): PostgreSQL refuses ``COPY FROM``
 into a table whose row security applies to the role, so the engine bulk-loads such a table
 through a temporary table and ``insert ... select``, which the policies allow the loader.
+The web server acts as each signed-in user's login (``SET ROLE``), so the same policies hold there.
 
 The embedded DuckDB warehouse is a single-user file: roles do not apply there; whoever can
 read the file can read everything. Pseudonymised views exist on both backends.
@@ -54,7 +57,7 @@ __all__ = [
     "role_name",
 ]
 
-GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "auditor", "admin")
+GROUP_ROLES = ("owner", "loader", "analyst", "keyworker", "coordinator", "auditor", "admin")
 KEY_ENV = "FAMILYHUB_PSEUDONYM_KEY"
 MIN_KEY_LENGTH = 16
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -67,6 +70,8 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
     "cohort.results": ("family_id", "ops.fh_visible_families()"),
     "cohort.evidence": ("family_id", "ops.fh_visible_families()"),
     "cohort.recorded_needs": ("family_id", "ops.fh_visible_families()"),
+    "cohort.attachments": ("family_id", "ops.fh_visible_families()"),
+    "cohort.alerts": ("family_id", "ops.fh_visible_families()"),
     "linked.persons": ("person_id", "ops.fh_visible_persons()"),
     "linked.mention_person": ("person_id", "ops.fh_visible_persons()"),
     "linked.record_links": ("mention_id_l", "ops.fh_visible_mentions()"),
@@ -75,7 +80,7 @@ ROW_FILTERS: dict[str, tuple[str, str]] = {
 }
 #: Identifiable views a key worker may read (rows limited by the policies above).
 KEY_WORKER_VIEWS = ("family_view", "family_member", "family_evidence", "family_timeline",
-                    "record_link", "cohort", "recorded_need")
+                    "record_link", "cohort", "recorded_need", "alert")
 
 
 class PostgresOnly(RuntimeError):
@@ -120,7 +125,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
     Returns, per role, what it was granted (for the command's report).
     """
     _require_postgres(wh)
-    owner, loader, analyst, keyworker, auditor, admin = (role_name(r) for r in GROUP_ROLES)
+    owner, loader, analyst, keyworker, coordinator, auditor, admin = (role_name(r) for r in GROUP_ROLES)
     kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence"}
     with wh.begin() as conn:
         for role in GROUP_ROLES:
@@ -140,10 +145,12 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
             conn.exec_driver_sql(f"alter table {table} force row level security")
             conn.exec_driver_sql(f"drop policy if exists familyhub_rows on {table}")
             conn.exec_driver_sql(f"create policy familyhub_rows on {table} using "
-                                 f"((select ops.fh_full_access()) or {column} in (select {visible}))")
+                                 f"((select ops.fh_full_access()) or {column} in (select * from {visible}))")
         everyone = ", ".join(role_name(r) for r in GROUP_ROLES)
         conn.exec_driver_sql("revoke execute on all functions in schema ops from public")
         conn.exec_driver_sql(f"grant execute on all functions in schema ops to {everyone}")
+        # the policies' visibility functions are inlined, so every role reading a protected table
+        # looks their names up in ops (usage lets it name objects there, not read them)
         conn.exec_driver_sql(f"grant usage on schema ops to {everyone}")
         conn.exec_driver_sql(f"grant select on ops.alembic_version to {everyone}")  # the revision check
 
@@ -179,8 +186,17 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
             keyworker: [
                 f"grant usage on schema reporting, cohort, ops to {keyworker}",
                 *(f"grant select on reporting.{v} to {keyworker}" for v in KEY_WORKER_VIEWS),
-                f"grant select on cohort.active to {keyworker}",
+                f"grant select on cohort.active, cohort.attachments to {keyworker}",
                 f"grant insert on ops.audit_log to {keyworker}",
+                f"grant select, insert on ops.web_alert_reads to {keyworker}",
+            ],
+            coordinator: [
+                f"grant usage on schema {', '.join(LAYERS)} to {coordinator}",
+                *(f"grant select on all tables in schema {s} to {coordinator}"
+                  for s in ("staging", "linked", "reporting")),
+                f"grant select, insert, update, delete on all tables in schema cohort to {coordinator}",
+                f"grant select on ops.files, ops.tombstones, ops.web_alert_reads to {coordinator}",
+                f"grant insert on ops.audit_log to {coordinator}",
             ],
         }
         for role, sql in statements.items():

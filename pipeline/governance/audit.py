@@ -25,7 +25,7 @@ from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["ACTIONS", "AuditError", "actor", "ensure_append_only", "read_log", "record", "require_reason"]
 
-ACTIONS = ("view_family", "view_records", "export", "erase", "retention", "grant",
+ACTIONS = ("view_family", "view_records", "export", "erase", "retention", "grant", "denied",
            "add_need", "change_need", "close_need")
 USER_ENV = "FAMILYHUB_USER"
 _GUARDS = ("audit_guard", "audit_log_append_only", "audit_log_no_truncate")

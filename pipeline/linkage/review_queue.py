@@ -58,6 +58,7 @@ __all__ = [
     "import_decisions",
     "mention_details",
     "open_queue",
+    "record_decision",
     "subjects_of",
     "undo_decision",
 ]
@@ -237,6 +238,33 @@ def import_decisions(
     return _append(wh, new)
 
 
+DECISIONS = ("match", "non-match", "unsure", "undo")
+
+
+def record_decision(
+    wh: Warehouse, mention_a: str, mention_b: str, decision: str, *, by: str, note: str = "",
+    now: pd.Timestamp | None = None,
+) -> Imported:
+    """Append one answer on a pair of records (``agency|record_key`` each), as a reviewer gives
+    it on screen; like an imported row, it binds from the next ``familyhub link``.
+
+    Returns:
+        ``added == 0`` when it changes nothing (the same answer by the same reviewer, or
+        ``undo`` of a pair without a standing answer).
+    """
+    if decision not in DECISIONS:
+        raise ValueError(f"decision '{decision}': one of {', '.join(DECISIONS)}")
+    if not by.strip():
+        raise ValueError("say who decides")
+    (agency_l, key_l), (agency_r, key_r) = (m.split("|", 1) for m in (mention_a, mention_b))
+    row = pd.DataFrame([{
+        "agency_l": agency_l, "record_key_l": key_l, "agency_r": agency_r, "record_key_r": key_r,
+        "decision": decision, "decided_by": by.strip(), "note": note,
+        "decided_at": now if now is not None else pd.Timestamp.now(tz="UTC"),
+    }])
+    return _append(wh, row)
+
+
 def undo_decision(
     wh: Warehouse, mention_a: str, mention_b: str, *, by: str, note: str = "",
     now: pd.Timestamp | None = None,
@@ -246,13 +274,7 @@ def undo_decision(
     Returns:
         ``added == 0`` when the pair had no standing answer.
     """
-    (agency_l, key_l), (agency_r, key_r) = (m.split("|", 1) for m in (mention_a, mention_b))
-    row = pd.DataFrame([{
-        "agency_l": agency_l, "record_key_l": key_l, "agency_r": agency_r, "record_key_r": key_r,
-        "decision": "undo", "decided_by": by, "note": note,
-        "decided_at": now if now is not None else pd.Timestamp.now(tz="UTC"),
-    }])
-    return _append(wh, row)
+    return record_decision(wh, mention_a, mention_b, "undo", by=by, note=note, now=now)
 
 
 @dataclass(frozen=True)

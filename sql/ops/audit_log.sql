@@ -8,7 +8,7 @@ create table if not exists ops.audit_log (
   actor text not null,             -- --as NAME, else FAMILYHUB_USER, else the OS user
   db_user text,                    -- the warehouse login that wrote the row
   action text not null,            -- view_family | view_records | export | erase | retention | grant
-                                   -- | add_need | change_need | close_need
+                                   -- | denied | add_need | change_need | close_need
   family_id text,
   person_id text,
   reason text,                     -- why (required for identifiable reads)

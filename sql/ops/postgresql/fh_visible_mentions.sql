@@ -1,6 +1,5 @@
--- Row-level security: the source records of the persons the key worker logged in may see.
+-- Row-level security: the source records the role now querying may see.
 create or replace function ops.fh_visible_mentions() returns setof text
-language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select mention_id from linked.mention_person
-  where person_id in (select ops.fh_visible_persons())
+language sql stable rows 500 as $$
+  select * from ops.fh_mentions_of(current_user::text collate "default")
 $$
