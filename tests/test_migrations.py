@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -23,22 +24,24 @@ from pipeline.warehouse import schema
 from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
-PREVIOUS_SQL = Path(__file__).parent / "fixtures" / "release-0.1-sql"
+PREVIOUS_SQL = Path(__file__).parent / "fixtures" / "release-0.1-sql.tar.gz"
 
 
-def build_previous_release(url: str) -> Warehouse:
+def build_previous_release(url: str, folder: Path) -> Warehouse:
     """A warehouse as release 0.1 made it: every DDL file of each folder, raw tables from the
     declarations, the views; no version table."""
+    with tarfile.open(PREVIOUS_SQL) as archive:
+        archive.extractall(folder, filter="data")
     wh = Warehouse.connect(url)
     with wh.begin() as conn:
         for layer in LAYERS:
             conn.exec_driver_sql(f"create schema if not exists {layer}")
-        for folder in ("ops", "staging", "linked", "cohort", "raw", "reporting"):
-            if folder == "raw":
+        for layer in ("ops", "staging", "linked", "cohort", "raw", "reporting"):
+            if layer == "raw":
                 for agency in load_agencies().values():
                     conn.exec_driver_sql(Warehouse.raw_table_ddl(agency))
                 continue
-            for path in sorted((PREVIOUS_SQL / folder).glob("*.sql")):
+            for path in sorted((folder / layer).glob("*.sql")):
                 for statement in schema.statements(path.read_text(encoding="utf-8")):
                     conn.exec_driver_sql(statement)
     return wh
@@ -64,7 +67,7 @@ def second_url(warehouse_url: str, tmp_path: Path, request: pytest.FixtureReques
 @pytest.mark.slow
 def test_first_release_warehouse_upgrades_in_place_keeping_every_row(warehouse_url: str, second_url: str,
                                                                      tmp_path: Path) -> None:
-    old = build_previous_release(warehouse_url)
+    old = build_previous_release(warehouse_url, tmp_path / "release-0.1-sql")
     build_linked(old, small_landing(tmp_path, households=40, files=1))
     with old.begin() as conn:
         old.execute(conn, "insert into cohort.attachments (family_id, key_worker, attached_on, recorded_at) "

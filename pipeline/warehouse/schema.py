@@ -34,7 +34,6 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
@@ -46,6 +45,7 @@ __all__ = ["Revision", "SchemaBehind", "apply_sql", "current", "head", "history"
 
 SCRIPTS = "pipeline.warehouse:migrations"
 VERSION_SCHEMA = "ops"
+VERSION_TABLE = "alembic_version"  # Alembic's default name
 SCHEMAS = ("ops", "raw", "staging", "linked", "cohort", "reporting")
 UPGRADE_HINT = "run `familyhub db upgrade` (as the warehouse owner)"
 
@@ -96,8 +96,10 @@ def history() -> list[Revision]:
 def current(wh: Warehouse) -> str | None:
     """The revision the warehouse is at; None when it was never versioned (empty, or made by an
     earlier release)."""
-    with wh.engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table_schema": VERSION_SCHEMA}).get_current_revision()
+    with wh.engine.connect() as conn:  # read directly: every command calls this, Alembic's context logs
+        if not sa.inspect(conn).has_table(VERSION_TABLE, schema=VERSION_SCHEMA):
+            return None
+        return conn.execute(sa.text(f"select version_num from {VERSION_SCHEMA}.{VERSION_TABLE}")).scalar()
 
 
 def upgrade(wh: Warehouse, to: str = "head") -> tuple[str | None, str | None]:
