@@ -4,6 +4,7 @@ ships inside the package."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,11 @@ def test_revisions_form_one_line_from_the_first_release() -> None:
     assert revisions[0].revision == "0001" and revisions[0].down_revision is None
     assert [r.down_revision for r in revisions[1:]] == [r.revision for r in revisions[:-1]]
     assert revisions[-1].revision == schema.head() and all(r.doc for r in revisions)
+
+
+def test_every_table_file_is_applied_by_a_revision(warehouse: Warehouse) -> None:
+    """A new file under sql/ needs a revision applying it (views need none: every upgrade re-creates them)."""
+    tables = set(warehouse.table_counts())
+    declared = {m.group(1) for path in SQL_DIR.glob("*/*.sql") if path.parent.name != "reporting"
+                for m in re.finditer(r"create table if not exists (\w+\.\w+)", path.read_text(encoding="utf-8"), re.I)}
+    assert len(declared) > 30 and declared <= tables, declared - tables

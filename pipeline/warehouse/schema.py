@@ -22,6 +22,8 @@ exists``), then copy the newest file in ``versions/`` to ``NNNN_what.py``, set `
 ``apply_sql(op.get_bind(), "<layer>/<table>.sql")``. A column added to an existing table: edit
 its ``create table`` (fresh warehouses) *and* add a revision running
 ``alter table ... add column if not exists ...`` (existing ones). A changed view needs no revision.
+``tests/test_migrations.py`` upgrades a first-release warehouse and compares its columns with a
+fresh one's: a table edited without a revision fails it.
 """
 
 from __future__ import annotations
