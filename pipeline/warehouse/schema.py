@@ -40,7 +40,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from pipeline.ingest.agencies import load_agencies
-from pipeline.warehouse.engine import SQL_DIR, Warehouse
+from pipeline.warehouse.engine import LAYERS, SQL_DIR, Warehouse
 
 __all__ = ["Revision", "SchemaBehind", "apply_sql", "current", "head", "history", "reconcile_raw_tables",
            "require_current", "upgrade"]
@@ -48,7 +48,6 @@ __all__ = ["Revision", "SchemaBehind", "apply_sql", "current", "head", "history"
 SCRIPTS = "pipeline.warehouse:migrations"
 VERSION_SCHEMA = "ops"
 VERSION_TABLE = "alembic_version"  # Alembic's default name
-SCHEMAS = ("ops", "raw", "staging", "linked", "cohort", "reporting")
 UPGRADE_HINT = "run `familyhub db upgrade` (as the warehouse owner)"
 
 
@@ -171,7 +170,7 @@ def install_postgres_objects(conn: Connection, names: list[str] | None = None) -
 
 def prepare(conn: Connection) -> None:
     """Before any revision: the schemas, so the version table has its home in ``ops``."""
-    for name in SCHEMAS:
+    for name in LAYERS:
         conn.exec_driver_sql(f"create schema if not exists {name}")
 
 
