@@ -1,7 +1,8 @@
 # FamilyHub with Airflow 3: one image for every service in docker-compose.yml (api-server,
 # scheduler, dag-processor, triggerer and the init job). FamilyHub is installed from this
-# repository in editable mode, so sql/, expectations/ and dags/ stay where the package finds
-# them (/opt/familyhub). No secret is baked in: settings come from the environment at run time.
+# repository in editable mode, so sql/ (linked from pipeline/warehouse/sql), expectations/ and
+# dags/ stay where the package finds them (/opt/familyhub). No secret is baked in: settings come
+# from the environment at run time.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,7 +30,7 @@ COPY matching/ matching/
 COPY expectations/ expectations/
 COPY sql/ sql/
 RUN pip install -e . \
- && python -c "from pipeline.warehouse.engine import SQL_DIR; assert (SQL_DIR / 'staging').is_dir(), SQL_DIR"
+ && python -c "from pipeline.warehouse import schema; schema.folder_files('staging'); print('schema', schema.head())"
 COPY dags/ dags/
 
 USER airflow

@@ -133,6 +133,7 @@ class Warehouses:
                 conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
 
     def new(self, like: str | None = None) -> str:
+        """A copy of ``like``, or an empty warehouse upgraded to this release (as deployed)."""
         if self.backend == "duckdb":
             path = self.folder / f"{uuid.uuid4().hex[:8]}.duckdb"
             if like:  # with its write-ahead log: a child that exits at once leaves it unmerged
@@ -140,13 +141,17 @@ class Warehouses:
                 shutil.copy(source, path)
                 if source.with_name(source.name + ".wal").exists():
                     shutil.copy(source.with_name(source.name + ".wal"), path.with_name(path.name + ".wal"))
-            return f"duckdb:///{path}"
-        name = f"fh_test_{uuid.uuid4().hex[:12]}"
-        template = f' template "{sa.make_url(like).database}"' if like else ""
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"{template}'))
-        self.made.append(name)
-        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+            url = f"duckdb:///{path}"
+        else:
+            name = f"fh_test_{uuid.uuid4().hex[:12]}"
+            template = f' template "{sa.make_url(like).database}"' if like else ""
+            with self.admin.connect() as conn:
+                conn.execute(sa.text(f'create database "{name}"{template}'))
+            self.made.append(name)
+            url = self.admin.url.set(database=name).render_as_string(hide_password=False)
+        if not like:
+            _open(url).engine.dispose()
+        return url
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from trust_data import as_login
 
 from pipeline.ingest.agencies import agency_names, get_agency
 from pipeline.ingest.load import find_files, ingest_landing
@@ -301,17 +302,42 @@ def _bad_file(generated: Path, reason: str) -> tuple[str, Path]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_ingest_dag_loads_into_a_postgres_warehouse(dagbag: Any, airflow_db: Path, one_file_landing: Path,
-                                                    use: Any, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dags_run_as_the_loader_on_a_postgres_warehouse(dagbag: Any, airflow_db: Path, one_file_landing: Path,
+                                                        use: Any, pg_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deployment: the schema upgraded and granted once, then every ingest DAG and the link
+    DAG run as the loader login, a plain member of familyhub_loader (no DDL, no BYPASSRLS)."""
+    from pipeline.governance import access
+
     use(one_file_landing)
-    monkeypatch.setenv("FAMILYHUB_WAREHOUSE", pg_url)
-    run = dagbag.dags["familyhub_ingest_police"].test()
-    assert str(run.state) == "success", _states(run)
     wh = Warehouse.connect(pg_url)
+    wh.migrate()
+    access.grant_roles(wh)
+    access.add_user(wh, "fh_test_pipeline", "loader")
+    monkeypatch.setenv("FAMILYHUB_WAREHOUSE", as_login(pg_url, "fh_test_pipeline"))
     try:
-        assert wh.scalar("select count(*) from ops.files where status = 'loaded'") == 1
+        for agency in ("police", "health"):
+            run = dagbag.dags[f"familyhub_ingest_{agency}"].test()
+            assert str(run.state) == "success", (agency, _states(run))
+        run = dagbag.dags[LINK_DAG].test(run_conf={"as_of": "2026-11-01"})
+        assert str(run.state) == "success", _states(run)
+        assert wh.scalar("select count(*) from ops.files where status = 'loaded'") == 2
+        assert wh.scalar("select count(*) from cohort.results") > 0
+        assert wh.scalar("select count(*) from reporting.family_view") > 0
     finally:
         wh.engine.dispose()
+
+
+def test_tasks_refuse_a_warehouse_behind_this_release(airflow_env: Path, one_file_landing: Path, use: Any,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.airflow import tasks as orch
+
+    use(one_file_landing)
+    monkeypatch.setenv("FAMILYHUB_WAREHOUSE", f"duckdb:///{tmp_path / 'never-upgraded.duckdb'}")
+    with pytest.raises(AirflowFailException, match=r"this release needs 0001: run `familyhub db upgrade`"):
+        orch.pending_files("police")
 
 
 @pytest.mark.slow

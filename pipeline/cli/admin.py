@@ -39,7 +39,7 @@ def upgrade(warehouse_url: str | None, target: str) -> None:
 
     Example:
 
-        familyhub db upgrade --warehouse postgresql+psycopg://familyhub_owner_login@db/familyhub
+        familyhub db upgrade --warehouse postgresql+psycopg://familyhub@db/familyhub
     """
     from pipeline.warehouse.schema import upgrade as run_upgrade
 

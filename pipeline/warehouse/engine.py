@@ -261,12 +261,15 @@ class Warehouse:
         return conn.execute(sa.text(sql), params or {})
 
     def table_counts(self) -> dict[str, int]:
-        """Row counts of every FamilyHub table, for status and idempotency checks."""
+        """Row counts of every FamilyHub table the role may read, for status and idempotency checks
+        (the loader, say, may only append to the audit log)."""
+        readable = (" and has_table_privilege(quote_ident(table_schema) || '.' || quote_ident(table_name), 'select')"
+                    if self.dialect == "postgresql" else "")
         with self.engine.connect() as c:
             tables = c.execute(sa.text(
                 "select table_schema, table_name from information_schema.tables "
-                "where table_schema in ('ops','raw','staging','linked','cohort') and table_type = 'BASE TABLE' "
-                "order by 1, 2")).all()
+                "where table_schema in ('ops','raw','staging','linked','cohort') and table_type = 'BASE TABLE'"
+                f"{readable} order by 1, 2")).all()
             return {f"{s}.{t}": c.execute(sa.text(f'select count(*) from {s}."{t}"')).scalar() for s, t in tables}
 
     @cached_property
