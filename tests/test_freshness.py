@@ -6,14 +6,12 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from test_alerts import Inbox, smtp  # noqa: F401  (the local SMTP server fixture)
 
 from pipeline.cli import main
 from pipeline.ingest.agencies import DeclarationError, Schedule, _parse, get_agency
@@ -39,30 +37,16 @@ def drop(landing: Path, name: str, rows: list[str], agency: str = "police") -> P
     return path
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    """A plain SMTP server on a free local port, the FAMILYHUB_SMTP_* settings for it and a data team."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    for key, value in {"HOST": "127.0.0.1", "PORT": str(port), "FROM": "familyhub@council.example",
-                       "SECURITY": "none"}.items():
-        monkeypatch.setenv(f"FAMILYHUB_SMTP_{key}", value)
+def inbox(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Inbox:
+    """The alerts tests' local SMTP server (fixture ``smtp``), and a data team address."""
     monkeypatch.setenv("FAMILYHUB_DATA_TEAM_EMAIL", "data.team@council.example")
-    yield inbox
-    controller.stop()
+    return request.getfixturevalue("smtp")
+
+
+def mails(inbox: Inbox) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(m.content, policy=email.policy.default)  # type: ignore[misc]
+            for m in inbox.messages]
 
 
 @pytest.mark.parametrize(("every", "last", "due"), [
@@ -115,26 +99,26 @@ def test_overdue_is_flagged_in_status_and_the_report_table(warehouse_url: str, t
     wh.engine.dispose()
 
 
-def test_the_data_team_hears_once_per_overdue_extract(warehouse: Warehouse, tmp_path: Path, smtp: Inbox) -> None:
+def test_the_data_team_hears_once_per_overdue_extract(warehouse: Warehouse, tmp_path: Path, inbox: Inbox) -> None:
     landing = tmp_path / "landing"
     drop(landing, "police_20261101.csv", [row(1)])
     ingest_landing(warehouse, landing, tmp_path / "quarantine")
-    assert notify_overdue(warehouse, date(2026, 11, 4))["overdue"] == [] and smtp.messages == []
+    assert notify_overdue(warehouse, date(2026, 11, 4))["overdue"] == [] and inbox.messages == []
     for day in (5, 6):  # overdue on both days: one e-mail
         result = notify_overdue(warehouse, date(2026, 11, day))
         assert result["overdue"] == ["police"]
-    (message,) = smtp.messages
+    (message,) = mails(inbox)
     assert message["To"] == "data.team@council.example" and "police extract overdue" in message["Subject"]
     assert "expected by 2026-11-04" in message.get_content() and "data.sharing@police.example" in message.get_content()
     drop(landing, "police_20261105.csv", [row(2)])  # it arrives, then is late again: a new overdue extract
     ingest_landing(warehouse, landing, tmp_path / "quarantine")
     assert notify_overdue(warehouse, date(2026, 11, 6))["overdue"] == []
     notify_overdue(warehouse, date(2026, 11, 20))
-    assert len(smtp.messages) == 2 and "expected by 2026-11-08" in smtp.messages[1].get_content()
+    assert len(inbox.messages) == 2 and "expected by 2026-11-08" in mails(inbox)[1].get_content()
 
 
 def test_a_refused_file_sends_its_agency_a_notice_once_without_personal_data(
-        warehouse: Warehouse, tmp_path: Path, smtp: Inbox) -> None:
+        warehouse: Warehouse, tmp_path: Path, inbox: Inbox) -> None:
     landing = tmp_path / "landing"
     rows = [row(i) for i in range(1, 7)] + [row(i, category="ZEBRAFISH") for i in range(7, 11)]
     drop(landing, "police_20261101.csv", rows)
@@ -142,7 +126,7 @@ def test_a_refused_file_sends_its_agency_a_notice_once_without_personal_data(
     assert outcome.status == "refused"
     assert notify_refusals(warehouse)["sent"] == 1
     assert notify_refusals(warehouse)["sent"] == 0  # once per refused file
-    (message,) = smtp.messages
+    (message,) = mails(inbox)
     body = message.get_content()
     assert message["To"] == "data.sharing@police.example" and "police_20261101.csv" in message["Subject"]
     assert "4 of 10 rows" in body and "4 × Category: unknown code" in body
@@ -151,12 +135,12 @@ def test_a_refused_file_sends_its_agency_a_notice_once_without_personal_data(
     assert not [v for v in values if v and v in body], "a value from the file's rows is in the notice"
 
 
-def test_cli_ingest_sends_refusal_notices(warehouse: Warehouse, tmp_path: Path, smtp: Inbox) -> None:
+def test_cli_ingest_sends_refusal_notices(warehouse: Warehouse, tmp_path: Path, inbox: Inbox) -> None:
     landing = tmp_path / "landing"
     (landing / "police").mkdir(parents=True)
     (landing / "police" / "police_20261101.csv").write_text(HEADER + "\n" + row(1) + ',"extra","fields"\n')
     result = CliRunner().invoke(main, ["ingest", "--landing", str(landing), "--warehouse", warehouse.url, "--json"])
     assert result.exit_code == 0 and json.loads(result.output)[0]["status"] == "refused"
-    (message,) = smtp.messages
+    (message,) = mails(inbox)
     body = message.get_content()
     assert "Why: cannot be parsed as" in body and "QUILLFEATHER" not in body and "Marrowbone" not in body

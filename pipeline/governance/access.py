@@ -161,7 +161,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
                 f"grant usage on schema {', '.join(LAYERS)} to {loader}",
                 *(f"grant select, insert, update, delete on all tables in schema {s} to {loader}" for s in data),
                 f"grant select, insert, update on ops.files, ops.held_rows to {loader}",
-                f"grant select, insert on ops.removed_rows to {loader}",
+                f"grant select, insert on ops.removed_rows, ops.notices to {loader}",
                 f"grant select on ops.tombstones to {loader}",
                 f"grant select, insert, update, delete on ops.pseudonyms, ops.pseudonym_key to {loader}",
                 f"grant insert on ops.audit_log to {loader}",

@@ -244,11 +244,16 @@ def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
 
 
 def _archive(path: Path, agency: Agency) -> None:
+    """Archive a processed file; a landing folder that cannot be written (mounted read-only)
+    leaves it in place, with a warning: the ledger still recognises it unread."""
     try:
         extract = parse_file_name(path.name, agency).extract_date
     except ValueError:
         extract = None
-    archive(path, extract)
+    try:
+        archive(path, extract)
+    except OSError as exc:
+        log.warning("%s: not archived: %s", path.name, exc.strerror or exc)
 
 
 def _load_or_refuse(wh: Warehouse, path: Path, agency: Agency, quarantine: Path, share: float, sha: str,

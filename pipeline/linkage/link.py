@@ -4,7 +4,9 @@ Reads ``staging.person_mentions``, calls the pure ``matching`` library (person l
 households, lineage, review) and writes the ``linked`` layer in one transaction. The first
 run links everything; later runs are incremental: only new mentions are compared, with
 existing persons and with each other, using the saved model. Ids are carried forward by
-largest overlap and every merge and split is recorded in ``linked.lineage_events``.
+largest overlap and every merge and split is recorded in ``linked.lineage_events``. Each run's
+statistics are compared with the previous run of the same mode, and each delivery's match
+rate with its agency's history (:mod:`pipeline.linkage.monitoring`).
 
 Clerical review decisions (``linked.review_decisions``) bind every run, full or incremental,
 after the matcher returns and before ids are carried forward (:func:`bind_decisions`):
