@@ -149,7 +149,7 @@ def main() -> None:
         ("family page, key worker (row-level security)", keyworker, f"/family/{mine}"),
         ("family page, coordinator", coordinator, f"/family/{other}"),
         ("cohort page, first 50", coordinator, "/cohort"),
-        ("cohort page, first 50, filtered", coordinator, "/cohort?criterion=crime_asb&attachment=not+attached&area=SO2"),
+        ("cohort page, first 50, filtered", coordinator, "/cohort?criterion=crime_asb&attachment=not+attached&area=SO23"),
         ("my families, key worker", keyworker, "/"),
     ]
     print(f"{wh.dialect}, {int(wh.scalar('select count(*) from linked.families')):,} households; "

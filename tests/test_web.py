@@ -216,6 +216,9 @@ def test_claims_return_needs_a_reason_and_audits_each_family(site: Site):
     client = sign_in(site.app, "fhw_co_cat")
     page = client.get("/claims", params={"programme": "tf2015", "window": "2026-H2"})
     assert page.status_code == 200 and "remaining under the cap" in page.text
+    shown = site.wh.scalar("select count(*) from ops.audit_log where action = 'view_records' "
+                           "and reason = 'claims page: tf2015 2026-H2'")
+    assert shown >= 1  # the claims' evidence names records: audited before it is shown
     data = {"csrf": csrf_of(page.text), "programme": "tf2015", "window": "2026-H2"}
     assert client.post("/claims/return", data=data).status_code == 400
     before = int(site.wh.scalar("select count(*) from ops.audit_log where action = 'export'"))
@@ -291,7 +294,8 @@ def test_a_key_workers_role_cannot_read_another_family_even_with_sql(site: Site)
     assert {r[0] for r in as_ann("select family_id from cohort.attachments")} <= seen
     with acting(Actor("fhw_kw_ann", "keyworker", "Ann Key")):  # what the web server runs as, per request
         assert set(site.wh.read("select family_id from reporting.family_view")["family_id"]) == seen
-    for table in ("linked.families", "staging.person_mentions", "ops.web_users"):
+    assert {r[0] for r in as_ann("select family_id from linked.families")} == seen
+    for table in ("staging.person_mentions", "ops.web_users"):
         with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
             as_ann(f"select count(*) from {table}")
     engine.dispose()

@@ -67,9 +67,15 @@ def pages_for(actor: Actor) -> list[tuple[str, str]]:
 
 def install_role_switch(wh: Warehouse) -> None:
     """On PostgreSQL, make every connection taken from the pool run as the login set by
-    :func:`acting` (or as the server's own login outside a request)."""
+    :func:`acting` (or as the server's own login outside a request), without parallel workers."""
     if wh.is_embedded:
         return
+
+    @event.listens_for(wh.engine, "connect")
+    def _interactive(dbapi_conn, _record) -> None:
+        """Page queries read a few rows by index: starting parallel workers costs more than it saves."""
+        dbapi_conn.execute("set max_parallel_workers_per_gather = 0")
+        dbapi_conn.commit()
 
     @event.listens_for(wh.engine, "checkout")
     def _switch(dbapi_conn, _record, _proxy) -> None:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from pipeline.governance import audit
 from pipeline.programme.claims import (
     ClaimWindow,
     cap_status,
@@ -55,6 +56,8 @@ def _claims_context(request: Request, actor: Actor, programme: str, window: str)
         if allowed(wh, actor, "claims_identifiable"):
             result = make_claims(wh, programme, window, record=False)
             claims, cap = result.claims, result.cap
+            audit.record(wh, "view_records", who=actor.name, reason=f"claims page: {programme} {window}",
+                         subjects=claims[["family_id"]], detail=f"claims with evidence: {len(claims)} claims")
             not_claimed = result.not_claimed.groupby(["payment", "reason"]).size().reset_index(name="families") \
                 if len(result.not_claimed) else result.not_claimed
             identifiable = True

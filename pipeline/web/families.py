@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pipeline.governance import audit
+from pipeline.programme.keyworkers import EPISODES
 from pipeline.web.access import REASON_FIRST, acting
 from pipeline.web.accounts import Actor
 from pipeline.web.common import SignedIn, check_csrf, frame_rows, reason_of, render, require, web_of
@@ -18,10 +19,23 @@ __all__ = ["router"]
 router = APIRouter()
 LATEST_EVENTS = 3
 
-_MINE = """
+#: The key worker's open attachments, read by family (indexes) rather than through the whole
+#: family view, whose aggregates would run over every row the key worker may see.
+_MINE = f"""
 with mine as (
-  select family_id, address_line, postcode, n_members, n_children, criteria, status
-  from reporting.family_view where key_worker = :k and status = 'attached'
+  select e.family_id from ({EPISODES}) e
+  where e.key_worker = :k and e.closed_on is null
+    and not exists (select 1 from cohort.attachments b where b.family_id = e.family_id and b.attached_on > e.attached_on)
+),
+members as (  -- per family (lateral): an index lookup each, not the whole view
+  select mine.family_id, n.n_members, n.n_children from mine cross join lateral (
+    select count(*) as n_members, sum(case when x.role = 'child' then 1 else 0 end) as n_children
+    from reporting.family_member x where x.family_id = mine.family_id) n
+),
+criteria as (
+  select r.family_id, r.criteria from reporting.cohort r
+  join cohort.active a on r.programme = a.programme and r.as_of = a.as_of
+  join mine on mine.family_id = r.family_id
 ),
 unread as (
   select a.family_id, count(*) as unread, max(a.raised_at) as last_alert from reporting.alert a
@@ -29,16 +43,20 @@ unread as (
     and not exists (select 1 from ops.web_alert_reads r where r.alert_id = a.alert_id and r.reader = :me)
   group by a.family_id
 )
-select m.*, coalesce(u.unread, 0) as unread, u.last_alert
-from mine m left join unread u on u.family_id = m.family_id
-order by coalesce(u.unread, 0) > 0 desc, u.last_alert desc, m.family_id
+select f.family_id, f.address as address_line, f.postcode, coalesce(n.n_members, 0) as n_members,
+       coalesce(n.n_children, 0) as n_children, c.criteria, coalesce(u.unread, 0) as unread, u.last_alert
+from mine m join linked.families f on f.family_id = m.family_id
+left join members n on n.family_id = m.family_id
+left join criteria c on c.family_id = m.family_id
+left join unread u on u.family_id = m.family_id
+order by coalesce(u.unread, 0) > 0 desc, u.last_alert desc, f.family_id
 """
 _LATEST = """
-select family_id, event_date, agency, event_type from (
-  select t.family_id, t.event_date, t.agency, t.event_type,
-         row_number() over (partition by t.family_id order by t.event_date desc, t.agency) as n
-  from reporting.family_timeline t join _fh_mine m on m.family_id = t.family_id
-) e where n <= :n
+select m.family_id, t.event_date, t.agency, t.event_type
+from _fh_mine m cross join lateral (
+  select e.event_date, e.agency, e.event_type from reporting.family_timeline e
+  where e.family_id = m.family_id order by e.event_date desc, e.agency limit :n
+) t
 """
 _INVOLVED = """
 select person_id, agency, min(event_date) as first_seen, max(event_date) as last_seen, count(*) as n_events
