@@ -19,7 +19,9 @@ __all__ = ["COMMANDS"]
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--bad-files/--no-bad-files", default=True, show_default=True,
               help="Also write deliberately bad files under OUT/bad/ and a few bad rows.")
-def generate(out: Path, households: int, seed: int, bad_files: bool) -> None:
+@click.option("--errors", type=click.Choice(["none", "hostile"]), default="none", show_default=True,
+              help="Errors of real records (wrong but valid identifiers, namesakes, shared addresses...).")
+def generate(out: Path, households: int, seed: int, bad_files: bool, errors: str) -> None:
     """Write realistic synthetic extracts for every agency into OUT/landing, with a truth file.
 
     Example:
@@ -28,7 +30,7 @@ def generate(out: Path, households: int, seed: int, bad_files: bool) -> None:
     """
     from pipeline.generator import generate as run
 
-    summary = run(out, households=households, seed=seed, bad_files=bad_files)
+    summary = run(out, households=households, seed=seed, bad_files=bad_files, errors=errors)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
