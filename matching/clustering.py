@@ -4,8 +4,13 @@ Connected components (scipy.sparse.csgraph) over accepted links, then every comp
 checked against pairwise cannot-link rules:
 
 * two records holding different valid values of the same strong identifier (NHS number,
-  UPN, NINO) never share a person;
-* nor two records of one agency holding different agency person ids;
+  UPN, NINO) never share a person, nor two records of one agency holding different agency
+  person ids, unless they agree exactly on first name, surname and date of birth: a
+  mistyped number that still passes its check, or a duplicate police nominal, is evidence
+  against (the identifier's *else* level), not a wall against overwhelming agreement;
+* records born a generation apart (with month and day not both equal, which would be a
+  typo in the year) are different people whatever identifier or name they share: a baby's
+  record carrying the mother's NHS number, a son named after his father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
   vaccination-service failure in lessons-from-peers).
 
@@ -77,6 +82,8 @@ class Constraints:
         twin_levels: optional callable ``(left, right) -> bool`` marking twin pairs.
         twin_keys: columns a twin pair must share (used to find candidate pairs quickly).
         twin_differ: columns on which a twin pair must differ (the first name).
+        identity: columns whose exact agreement lifts an identifier conflict.
+        generation: (date column, years): records whose dates are this far apart never merge.
     """
 
     def __init__(
@@ -87,8 +94,21 @@ class Constraints:
         twin_levels: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         twin_keys: Sequence[str] = ("last_name", "dob"),
         twin_differ: Sequence[str] = ("first_name",),
+        identity: Sequence[str] = ("first_name", "last_name", "dob"),
+        generation: tuple[str, int] | None = ("dob", 12),
     ) -> None:
         scoped = dict(scoped or {})
+        present = [k for k in identity if k in frame]
+        self._identity = None
+        if present:
+            codes = pd.MultiIndex.from_frame(frame[present].astype("string")).factorize()[0]
+            self._identity = np.where(frame[present].notna().all(axis=1).to_numpy(), codes, -1)
+        self._year = self._month_day = None
+        if generation is not None and generation[0] in frame:
+            dates = pd.to_datetime(frame[generation[0]], errors="coerce")
+            self._year = dates.dt.year.fillna(-1).to_numpy(np.int64)
+            self._month_day = (dates.dt.month * 100 + dates.dt.day).fillna(-1).to_numpy(np.int64)
+            self._gap = generation[1]
         self._ids = {
             name: (
                 pd.factorize(frame[name], use_na_sentinel=True)[0],
@@ -113,10 +133,15 @@ class Constraints:
         bad = np.zeros(len(left), dtype=bool)
         for codes, scope in self._ids.values():
             cl, cr = codes[left], codes[right]
-            clash = (cl >= 0) & (cr >= 0) & (cl != cr)
-            if scope is not None:
-                clash &= scope[left] == scope[right]
-            bad |= clash
+            same_scope = True if scope is None else scope[left] == scope[right]
+            bad |= (cl >= 0) & (cr >= 0) & (cl != cr) & same_scope
+        if self._identity is not None:
+            same = (self._identity[left] >= 0) & (self._identity[left] == self._identity[right])
+            bad &= ~same
+        if self._year is not None:
+            yl, yr = self._year[left], self._year[right]
+            far = (yl >= 0) & (yr >= 0) & (np.abs(yl - yr) >= self._gap)
+            bad |= far & (self._month_day[left] != self._month_day[right])
         if self._twin is not None and len(left):
             keys_l, keys_r = self._twin_keys[left], self._twin_keys[right]
             same = ((keys_l == keys_r) & (keys_l >= 0)).all(axis=1)
@@ -141,6 +166,9 @@ class Constraints:
             twin_key = pd.MultiIndex.from_arrays(list(keys.T)).factorize()[0]
             sub = base.assign(tag=-1, s=twin_key, v=self._twin_differ[members])
             frames.append(sub[(keys >= 0).all(axis=1)])
+        if self._year is not None:
+            sub = base.assign(tag=-2, s=0, v=self._year[members])
+            frames.append(sub[sub["v"] >= 0])
         if not frames:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         groups = pd.concat(frames, ignore_index=True)

@@ -159,6 +159,7 @@ def febrl_settings() -> MatchSettings:
         scoped_identifiers={},
         training_identifiers=("soc_sec_id",),
         twin_rule=None,
+        generation_gap=None,  # FEBRL's corruptions rewrite whole dates of birth
         thresholds=Thresholds(identity=("first_name", "dob", "soc_sec_id")),
     )
 
