@@ -5,14 +5,16 @@ checked against pairwise cannot-link rules:
 
 * two records holding different valid values of the same strong identifier (NHS number,
   UPN, NINO) never share a person, nor two records of one agency holding different agency
-  person ids, unless they agree exactly on first name, surname and date of birth: a
+  person ids, unless they agree exactly on first name, surname and date of birth (or the
+  date is missing on one side): a
   mistyped number that still passes its check, or a duplicate police nominal, is evidence
   against (the identifier's *else* level), not a wall against overwhelming agreement;
 * records born a generation apart (with month and day not both equal, which would be a
   typo in the year) are different people whatever identifier or name they share: a baby's
   record carrying the mother's NHS number, a son named after his father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
-  vaccination-service failure in lessons-from-peers).
+  vaccination-service failure in lessons-from-peers), unless they share an identifier
+  (two different typos of one name on one NHS number).
 
 A component that breaks a rule is rebuilt greedily from its strongest link down, skipping
 any link that would join two groups holding a forbidden pair (Kruskal with constraints),
@@ -82,7 +84,8 @@ class Constraints:
         twin_levels: optional callable ``(left, right) -> bool`` marking twin pairs.
         twin_keys: columns a twin pair must share (used to find candidate pairs quickly).
         twin_differ: columns on which a twin pair must differ (the first name).
-        identity: columns whose exact agreement lifts an identifier conflict.
+        identity: columns whose exact agreement lifts an identifier conflict; the last one
+            (the date of birth) may instead be missing on either side.
         generation: (date column, years): records whose dates are this far apart never merge.
     """
 
@@ -100,9 +103,10 @@ class Constraints:
         scoped = dict(scoped or {})
         present = [k for k in identity if k in frame]
         self._identity = None
-        if present:
-            codes = pd.MultiIndex.from_frame(frame[present].astype("string")).factorize()[0]
-            self._identity = np.where(frame[present].notna().all(axis=1).to_numpy(), codes, -1)
+        if present:  # one code per column, -1 where missing
+            self._identity = np.stack(
+                [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
+            )
         self._year = self._month_day = None
         if generation is not None and generation[0] in frame:
             dates = pd.to_datetime(frame[generation[0]], errors="coerce")
@@ -131,13 +135,17 @@ class Constraints:
     def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """True for pairs that must never be in one cluster."""
         bad = np.zeros(len(left), dtype=bool)
+        shared = np.zeros(len(left), dtype=bool)
         for codes, scope in self._ids.values():
             cl, cr = codes[left], codes[right]
             same_scope = True if scope is None else scope[left] == scope[right]
             bad |= (cl >= 0) & (cr >= 0) & (cl != cr) & same_scope
-        if self._identity is not None:
-            same = (self._identity[left] >= 0) & (self._identity[left] == self._identity[right])
-            bad &= ~same
+            shared |= (cl >= 0) & (cl == cr) & same_scope
+        if self._identity is not None:  # names agree, and dates where both are known
+            il, ir = self._identity[left], self._identity[right]
+            agree = (il == ir) & (il >= 0) | ((il < 0) | (ir < 0))
+            agree[:, :-1] &= (il[:, :-1] >= 0) & (ir[:, :-1] >= 0)
+            bad &= ~agree.all(axis=1)
         if self._year is not None:
             yl, yr = self._year[left], self._year[right]
             far = (yl >= 0) & (yr >= 0) & (np.abs(yl - yr) >= self._gap)
@@ -147,7 +155,8 @@ class Constraints:
             same = ((keys_l == keys_r) & (keys_l >= 0)).all(axis=1)
             idx = np.flatnonzero(same)
             if len(idx):
-                bad[idx] |= self._twin(left[idx], right[idx])
+                # two typos of one name (NAISY, DASY) on one NHS number are not twins
+                bad[idx] |= self._twin(left[idx], right[idx]) & ~shared[idx]
         return bad
 
     def candidate_pairs(

@@ -194,14 +194,29 @@ def test_placeholder_dates_of_birth_link_but_never_agree() -> None:
     assert ("police|y", "dwp|z") not in pairs
 
 
+def test_typos_of_one_name_on_one_nhs_number_are_not_twins_but_similar_twins_stay_apart() -> None:
+    rows = [
+        mention("health|d1", "health", "DAISY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("health|d2", "health", "NAISY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("health|d3", "health", "DASY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("schools|t1", "schools", "CHARLIE", "WINDALE", "2013-05-04", upn="A1"),
+        mention("schools|t2", "schools", "CHARLIQ", "WINDALE", "2013-05-04", upn="A2"),
+    ]
+    clusters = link(rows)
+    assert clusters["health|d1"] == clusters["health|d2"] == clusters["health|d3"]
+    assert clusters["schools|t1"] != clusters["schools|t2"]
+
+
 def test_constraints_lift_identifier_conflicts_on_full_identity_only() -> None:
     frame = pd.DataFrame({
-        "first_name": ["AVA", "AVA", "AVA", "AVA"], "last_name": ["REED"] * 4,
-        "dob": pd.to_datetime(["2001-02-03", "2001-02-03", "2001-02-04", "1975-02-05"]),
-        "nhs_number": ["1", "2", "3", "1"],
+        "first_name": ["AVA"] * 5, "last_name": ["REED"] * 5,
+        "dob": pd.to_datetime(["2001-02-03", "2001-02-03", "2001-02-04", "1975-02-05", None]),
+        "nhs_number": ["1", "2", "3", "1", "4"],
     })  # fmt: skip
     c = Constraints(frame, identifiers=("nhs_number",))
-    assert c.conflicts(np.array([0, 0, 0]), np.array([1, 2, 3])).tolist() == [False, True, True]
+    # same identity: lifted; a day off: kept; a generation apart on one number: a conflict;
+    # an unknown date of birth does not stop the names lifting it
+    assert c.conflicts(np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])).tolist() == [False, True, True, False]
 
 
 def test_population_links_perfectly() -> None:
