@@ -381,12 +381,13 @@ def parse_excel_dates(s: pd.Series) -> pd.Series:
     return from_iso.where(serial.isna(), from_serial).astype("datetime64[ns]")
 
 
-PLACEHOLDER_BEFORE = pd.Timestamp("1900-01-02")
+PLACEHOLDER_BEFORE = pd.Timestamp("1901-01-01")
 
 
 def real_dates(s: pd.Series) -> pd.Series:
-    """Dates with placeholders (``01/01/1900`` and earlier: "unknown" in many systems) as null,
-    so two records with an unknown date of birth do not agree on it."""
+    """Dates with placeholders as null, so two records with an unknown date of birth do not
+    agree on it: ``01/01/1900`` ("unknown" in many systems; a day later after Excel's 1900
+    leap-year bug) and anything before 1901, when nobody on today's records was born."""
     dates = pd.to_datetime(s, errors="coerce")
     return dates.where(dates >= PLACEHOLDER_BEFORE)
 
