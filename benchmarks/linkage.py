@@ -36,7 +36,7 @@ WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench"
 
 
 def mentions_with_truth(
-    households: int, seed: int, workdir: Path, fast_ingest: bool = False
+    households: int, seed: int, workdir: Path, fast_ingest: bool = False, errors: str = "none"
 ) -> tuple[pd.DataFrame, str]:
     """A generated data set's mention frame with ``true_person_id`` and ``true_household_id``
     (cached as parquet), and the generator's as-of date.
@@ -46,11 +46,11 @@ def mentions_with_truth(
     """
     from pipeline.generator import generate
 
-    root = workdir / f"generated_{households}_{seed}"
+    root = workdir / (f"generated_{households}_{seed}" + ("" if errors == "none" else f"_{errors}"))
     cached = root / ("mentions_fast.parquet" if fast_ingest else "mentions.parquet")
     if not cached.exists():
         if not (root / "truth.csv").exists():
-            generate(root, households=households, seed=seed)
+            generate(root, households=households, seed=seed, errors=errors)
         frame = _canonical_mentions(root / "landing") if fast_ingest else _ingested_mentions(root)
         frame.to_parquet(cached)
     mentions = pd.read_parquet(cached)
@@ -243,6 +243,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--skip-splink", action="store_true")
     parser.add_argument(
+        "--errors", choices=["none", "hostile"], default="none",
+        help="errors of real records in the generated data (pipeline.generator.errors)",
+    )
+    parser.add_argument(
         "--fast-ingest",
         action="store_true",
         help="build mentions without the quality gates and warehouse (scale runs)",
@@ -250,7 +254,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for households in args.households:
-        mentions, as_of = mentions_with_truth(households, args.seed, args.workdir, args.fast_ingest)
+        mentions, as_of = mentions_with_truth(
+            households, args.seed, args.workdir, args.fast_ingest, args.errors
+        )
         persons, seconds = run_familyhub(mentions)
         found = _measure(mentions, persons, as_of, "familyhub", seconds)
         if not args.skip_splink:

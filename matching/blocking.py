@@ -75,6 +75,10 @@ DEFAULT_PASSES: tuple[BlockingPass, ...] = (
     BlockingPass(
         "first_name_phonetic_yob_district", ("first_name_phonetic", "dob_year", "postcode_district")
     ),
+    # No name in the key: survives a typo in any letter of either name, the first included
+    BlockingPass("dob", ("dob",), split_by="first_initial"),
+    # No surname or date: a child under a step-parent's surname, a placeholder date of birth
+    BlockingPass("first_name_postcode", ("first_name", "postcode")),
 )
 
 

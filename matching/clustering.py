@@ -4,10 +4,17 @@ Connected components (scipy.sparse.csgraph) over accepted links, then every comp
 checked against pairwise cannot-link rules:
 
 * two records holding different valid values of the same strong identifier (NHS number,
-  UPN, NINO) never share a person;
-* nor two records of one agency holding different agency person ids;
+  UPN, NINO) never share a person, nor two records of one agency holding different agency
+  person ids, unless they agree exactly on first name, surname and date of birth (or the
+  date is missing on one side): a
+  mistyped number that still passes its check, or a duplicate police nominal, is evidence
+  against (the identifier's *else* level), not a wall against overwhelming agreement;
+* records born a generation apart (with month and day not both equal, which would be a
+  typo in the year) are different people whatever identifier or name they share: a baby's
+  record carrying the mother's NHS number, a son named after his father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
-  vaccination-service failure in lessons-from-peers).
+  vaccination-service failure in lessons-from-peers), unless they share an identifier
+  (two different typos of one name on one NHS number).
 
 A component that breaks a rule is rebuilt greedily from its strongest link down, skipping
 any link that would join two groups holding a forbidden pair (Kruskal with constraints),
@@ -77,6 +84,9 @@ class Constraints:
         twin_levels: optional callable ``(left, right) -> bool`` marking twin pairs.
         twin_keys: columns a twin pair must share (used to find candidate pairs quickly).
         twin_differ: columns on which a twin pair must differ (the first name).
+        identity: columns whose exact agreement lifts an identifier conflict; the last one
+            (the date of birth) may instead be missing on either side.
+        generation: (date column, years): records whose dates are this far apart never merge.
     """
 
     def __init__(
@@ -87,8 +97,22 @@ class Constraints:
         twin_levels: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         twin_keys: Sequence[str] = ("last_name", "dob"),
         twin_differ: Sequence[str] = ("first_name",),
+        identity: Sequence[str] = ("first_name", "last_name", "dob"),
+        generation: tuple[str, int] | None = ("dob", 12),
     ) -> None:
         scoped = dict(scoped or {})
+        present = [k for k in identity if k in frame]
+        self._identity = None
+        if present:  # one code per column, -1 where missing
+            self._identity = np.stack(
+                [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
+            )
+        self._year = self._month_day = None
+        if generation is not None and generation[0] in frame:
+            dates = pd.to_datetime(frame[generation[0]], errors="coerce")
+            self._year = dates.dt.year.fillna(-1).to_numpy(np.int64)
+            self._month_day = (dates.dt.month * 100 + dates.dt.day).fillna(-1).to_numpy(np.int64)
+            self._gap = generation[1]
         self._ids = {
             name: (
                 pd.factorize(frame[name], use_na_sentinel=True)[0],
@@ -111,18 +135,28 @@ class Constraints:
     def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """True for pairs that must never be in one cluster."""
         bad = np.zeros(len(left), dtype=bool)
+        shared = np.zeros(len(left), dtype=bool)
         for codes, scope in self._ids.values():
             cl, cr = codes[left], codes[right]
-            clash = (cl >= 0) & (cr >= 0) & (cl != cr)
-            if scope is not None:
-                clash &= scope[left] == scope[right]
-            bad |= clash
+            same_scope = True if scope is None else scope[left] == scope[right]
+            bad |= (cl >= 0) & (cr >= 0) & (cl != cr) & same_scope
+            shared |= (cl >= 0) & (cl == cr) & same_scope
+        if self._identity is not None:  # names agree, and dates where both are known
+            il, ir = self._identity[left], self._identity[right]
+            agree = (il == ir) & (il >= 0) | ((il < 0) | (ir < 0))
+            agree[:, :-1] &= (il[:, :-1] >= 0) & (ir[:, :-1] >= 0)
+            bad &= ~agree.all(axis=1)
+        if self._year is not None:
+            yl, yr = self._year[left], self._year[right]
+            far = (yl >= 0) & (yr >= 0) & (np.abs(yl - yr) >= self._gap)
+            bad |= far & (self._month_day[left] != self._month_day[right])
         if self._twin is not None and len(left):
             keys_l, keys_r = self._twin_keys[left], self._twin_keys[right]
             same = ((keys_l == keys_r) & (keys_l >= 0)).all(axis=1)
             idx = np.flatnonzero(same)
             if len(idx):
-                bad[idx] |= self._twin(left[idx], right[idx])
+                # two typos of one name (NAISY, DASY) on one NHS number are not twins
+                bad[idx] |= self._twin(left[idx], right[idx]) & ~shared[idx]
         return bad
 
     def candidate_pairs(
@@ -141,6 +175,9 @@ class Constraints:
             twin_key = pd.MultiIndex.from_arrays(list(keys.T)).factorize()[0]
             sub = base.assign(tag=-1, s=twin_key, v=self._twin_differ[members])
             frames.append(sub[(keys >= 0).all(axis=1)])
+        if self._year is not None:
+            sub = base.assign(tag=-2, s=0, v=self._year[members])
+            frames.append(sub[sub["v"] >= 0])
         if not frames:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         groups = pd.concat(frames, ignore_index=True)

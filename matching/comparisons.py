@@ -332,6 +332,13 @@ def _date_one_field(ctx: PairContext, cond: Condition, rows: np.ndarray) -> np.n
     return present & ((pl == pr).sum(axis=1) == 2)
 
 
+def _date_year_only(ctx: PairContext, cond: Condition, rows: np.ndarray) -> np.ndarray:
+    """Same year, one side 1 January: a placeholder for an unknown day and month."""
+    present, pl, pr = _date_parts(ctx, cond.fields[0], rows)
+    jan1 = ((pl[:, 1] == 1) & (pl[:, 2] == 1)) | ((pr[:, 1] == 1) & (pr[:, 2] == 1))
+    return present & (pl[:, 0] == pr[:, 0]) & jan1
+
+
 METHODS: Mapping[str, Method] = {
     "exact": _exact,
     "jaro_winkler": _jaro_winkler,
@@ -343,6 +350,7 @@ METHODS: Mapping[str, Method] = {
     "date_dm_swap": _date_dm_swap,
     "date_year_off_one": _date_year_off_one,
     "date_one_field": _date_one_field,
+    "date_year_only": _date_year_only,
 }
 
 
@@ -464,6 +472,7 @@ DEFAULT_COMPARISONS: tuple[Comparison, ...] = (
             Level("dm_swap", (_c("date_dm_swap", "dob"),), 0.02),
             Level("year_off_one", (_c("date_year_off_one", "dob"),), 0.01),
             Level("one_field", (_c("date_one_field", "dob"),), 0.05),
+            Level("year_placeholder", (_c("date_year_only", "dob"),), 0.01),
             Level("else", m_prior=0.02),
         ),
     ),

@@ -121,7 +121,7 @@ class Matcher:
         for name in MENTION_FIELDS:
             if name not in frame:
                 frame[name] = None
-        frame["dob"] = pd.to_datetime(frame["dob"], errors="coerce")
+        frame["dob"] = st.real_dates(frame["dob"])
         keys = [pd.factorize(frame[c], use_na_sentinel=True)[0] for c in frame.columns]
         if group is not None:
             keys.append(pd.factorize(group, use_na_sentinel=True)[0])
@@ -171,7 +171,10 @@ class Matcher:
     def constraints(self, run: Run) -> Constraints:
         s = self.settings
         twin = s.twin_rule.predicate(run.comparer) if s.twin_rule is not None else None
-        return Constraints(run.profiles.frame, s.identifiers, s.scoped_identifiers, twin)
+        generation = None if s.generation_gap is None else ("dob", s.generation_gap)
+        return Constraints(
+            run.profiles.frame, s.identifiers, s.scoped_identifiers, twin, generation=generation
+        )
 
     def forbidden_patterns(self, levels: np.ndarray) -> np.ndarray:
         """Level patterns the cannot-link rules reject: identifier conflicts and twins."""

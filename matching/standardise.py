@@ -36,6 +36,7 @@ __all__ = [
     "parse_dates",
     "parse_excel_dates",
     "postcode_parts",
+    "real_dates",
     "split_forename_surname",
     "split_forenames",
     "split_surname_comma_forenames",
@@ -378,6 +379,17 @@ def parse_excel_dates(s: pd.Series) -> pd.Series:
         from_serial[ok] = pd.Timestamp("1899-12-30") + pd.to_timedelta(serial[ok], unit="D")
     from_iso = pd.to_datetime(text.where(serial.isna()), format="ISO8601", errors="coerce")
     return from_iso.where(serial.isna(), from_serial).astype("datetime64[ns]")
+
+
+PLACEHOLDER_BEFORE = pd.Timestamp("1901-01-01")
+
+
+def real_dates(s: pd.Series) -> pd.Series:
+    """Dates with placeholders as null, so two records with an unknown date of birth do not
+    agree on it: ``01/01/1900`` ("unknown" in many systems; a day later after Excel's 1900
+    leap-year bug) and anything before 1901, when nobody on today's records was born."""
+    dates = pd.to_datetime(s, errors="coerce")
+    return dates.where(dates >= PLACEHOLDER_BEFORE)
 
 
 @_by_unique

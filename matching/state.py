@@ -51,6 +51,9 @@ class MatchSettings:
         scoped_identifiers: identifier -> scope column (agency ids within one agency).
         training_identifiers: passes/comparisons whose agreeing pairs train m.
         twin_rule: twins stay apart (None to disable).
+        generation_gap: records whose birth years are this many years apart (month and day
+            not both equal) never merge: parent and child sharing a name or an identifier
+            (None to disable, for data whose errors rewrite whole dates).
         thresholds: accept / review match probabilities.
         max_block_size: block size cap (records) before splitting or dropping a block.
         batch_pairs: pairs compared per batch (bounds memory).
@@ -74,6 +77,7 @@ class MatchSettings:
     )
     training_identifiers: tuple[str, ...] = ("nhs_number", "upn", "nino", "source_person_id")
     twin_rule: TwinRule | None = field(default_factory=TwinRule)
+    generation_gap: int | None = 12
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_block_size: int = 400
     batch_pairs: int = 2_000_000

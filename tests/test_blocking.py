@@ -159,3 +159,25 @@ def test_records_without_any_date_of_birth_still_link() -> None:
     assert keys[["dob", "dob_year", "dob_dm_swapped"]].isna().all().all()
     clusters = Matcher(MatchSettings()).link_persons(mentions).clusters
     assert set(clusters["mention_id"]) == {"a", "b"}
+
+
+def test_default_passes_survive_any_single_error_the_first_letter_included() -> None:
+    """Each pair carries one error of real records (issue 13) and must still be a candidate;
+    the last pair (different people, nothing shared) must not be."""
+    from matching.matcher import Matcher
+
+    rows = [  # (first, last, dob, postcode)
+        ("CAITLIN", "EVANS", "2004-04-26", "NE3 1AF"), ("SAITLIN", "EVANS", "2004-04-26", None),
+        ("LINDA", "HAYSHAW", "2008-11-01", None), ("LINDA", "GAYSHAW", "2008-11-01", None),
+        ("TYLER", "HAYLEY", "2011-06-25", "NE3 9AQ"), ("TYLER", "JACKSON", "1900-01-01", "NE3 9AQ"),
+        ("AMY", "CLARK", "2011-05-12", "DH3 9AD"), ("AMY", "HESTER", None, "DH3 9AD"),
+        ("ELIZABETH", "CHATLEY", "1959-10-23", None), ("CHATLEY", "ELIZABETH", "1959-10-23", None),
+        ("MARK", "DAVIES", "1987-10-15", "NE16 1AE"), ("SUSAN", "OKAFOR", "1962-03-09", "DH1 2AB"),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["first_name", "last_name", "dob", "postcode"])
+    frame.insert(0, "mention_id", [f"m{i}" for i in range(len(frame))])
+    pairs = Matcher().blocking.pairs(frame.assign(agency="x"))
+    found = {tuple(sorted(p)) for p in zip(pairs["mention_id_l"], pairs["mention_id_r"], strict=True)}
+    for i in range(0, 10, 2):
+        assert (f"m{i}", f"m{i + 1}") in found, rows[i]
+    assert ("m10", "m11") not in found

@@ -134,15 +134,89 @@ def test_nickname_and_day_month_swap_link() -> None:
     assert clusters["health|w"] == clusters["police|w"] == clusters["dwp|w"]
 
 
-def test_different_nhs_numbers_never_merge() -> None:
-    rows = [
+def test_different_nhs_numbers_are_evidence_not_a_wall() -> None:
+    rows = [  # a mistyped number that still passes modulus 11: everything else agrees exactly
         mention("health|a", "health", "ZARA", "QUINN", "1990-01-02", nhs_number="9990000004"),
         mention("health|b", "health", "ZARA", "QUINN", "1990-01-02", nhs_number="9990000005"),
         mention("police|ab", "police", "ZARA", "QUINN", "1990-01-02", source_person_id="police:N5"),
+        # different numbers and a date one field off: the conflict still keeps them apart
+        mention("health|c", "health", "ZARA", "QUINN", "1990-01-09", nhs_number="9990000006"),
     ]
     clusters = link(rows)
-    assert clusters["health|a"] != clusters["health|b"]
-    assert clusters["police|ab"] in {clusters["health|a"], clusters["health|b"]}
+    assert clusters["health|a"] == clusters["health|b"] == clusters["police|ab"]
+    assert clusters["health|c"] != clusters["health|a"]
+
+
+def test_duplicate_police_nominal_links_when_identity_agrees() -> None:
+    rows = [
+        mention("police|1", "police", "ETHAN", "ONEAL", "1999-07-03", source_person_id="police:N1"),
+        mention("police|2", "police", "ETHAN", "ONEAL", "1999-07-03", source_person_id="police:N4"),
+        mention("police|3", "police", "ETHAN", "ONEAL", "1999-07-04", source_person_id="police:N8"),
+    ]
+    clusters = link(rows)
+    assert clusters["police|1"] == clusters["police|2"]
+    assert clusters["police|3"] != clusters["police|1"]  # two nominals and a date off: apart
+
+
+def test_a_shared_identifier_never_merges_two_generations() -> None:
+    rows = [  # a baby's record carrying the mother's NHS number; a son on his father's nominal
+        mention("health|mum", "health", "SOPHIE", "TURNER", "1995-10-10", nhs_number="9990000007", sex="F"),
+        mention("health|baby", "health", "JESSICA", "TURNER", "2024-04-15", nhs_number="9990000007", sex="F"),
+        mention("police|dad", "police", "MARTIN", "BARTHORPE", "1983-12-09", source_person_id="police:N9"),
+        mention("police|son", "police", "MARTIN", "BARTHORPE", "2007-05-31", source_person_id="police:N9"),
+        mention("health|son", "health", "MARTIN", "BARTHORPE", "2007-05-31", nhs_number="9990000008"),
+    ]
+    clusters = link(rows)
+    assert clusters["health|mum"] != clusters["health|baby"]
+    assert clusters["police|dad"] != clusters["police|son"]
+    assert clusters["police|son"] == clusters["health|son"]
+
+
+def test_placeholder_dates_of_birth_link_but_never_agree() -> None:
+    rows = [
+        mention("health|x", "health", "POPPY", "PARKIN", "1998-11-11", nhs_number="9990000009", sex="F"),
+        mention("schools|x", "schools", "POPPY", "PARKIN", "1900-01-01", upn="A9", sex="F"),
+        mention("housing|x", "housing", "POPPY", "PARKIN", "1998-01-01", source_person_id="housing:H1", sex="F"),
+        mention("police|y", "police", "ROWAN", "ELDER", "1900-01-01", source_person_id="police:N2", postcode="DH1 1AA"),
+        mention("dwp|z", "dwp", "ASHA", "MORLEY", "1900-01-01", nino="AB000001A", postcode="SR2 2BB"),
+    ]
+    frame = pd.concat([population(), pd.DataFrame(rows)], ignore_index=True)
+    matcher = Matcher(SMALL)
+    result = matcher.link_persons(frame)
+    found = pd.concat([result.links, result.review])
+    pairs = set(zip(found["mention_id_l"], found["mention_id_r"], strict=True))
+    pairs |= {(b, a) for a, b in pairs}
+    # 1 January of the year and 01/01/1900 stand for "unknown": at least clerical review
+    assert {("health|x", "schools|x"), ("health|x", "housing|x")} <= pairs
+    waterfall = matcher.diagnostics.waterfall(frame, "health|x", "housing|x").set_index("comparison")
+    assert waterfall.loc["dob", "level"] == "year_placeholder" and waterfall.loc["dob", "weight"] > 0
+    assert matcher.diagnostics.waterfall(frame, "police|y", "dwp|z").set_index("comparison").loc["dob", "level"] == "null"
+    assert ("police|y", "dwp|z") not in pairs
+
+
+def test_typos_of_one_name_on_one_nhs_number_are_not_twins_but_similar_twins_stay_apart() -> None:
+    rows = [
+        mention("health|d1", "health", "DAISY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("health|d2", "health", "NAISY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("health|d3", "health", "DASY", "REED", "1998-08-22", nhs_number="9990000010", sex="F"),
+        mention("schools|t1", "schools", "CHARLIE", "WINDALE", "2013-05-04", upn="A1"),
+        mention("schools|t2", "schools", "CHARLIQ", "WINDALE", "2013-05-04", upn="A2"),
+    ]
+    clusters = link(rows)
+    assert clusters["health|d1"] == clusters["health|d2"] == clusters["health|d3"]
+    assert clusters["schools|t1"] != clusters["schools|t2"]
+
+
+def test_constraints_lift_identifier_conflicts_on_full_identity_only() -> None:
+    frame = pd.DataFrame({
+        "first_name": ["AVA"] * 5, "last_name": ["REED"] * 5,
+        "dob": pd.to_datetime(["2001-02-03", "2001-02-03", "2001-02-04", "1975-02-05", None]),
+        "nhs_number": ["1", "2", "3", "1", "4"],
+    })  # fmt: skip
+    c = Constraints(frame, identifiers=("nhs_number",))
+    # same identity: lifted; a day off: kept; a generation apart on one number: a conflict;
+    # an unknown date of birth does not stop the names lifting it
+    assert c.conflicts(np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])).tolist() == [False, True, True, False]
 
 
 def test_population_links_perfectly() -> None:

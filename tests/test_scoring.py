@@ -159,6 +159,7 @@ def febrl_settings() -> MatchSettings:
         scoped_identifiers={},
         training_identifiers=("soc_sec_id",),
         twin_rule=None,
+        generation_gap=None,  # FEBRL's corruptions rewrite whole dates of birth
         thresholds=Thresholds(identity=("first_name", "dob", "soc_sec_id")),
     )
 
@@ -170,7 +171,7 @@ def test_febrl4_f1_at_least_099() -> None:
     scores = matcher.diagnostics.accuracy(
         result.clusters, mentions.set_index("mention_id")["truth"]
     )
-    assert scores["f1"] >= 0.99, scores
+    assert scores["f1"] >= 0.994, scores
     assert scores["precision"] >= 0.995, scores
     link = result.links.iloc[0]
     explained = matcher.diagnostics.explain_link(link)

@@ -21,7 +21,9 @@ __all__ = ["COMMANDS"]
               help="Also write deliberately bad files under OUT/bad/ and a few bad rows.")
 @click.option("--extracts", type=click.IntRange(3), default=4, show_default=True,
               help="Monthly extracts per agency, the first a backfill (13: a baseline and a year of deltas).")
-def generate(out: Path, households: int, seed: int, bad_files: bool, extracts: int) -> None:
+@click.option("--errors", type=click.Choice(["none", "hostile"]), default="none", show_default=True,
+              help="Errors of real records (wrong but valid identifiers, namesakes, shared addresses...).")
+def generate(out: Path, households: int, seed: int, bad_files: bool, extracts: int, errors: str) -> None:
     """Write realistic synthetic extracts for every agency into OUT/landing, with a truth file.
 
     Example:
@@ -31,7 +33,7 @@ def generate(out: Path, households: int, seed: int, bad_files: bool, extracts: i
     """
     from pipeline.generator import generate as run
 
-    summary = run(out, households=households, seed=seed, bad_files=bad_files, extracts=extracts)
+    summary = run(out, households=households, seed=seed, bad_files=bad_files, extracts=extracts, errors=errors)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 

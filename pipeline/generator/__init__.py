@@ -35,6 +35,7 @@ import pandas as pd
 from pipeline.generator.cases import Cases, draw_cases, truth_cases
 from pipeline.generator.dates import day, format_days
 from pipeline.generator.delivery import deliver
+from pipeline.generator.errors import ERROR_PRESETS, Errors, plan_errors
 from pipeline.generator.events import World, health_events, police_events, yot_events
 from pipeline.generator.extracts import FORMATS
 from pipeline.generator.noise import LEVELS, profile_for
@@ -115,17 +116,23 @@ def _write_truth_tables(out: Path, pop: Population, cases: Cases) -> dict:
 
 def generate(
     out: Path, households: int, seed: int, as_of: date = date(2026, 11, 1), bad_files: bool = True,
-    noise: str = "normal", extracts: int = 4,
+    noise: str = "normal", extracts: int = 4, errors: str | Errors = "none",
 ) -> dict:
     """Write a synthetic area's partner extracts and their truth under ``out``; return a summary.
 
     ``noise`` is "none" (clean identities), "normal" or "high". ``bad_files`` adds the refused
     files under ``bad/`` and ~0.2% bad rows in the landing files. ``extracts`` is the number of
     monthly extracts per agency (the first a backfill; 13 gives a baseline and a year of monthly
-    deltas, see :mod:`pipeline.generator.replay`). The same arguments always give the same bytes.
+    deltas, see :mod:`pipeline.generator.replay`). ``errors`` adds the errors of real records
+    (:mod:`pipeline.generator.errors`): a preset name ("none", "hostile") or an ``Errors``. The
+    same arguments always give the same bytes.
     """
     if noise not in LEVELS:
         raise ValueError(f"noise must be one of {sorted(LEVELS)}, not {noise!r}")
+    if isinstance(errors, str):
+        if errors not in ERROR_PRESETS:
+            raise ValueError(f"errors must be one of {sorted(ERROR_PRESETS)}, not {errors!r}")
+        errors = ERROR_PRESETS[errors]
     if households < 1:
         raise ValueError("households must be at least 1")
     out = Path(out)
@@ -134,6 +141,7 @@ def generate(
     started = perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     pop = build_population(_rng(seed, "population"), households, day(as_of), HISTORY_DAYS)
+    plan = plan_errors(_rng(seed, "errors"), pop, errors)
     cases = draw_cases(_rng(seed, "cases"), pop)
     w = World(pop, _rng(seed, "events"))
 
@@ -155,7 +163,7 @@ def generate(
     for agency in AGENCIES:
         delivery = deliver(
             w, agency, events.pop(agency), out, as_of, profile_for(agency, noise),
-            _rng(seed, f"deliver/{agency}"), zlib.crc32(f"{seed}/{agency}".encode()), bad_files, extracts,
+            _rng(seed, f"deliver/{agency}"), zlib.crc32(f"{seed}/{agency}".encode()), bad_files, extracts, plan,
         )
         manifest.extend(delivery.manifest)
         truths.append(delivery.truth)
@@ -166,8 +174,9 @@ def generate(
     truth.to_csv(out / "truth.csv", index=False)
     summary = _write_truth_tables(out, pop, cases)
     (out / "manifest.json").write_text(
-        json.dumps({"seed": seed, "households": households, "as_of": as_of.isoformat(), "noise": noise, "extracts": extracts,
-                    "files": manifest}, indent=1)
+        json.dumps({"seed": seed, "households": households, "as_of": as_of.isoformat(), "noise": noise,
+                    "extracts": extracts, **({"errors": vars(errors)} if errors.any else {}), "files": manifest},
+                   indent=1)
     )
     landing = [m for m in manifest if m["path"].startswith("landing/")]
     return {

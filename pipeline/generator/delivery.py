@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.generator.dates import add_months, day
+from pipeline.generator.errors import ErrorPlan
 from pipeline.generator.events import World
 from pipeline.generator.extracts import FORMATS, AgencyFormat, Render, corrupt_rows
 from pipeline.generator.noise import NoiseProfile
@@ -197,13 +198,14 @@ def _bad_file(reason: str, fmt: AgencyFormat, sample: pd.DataFrame, when: date, 
 def deliver(
     w: World, agency: str, events: pd.DataFrame, out: Path, as_of: date, profile: NoiseProfile,
     rng: np.random.Generator, agency_seed: int, bad_files: bool, extracts: int = 4,
+    plan: ErrorPlan | None = None,
 ) -> AgencyDelivery:
     """Write the agency's landing files (and resend/bad copies); return manifest and truth."""
     fmt = FORMATS[agency]
     regular, files = plan_files(agency, as_of, extracts)
     rows = _add_corrections(_schedule(events, agency, regular, files, rng), agency, files, rng)
     rows = rows.sort_values("file", kind="stable").reset_index(drop=True)
-    table = fmt.render(Render(w, rng, profile, rows, agency_seed))
+    table = fmt.render(Render(w, rng, profile, rows, agency_seed, plan or ErrorPlan()))
     file_of = rows["file"].to_numpy()
     sizes = np.bincount(file_of, minlength=len(files))
     reasons = np.full(len(rows), "", dtype=object)

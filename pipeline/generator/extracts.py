@@ -8,7 +8,7 @@ declaration shows up as a failed load instead of being copied into the test data
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from types import SimpleNamespace
 
@@ -17,6 +17,13 @@ import pandas as pd
 
 from pipeline.generator import vocabulary as vocab
 from pipeline.generator.dates import MISSING, MONTHS, format_days
+from pipeline.generator.errors import (
+    ErrorPlan,
+    record_errors,
+    wrong_nhs,
+    wrong_nino,
+    wrong_nominals,
+)
 from pipeline.generator.events import World
 from pipeline.generator.identifiers import UPN_LETTERS, nhs_check_digit
 from pipeline.generator.noise import (
@@ -26,6 +33,7 @@ from pipeline.generator.noise import (
     noisy_case,
     noisy_postcode,
 )
+from pipeline.generator.population import CHILD
 
 __all__ = ["FORMATS", "AgencyFormat", "Render", "corrupt_rows", "cp1252_safe"]
 
@@ -44,19 +52,27 @@ class Render:
     profile: NoiseProfile
     rows: pd.DataFrame
     agency_seed: int
+    plan: ErrorPlan = field(default_factory=ErrorPlan)
 
     def __post_init__(self) -> None:
         self.ident = identities(self.w, self.rng, self.profile, self.rows["person"].to_numpy(), self.rows["date"].to_numpy())
         self.props = self.w.pop.properties
+        # Errors of real records draw from their own stream: with none, the output is unchanged.
+        self.err_rng = np.random.default_rng([self.agency_seed, 13])
+        if self.plan.errors.any:
+            self.ident = record_errors(self.err_rng, self.plan, self.ident, self.col("person"), self.w.pop)
 
     def col(self, name: str) -> np.ndarray:
         return self.rows[name].to_numpy()
 
     def person_ids(self, prefix: str, width: int, start: int) -> np.ndarray:
         """The agency's own person id: stable per person, unrelated to other agencies' ids."""
-        n = len(self.w.hh)
-        ids = np.random.default_rng(self.agency_seed).permutation(n) * 7 + start
-        return prefix + pd.Series(ids[self.col("person")]).astype(str).str.zfill(width).to_numpy()
+        ids = self.id_of_person(start)[self.col("person")]
+        return prefix + pd.Series(ids).astype(str).str.zfill(width).to_numpy()
+
+    def id_of_person(self, start: int) -> np.ndarray:
+        """Person-indexed agency ids, 7 apart (so ``id + 3`` is never another person's)."""
+        return np.random.default_rng(self.agency_seed).permutation(len(self.w.hh)) * 7 + start
 
     def names(self, upper_surname: bool = False, upper_forenames: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(forenames, surname) as typed, with case and spacing slips."""
@@ -106,7 +122,7 @@ def _police(r: Render) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "OccurrenceRef": r.col("ref"),
-            "NominalId": r.person_ids("N", 7, 1_000_000),
+            "NominalId": _nominals(r),
             "FullName": surname + ", " + forenames,
             "DOB": r.dob(DMY),
             "Sex": r.ident["sex"].to_numpy(),
@@ -119,6 +135,13 @@ def _police(r: Render) -> pd.DataFrame:
             "DomesticAbuse": r.col("domestic_abuse"),
         }
     )
+
+
+def _nominals(r: Render) -> np.ndarray:
+    if not r.plan.errors.any:
+        return r.person_ids("N", 7, 1_000_000)
+    ids = wrong_nominals(r.err_rng, r.plan, r.id_of_person(1_000_000), r.col("person"), r.col("ref"))
+    return "N" + pd.Series(ids).astype(str).str.zfill(7).to_numpy()
 
 
 def _yot(r: Render) -> pd.DataFrame:
@@ -141,7 +164,13 @@ def _yot(r: Render) -> pd.DataFrame:
 
 def _health(r: Render) -> pd.DataFrame:
     forenames, surname = r.names(upper_surname=True)
-    nhs = r.w.pop.persons["nhs"].to_numpy()[r.col("person")]
+    person = r.col("person")
+    all_nhs = r.w.pop.persons["nhs"].to_numpy()
+    nhs = all_nhs[person]
+    if r.plan.errors.any:
+        mother = r.w.carer[r.w.hh[person]]
+        baby = (r.w.role[person] == CHILD) & (r.col("date") - r.w.dob[person] < 730) & (mother != person)
+        nhs = wrong_nhs(r.err_rng, r.plan, nhs, all_nhs[mother], baby)
     unknown = np.where(r.rng.random(len(nhs)) < 0.5, "0", "9")
     return pd.DataFrame(
         {
@@ -255,6 +284,8 @@ def _socialcare(r: Render) -> pd.DataFrame:
 def _dwp(r: Render) -> pd.DataFrame:
     forenames, surname = r.names(upper_surname=True, upper_forenames=True)
     nino = r.w.pop.persons["nino"].to_numpy()[r.col("person")]
+    if r.plan.errors.any:
+        nino = wrong_nino(r.err_rng, r.plan, nino)
     return pd.DataFrame(
         {
             "NINO": np.where(r.rng.random(len(nino)) < 0.95, nino, ""),
