@@ -23,6 +23,7 @@ from trust_data import as_login, build_linked, small_landing
 from pipeline import runner
 from pipeline.cli import main
 from pipeline.governance import access
+from pipeline.programme.cases import decide, follow, open_reviews
 from pipeline.programme.keyworkers import attach, close
 from pipeline.warehouse.engine import Warehouse
 
@@ -146,6 +147,27 @@ def test_key_workers_see_only_their_attached_families(granted: dict) -> None:
             assert not _can_read(kw, relation), (login, relation)
             Checks.proven += 1
         kw.dispose()
+
+
+def test_a_key_worker_sees_every_part_of_a_split_family_until_decided(granted: dict) -> None:
+    wh, bob = granted["wh"], granted["bob"][0]
+    attached = set(granted["alice"]) | {bob, granted["closed"]}
+    part = wh.read("select family_id from linked.families order by family_id")["family_id"]
+    part = next(f for f in part if f not in attached)
+    with wh.begin() as conn:  # a link run split Bob's family: some of its records are now in `part`
+        follow(wh, conn, pd.DataFrame([{"kind": "family", "event": "split", "old_id": bob, "new_id": part,
+                                        "n_keys": 2}]), "r-split")
+    kw = _engine(granted, "fh_test_bob")
+    try:
+        assert _families(kw, "reporting.family_view") == {bob, part}
+        review = open_reviews(wh)
+        assert review["kind"].tolist() == ["split"]
+        decide(wh, review["review_id"].iloc[0], "Coordinator", keep=[bob])
+        assert _families(kw, "reporting.family_view") == {bob}
+    finally:
+        kw.dispose()
+        with wh.begin() as conn:
+            wh.execute(conn, "delete from cohort.case_families where family_id = :f", {"f": part})
 
 
 def test_loader_writes_and_admin_reads_the_audit_log(granted: dict) -> None:

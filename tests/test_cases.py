@@ -6,7 +6,9 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.programme.cases import decide, follow, open_reviews
 from pipeline.programme.keyworkers import attach, close, current, episodes
 from pipeline.warehouse.engine import Warehouse
@@ -82,3 +84,17 @@ def test_closed_cases_follow_quietly_and_retired_families_are_lost(wh: Warehouse
     assert covers(wh) == {case: {"F3"}}
     assert attach(wh, "F3", "Bob", date(2026, 7, 1)).case_id == case  # same case, new episode
     assert run(wh, "r3", ("created", None, "F4")) == {"moved": 0, "reviews": 0}
+
+
+@duckdb_only
+def test_cli_lists_and_decides_review_items(wh: Warehouse, warehouse_url: str):
+    case = attach(wh, "F1", "Ann", ON).case_id
+    run(wh, "r1", ("split", "F1", "F2"))
+    listed = CliRunner().invoke(main, ["cases", "--warehouse", warehouse_url])
+    assert listed.exit_code == 0 and f"split   case {case}" in listed.output and "1 open review item" in listed.output
+    review = open_reviews(wh)["review_id"].iloc[0]
+    no_name = CliRunner().invoke(main, ["cases", "--decide", review, "--warehouse", warehouse_url])
+    assert no_name.exit_code == 2 and "--by" in no_name.output
+    done = CliRunner().invoke(main, ["cases", "--decide", review, "--keep", "F1", "--by", "Jo",
+                                     "--warehouse", warehouse_url])
+    assert done.exit_code == 0 and "keeps F1" in done.output and covers(wh) == {case: {"F1"}}

@@ -1,4 +1,4 @@
-"""Commands of the programme team: attach, close, alerts, claims, report."""
+"""Commands of the programme team: attach, close, cases, alerts, claims, report."""
 
 from __future__ import annotations
 
@@ -72,6 +72,40 @@ def close(warehouse_url: str | None, family_id: str, on: datetime) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{family_id}: closed on {state.closed_on} (attached to {state.key_worker} since {state.attached_on})")
+
+
+@click.command()
+@warehouse_option
+@click.option("--decide", "review_id", metavar="REVIEW_ID", help="Decide this review item (with --by).")
+@click.option("--keep", multiple=True, metavar="FAMILY_ID",
+              help="With --decide: a family the case keeps (repeat; default: every family it covers).")
+@click.option("--by", help="With --decide: the coordinator's name.")
+def cases(warehouse_url: str | None, review_id: str | None, keep: tuple[str, ...], by: str | None) -> None:
+    """List the coordinator's open case review items (attached families merged or split), or decide one.
+
+    Until an item is decided every key worker of the case sees every family it covers.
+
+    Example:
+
+        familyhub cases
+        familyhub cases --decide R20261201T020000000000-C1a2b3c4d5e6f --keep Fa1b2c3d4e5 --by "J Smith"
+    """
+    from pipeline.programme.cases import decide, open_reviews
+
+    wh = open_warehouse(warehouse_url)
+    if review_id is None:
+        items = open_reviews(wh)
+        for r in items.itertuples():
+            click.echo(f"{r.review_id}  {r.kind:<6}  case {r.case_id}: {r.detail}")
+        click.echo(f"{len(items)} open review item(s)")
+        return
+    if not by:
+        raise click.UsageError("--decide needs --by NAME")
+    try:
+        kept = decide(wh, review_id, by, list(keep) or None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{review_id}: decided by {by}; the case keeps {', '.join(kept)}")
 
 
 @click.command()
@@ -208,4 +242,4 @@ def report(warehouse_url: str | None, out: Path, programme: str | None, as_of: d
     click.echo(f"wrote {path}")
 
 
-COMMANDS = [attach, close, alerts, claims, report]
+COMMANDS = [attach, close, cases, alerts, claims, report]

@@ -295,6 +295,22 @@ def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFram
     return now.dropna(), previous
 
 
+def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.DataFrame) -> None:
+    """Rewrite only the ``linked.mention_person`` rows whose person or weight changed (or that
+    are new or gone): a monthly delta moves a few records, not the whole table."""
+    was = old.reindex(frame["mention_id"])
+    weight, before = frame["match_weight"].to_numpy(dtype=float), was["match_weight"].to_numpy(dtype=float)
+    same = ((frame["person_id"].to_numpy() == was["person_id"].to_numpy())
+            & ((weight == before) | (np.isnan(weight) & np.isnan(before))))
+    changed = frame[~same]
+    stale = pd.concat([changed["mention_id"], pd.Series(old.index.difference(frame["mention_id"]))],
+                      ignore_index=True)
+    if len(stale):
+        with wh.staged(conn, "_fh_stale", pd.DataFrame({"mention_id": stale.astype(object)})):
+            wh.execute(conn, "delete from linked.mention_person where mention_id in (select mention_id from _fh_stale)")
+    wh.insert(conn, "linked.mention_person", changed)
+
+
 def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
     wh.execute(conn, f"delete from {table}")
     wh.insert(conn, table, frame)
@@ -354,7 +370,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     rates = delivery_match_rates(mentions[["mention_id", "agency", "file_id", "person_id"]], new, result)
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     with wh.begin() as conn:
-        _replace(wh, conn, "linked.mention_person", mention_person)
+        _write_changed_records(wh, conn, mention_person, old)
         _replace(wh, conn, "linked.persons", _best_person_values(mentions))
         _replace(wh, conn, "linked.person_family",
                  members[["person_id", "family_id", "address", "postcode", "located_on"]])

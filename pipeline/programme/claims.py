@@ -611,6 +611,6 @@ def write_return(wh: Warehouse, claims: pd.DataFrame, path: Path, *, who: str, r
     out = claims[columns].copy()
     for col in ("claim_date", "attached_on"):
         out[col] = pd.to_datetime(out[col]).dt.strftime("%Y-%m-%d")
-    out["amount"] = out["amount"].map(lambda a: f"{Decimal(str(a)):.2f}")
+    out["amount"] = out["amount"].map(lambda a: f"{Decimal(str(a)).quantize(_PENNY, ROUND_HALF_UP)}")
     window = ", ".join(sorted(set(out["programme"] + " " + out["claim_window"]))) or "no claims"
     return export_identifiable(wh, out, path, who=who, reason=reason, what=f"claims return ({window})")
