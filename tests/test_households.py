@@ -413,14 +413,23 @@ def test_a_named_contact_with_a_changed_surname_is_matched_by_first_name_at_the_
     assert family_of(households(rows, link_co_residents=False), "dean") == {"dean"}
 
 
-AT_POSTCODE = {"contact_first_name": "postcode"}
+#: a first name alone at postcode scope, whatever its frequency (chance is not the question)
+AT_POSTCODE = {"contact_first_name": "postcode", "contact_first_name_expected": float("inf")}
 
 
-def test_a_named_contact_known_only_by_postcode_is_matched_at_postcode_scope() -> None:
-    """Health and DWP know PAMELA KELWORTH by postcode only: matched at "postcode" scope."""
-    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB")]
-    assert family_of(households(rows, **AT_POSTCODE), "dean") == {"dean", "pamela"}
-    assert family_of(households(rows), "dean") == {"dean"}  # the default scope is the address
+def test_a_named_contact_known_only_by_postcode_is_matched_by_a_rare_first_name() -> None:
+    """Health and DWP know PAMELA KELWORTH by postcode only: matched, PAMELA being rare here."""
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *area()]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_first_name"}
+    assert family_of(households(rows, contact_first_name="address"), "dean") == {"dean"}
+    # a first name one in ten people here share: a namesake at the postcode is likely
+    common = [
+        {**row, "first_name": "PAMELA"} if i % 10 == 0 else row for i, row in enumerate(area())
+    ]
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *common]
+    assert family_of(households(rows), "dean") == {"dean"}
 
 
 def test_a_first_name_alone_never_picks_among_several_or_unlikely_candidates() -> None:
@@ -446,6 +455,41 @@ def test_a_first_name_alone_never_picks_among_several_or_unlikely_candidates() -
     # someone answers the contact by full name: no first-name guess is made
     full = households([pupil, pamela(), pamela("bryant", last_name="BRYANT")], **AT_POSTCODE)
     assert family_of(full, "dean") == {"dean", "bryant"}
+
+
+def test_a_named_contact_is_found_at_a_postcode_the_family_left() -> None:
+    """The school has the family's new postcode; health still has the mother at the old one."""
+    moved = {**PUPIL, "address": "4 NEW ROAD", "postcode": "NE16 9ZZ"}
+    rows = [
+        mention("dean", "2025-01-01", **PUPIL),
+        mention("dean", "2025-09-01", **moved),
+        pamela(last_name="BRYANT"),  # at NE15 0AB only
+        *neighbours("NE15 0AB"),
+        *neighbours("NE16 9ZZ"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"parent_contact"}
+    # a PAMELA BRYANT at a postcode the pupil was never recorded at is someone else
+    rows[2] = pamela(last_name="BRYANT", postcode="NE17 1XX")
+    assert family_of(households(rows), "dean") == {"dean"}
+
+
+def test_people_recorded_at_the_same_two_postcodes_moved_together() -> None:
+    """A father (DWP) and a daughter (health), different surnames, both seen before and after a
+    move; a neighbour seen at the old postcode only stays apart."""
+    rows = [
+        mention("dad", "2024-03-01", last_name="HART", postcode="LS1 1AA"),
+        mention("dad", "2025-06-01", last_name="HART", postcode="LS2 2BB"),
+        mention("kid", "2024-05-01", last_name="OKAFOR", postcode="LS1 1AA"),
+        mention("kid", "2025-08-01", last_name="OKAFOR", postcode="LS2 2BB"),
+        mention("neighbour", "2024-05-01", last_name="PIKE", postcode="LS1 1AA"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dad") == {"dad", "kid"}
+    assert reasons(result) == {"moved_together"}
+    assert family_of(result, "neighbour") == {"neighbour"}
+    assert family_of(households(rows, moved_together=0), "dad") == {"dad"}
 
 
 def test_a_mistyped_contact_surname_is_matched() -> None:
