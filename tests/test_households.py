@@ -562,6 +562,44 @@ def test_a_common_surname_at_a_postcode_joins_a_child_and_a_parent_not_two_adult
     assert family_of(result, "gran") == {"gran"}
 
 
+def test_a_rare_surname_joins_the_family_at_a_postcode_the_person_was_recorded_at() -> None:
+    """BRIAN GILSHAW's school has the family's new address; health still places his father and
+    grandfather, known by postcode only, at the old postcode, where Brian was recorded too."""
+    rows = [
+        mention("imran", last_name="GILSHAW", dob="1972-12-06", postcode="NE16 4AJ"),
+        mention("christopher", last_name="GILSHAW", dob="1944-08-13", postcode="NE16 4AJ"),
+        mention("brian", "2024-09-01", last_name="GILSHAW", dob="2009-08-16", postcode="NE16 4AJ"),
+        mention(
+            "brian", "2025-12-20", last_name="GILSHAW", address="51 WEAR WAY", postcode="NE16 4AE"
+        ),
+        mention("other", last_name="GILSHAW", dob="1980-01-01", postcode="NE17 1AA"),
+        *neighbours("NE16 4AJ"),
+        *neighbours("NE16 4AE"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "brian") == {"brian", "imran", "christopher"}
+    assert "surname_earlier_postcode" in reasons(result)
+    assert family_of(result, "other") == {"other"}  # never recorded at NE16 4AJ
+    assert family_of(households(rows, surname_earlier_postcode=False), "brian") == {"brian"}
+
+
+def test_a_grandparent_fits_a_family_within_surname_family_years() -> None:
+    """JULIE JONES (born 1961) and her grandson HARRY (2019), postcode only, a common surname."""
+    rows = [
+        mention("julie", last_name="JONES", dob="1961-04-20", postcode="DH16 7AQ"),
+        mention("harry", last_name="JONES", dob="2019-09-12", postcode="DH16 7AQ"),
+        *neighbours("DH16 7AQ"),
+        *[mention(f"jones{i}", last_name="JONES", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
+    assert family_of(households(rows, surname_family_years=55), "julie") == {"julie"}
+    # a record without a date of birth does not make HARRY older
+    rows.append(mention("harry", last_name="JONES", postcode="DH16 7AQ"))
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
+
+
 def test_a_postcode_only_parent_joins_the_children_at_an_address_of_the_postcode() -> None:
     """MATTHEW WILSON at NE15 6AG, his children at 56 Kingfisher Crescent, NE15 6AG."""
     kingfisher = {"address": "56 KINGFISHER CRESCENT", "postcode": "NE15 6AG"}

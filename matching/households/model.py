@@ -29,6 +29,12 @@ class HouseholdRules:
         surname_expected_family: ... or fewer than this when their ages fit
             a child with a parent or a sibling (both 0: no ``surname_postcode``
             edges).
+        surname_family_years: the most years between a child (under 18) and
+            an older person whose ages fit a family for ``surname_expected_family``
+            (55: a parent or sibling; about 80 also admits a grandparent).
+        surname_earlier_postcode: also pair, on the same terms, a person once
+            recorded at the postcode (since moved, or placed by a newer
+            record) with the same-surname persons placed there now.
         contact_first_name: a school's named contact whom no one answers by
             full name may be matched by first name alone to the only such
             adult at the pupil's ``"address"``, or, with ``"postcode"``,
@@ -55,6 +61,8 @@ class HouseholdRules:
     link_co_residents: bool = True
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
+    surname_family_years: float = 70
+    surname_earlier_postcode: bool = True
     contact_first_name: str = "postcode"
     contact_first_name_expected: float = 0.1
     birth_days: int = 3

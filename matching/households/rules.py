@@ -126,7 +126,10 @@ def candidate_edges(
     groups = groups[~groups["group_ref"].isin(large.index)]
 
     surnames = _surnames(frame)
-    born = frame.groupby("node")["dob"].agg(["min", "median", "max"]).reindex(range(len(place)))
+    # records without a date of birth are left out first: a grouped median counts NaT as the
+    # earliest date pandas can hold (pandas 2.3), which made such a person 180 years old
+    dated = frame.loc[frame["dob"].notna(), ["node", "dob"]]
+    born = dated.groupby("node")["dob"].agg(["min", "median", "max"]).reindex(range(len(place)))
     at_address = place[place["address_key"].notna() & ~place["address_key"].isin(crowded)]
     at_address = at_address.rename_axis("node").reset_index()
     age = (as_of - born["median"]).dt.days / 365.25
@@ -440,43 +443,55 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     the placed persons times the persons placed there) is below
     ``rules.surname_expected``, or below ``rules.surname_expected_family``
     when their ages fit a child with a parent or sibling (the younger under
-    18, at most 55 years apart). A SMITH shares a postcode with another SMITH
+    18, at most ``rules.surname_family_years`` apart). A SMITH shares a postcode with another SMITH
     by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
     SMITH child and a SMITH thirty years older.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
-    placed = surnames.merge(
+    current = (
         place[["postcode", "address_key"]]
         .rename_axis("node")
         .reset_index()
-        .dropna(subset="postcode"),
-        on="node",
+        .dropna(subset="postcode")
     )
+    placed = surnames.merge(current, on="node").assign(earlier=False)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
-    share = placed.groupby("surname")["node"].transform("nunique") / n_placed
-    at_postcode = placed["postcode"].map(place["postcode"].value_counts())
+    share = placed.groupby("surname")["node"].nunique() / n_placed
+    if rules.surname_earlier_postcode:
+        seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
+        seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
+        earlier = surnames.merge(seen.drop_duplicates(), on="node")
+        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True)])
+    at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
-    placed = placed.assign(expected=share * at_postcode, group=group)
+    placed = placed.assign(
+        expected=placed["surname"].map(share).fillna(0) * at_postcode, group=group
+    )
     by_group = placed.groupby("group")
-    shared = (by_group["node"].transform("size") > 1) & (
+    shared = (by_group["node"].transform("nunique") > 1) & (
         by_group["address_key"].transform("nunique") <= 1
     )
     placed = placed[shared]
     pairs = placed[placed["address_key"].isna()].merge(
-        placed[["group", "node"]], on="group", suffixes=("", "_other")
+        placed[["group", "node", "earlier"]], on="group", suffixes=("", "_other")
     )
-    pairs = pairs[pairs["node"] != pairs["node_other"]]
+    pairs = pairs[
+        (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
+    ]
     one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
-    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= 55)
+    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= rules.surname_family_years)
     expected = pairs["expected"].to_numpy()
     plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
     pairs = pairs[plausible]
+    then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
         {
             "a": pairs["node"].to_numpy(),
             "b": pairs["node_other"].to_numpy(),
-            "reason": "surname_postcode",
-            "evidence": (pairs["surname"] + " at " + pairs["postcode"]).to_numpy(dtype=object),
+            "reason": np.where(then, "surname_earlier_postcode", "surname_postcode"),
+            "evidence": (
+                pairs["surname"] + " at " + pairs["postcode"] + np.where(then, " (earlier)", "")
+            ).to_numpy(dtype=object),
         }
     )
 
@@ -537,7 +552,10 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule(
         "surname_postcode",
         _surname_postcode_edges,
-        (Reason("surname_postcode", 3, postcode_only=True),),
+        (
+            Reason("surname_postcode", 3, postcode_only=True),
+            Reason("surname_earlier_postcode", 3, postcode_only=True),
+        ),
     ),
     EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2),)),
     EdgeRule(
