@@ -413,14 +413,23 @@ def test_a_named_contact_with_a_changed_surname_is_matched_by_first_name_at_the_
     assert family_of(households(rows, link_co_residents=False), "dean") == {"dean"}
 
 
-AT_POSTCODE = {"contact_first_name": "postcode"}
+#: a first name alone at postcode scope, whatever its frequency (chance is not the question)
+AT_POSTCODE = {"contact_first_name": "postcode", "contact_first_name_expected": float("inf")}
 
 
-def test_a_named_contact_known_only_by_postcode_is_matched_at_postcode_scope() -> None:
-    """Health and DWP know PAMELA KELWORTH by postcode only: matched at "postcode" scope."""
-    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB")]
-    assert family_of(households(rows, **AT_POSTCODE), "dean") == {"dean", "pamela"}
-    assert family_of(households(rows), "dean") == {"dean"}  # the default scope is the address
+def test_a_named_contact_known_only_by_postcode_is_matched_by_a_rare_first_name() -> None:
+    """Health and DWP know PAMELA KELWORTH by postcode only: matched, PAMELA being rare here."""
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *area()]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_first_name"}
+    assert family_of(households(rows, contact_first_name="address"), "dean") == {"dean"}
+    # a first name one in ten people here share: a namesake at the postcode is likely
+    common = [
+        {**row, "first_name": "PAMELA"} if i % 10 == 0 else row for i, row in enumerate(area())
+    ]
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *common]
+    assert family_of(households(rows), "dean") == {"dean"}
 
 
 def test_a_first_name_alone_never_picks_among_several_or_unlikely_candidates() -> None:
@@ -446,6 +455,41 @@ def test_a_first_name_alone_never_picks_among_several_or_unlikely_candidates() -
     # someone answers the contact by full name: no first-name guess is made
     full = households([pupil, pamela(), pamela("bryant", last_name="BRYANT")], **AT_POSTCODE)
     assert family_of(full, "dean") == {"dean", "bryant"}
+
+
+def test_a_named_contact_is_found_at_a_postcode_the_family_left() -> None:
+    """The school has the family's new postcode; health still has the mother at the old one."""
+    moved = {**PUPIL, "address": "4 NEW ROAD", "postcode": "NE16 9ZZ"}
+    rows = [
+        mention("dean", "2025-01-01", **PUPIL),
+        mention("dean", "2025-09-01", **moved),
+        pamela(last_name="BRYANT"),  # at NE15 0AB only
+        *neighbours("NE15 0AB"),
+        *neighbours("NE16 9ZZ"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"parent_contact"}
+    # a PAMELA BRYANT at a postcode the pupil was never recorded at is someone else
+    rows[2] = pamela(last_name="BRYANT", postcode="NE17 1XX")
+    assert family_of(households(rows), "dean") == {"dean"}
+
+
+def test_people_recorded_at_the_same_two_postcodes_moved_together() -> None:
+    """A father (DWP) and a daughter (health), different surnames, both seen before and after a
+    move; a neighbour seen at the old postcode only stays apart."""
+    rows = [
+        mention("dad", "2024-03-01", last_name="HART", postcode="LS1 1AA"),
+        mention("dad", "2025-06-01", last_name="HART", postcode="LS2 2BB"),
+        mention("kid", "2024-05-01", last_name="OKAFOR", postcode="LS1 1AA"),
+        mention("kid", "2025-08-01", last_name="OKAFOR", postcode="LS2 2BB"),
+        mention("neighbour", "2024-05-01", last_name="PIKE", postcode="LS1 1AA"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dad") == {"dad", "kid"}
+    assert reasons(result) == {"moved_together"}
+    assert family_of(result, "neighbour") == {"neighbour"}
+    assert family_of(households(rows, moved_together=0), "dad") == {"dad"}
 
 
 def test_a_mistyped_contact_surname_is_matched() -> None:
@@ -516,6 +560,44 @@ def test_a_common_surname_at_a_postcode_joins_a_child_and_a_parent_not_two_adult
     assert family_of(result, "adult_a") == {"adult_a"}
     # over 55 years apart: a great-grandmother at most, no evidence of one household
     assert family_of(result, "gran") == {"gran"}
+
+
+def test_a_rare_surname_joins_the_family_at_a_postcode_the_person_was_recorded_at() -> None:
+    """BRIAN GILSHAW's school has the family's new address; health still places his father and
+    grandfather, known by postcode only, at the old postcode, where Brian was recorded too."""
+    rows = [
+        mention("imran", last_name="GILSHAW", dob="1972-12-06", postcode="NE16 4AJ"),
+        mention("christopher", last_name="GILSHAW", dob="1944-08-13", postcode="NE16 4AJ"),
+        mention("brian", "2024-09-01", last_name="GILSHAW", dob="2009-08-16", postcode="NE16 4AJ"),
+        mention(
+            "brian", "2025-12-20", last_name="GILSHAW", address="51 WEAR WAY", postcode="NE16 4AE"
+        ),
+        mention("other", last_name="GILSHAW", dob="1980-01-01", postcode="NE17 1AA"),
+        *neighbours("NE16 4AJ"),
+        *neighbours("NE16 4AE"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "brian") == {"brian", "imran", "christopher"}
+    assert "surname_earlier_postcode" in reasons(result)
+    assert family_of(result, "other") == {"other"}  # never recorded at NE16 4AJ
+    assert family_of(households(rows, surname_earlier_postcode=False), "brian") == {"brian"}
+
+
+def test_a_grandparent_fits_a_family_within_surname_family_years() -> None:
+    """JULIE JONES (born 1961) and her grandson HARRY (2019), postcode only, a common surname."""
+    rows = [
+        mention("julie", last_name="JONES", dob="1961-04-20", postcode="DH16 7AQ"),
+        mention("harry", last_name="JONES", dob="2019-09-12", postcode="DH16 7AQ"),
+        *neighbours("DH16 7AQ"),
+        *[mention(f"jones{i}", last_name="JONES", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
+    assert family_of(households(rows, surname_family_years=55), "julie") == {"julie"}
+    # a record without a date of birth does not make HARRY older
+    rows.append(mention("harry", last_name="JONES", postcode="DH16 7AQ"))
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
 
 
 def test_a_postcode_only_parent_joins_the_children_at_an_address_of_the_postcode() -> None:

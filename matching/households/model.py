@@ -29,6 +29,12 @@ class HouseholdRules:
         surname_expected_family: ... or fewer than this when their ages fit
             a child with a parent or a sibling (both 0: no ``surname_postcode``
             edges).
+        surname_family_years: the most years between a child (under 18) and
+            an older person whose ages fit a family for ``surname_expected_family``
+            (55: a parent or sibling; about 80 also admits a grandparent).
+        surname_earlier_postcode: also pair, on the same terms, a person once
+            recorded at the postcode (since moved, or placed by a newer
+            record) with the same-surname persons placed there now.
         contact_first_name: a school's named contact whom no one answers by
             full name may be matched by first name alone to the only such
             adult at the pupil's ``"address"``, or, with ``"postcode"``,
@@ -36,9 +42,17 @@ class HouseholdRules:
             maiden name to health or DWP, and wrongly joins nearly one in ten
             of those: the contact has no record, a namesake lives there);
             ``"off"`` keeps only surname typos.
+        contact_first_name_expected: at ``"postcode"`` scope, only when fewer
+            persons of that first name than this are expected at the pupil's
+            postcode by chance (the first name's share of the placed persons
+            times the persons placed there), and only a person known there by
+            postcode alone.
         birth_days: a mother's birth event (:class:`HouseholdEvidence`) at
             most this many days from a child's date of birth, at the child's
             postcode, makes a ``birth`` edge (-1 turns the rule off).
+        moved_together: persons both recorded at this many distinct
+            postcodes or more get a ``moved_together`` edge (a family seen
+            before and after a move; below 2 turns the rule off).
     """
 
     max_address_persons: int = 15
@@ -47,8 +61,12 @@ class HouseholdRules:
     link_co_residents: bool = True
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
-    contact_first_name: str = "address"
+    surname_family_years: float = 70
+    surname_earlier_postcode: bool = True
+    contact_first_name: str = "postcode"
+    contact_first_name_expected: float = 0.1
     birth_days: int = 3
+    moved_together: int = 2
 
     def __post_init__(self) -> None:
         for name in ("max_address_persons", "max_household_size", "max_group_size"):

@@ -11,10 +11,13 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
 * ``domestic_incident``: persons in the same incident group whose current
   postcodes do not disagree;
 * ``parent_contact``: a pupil's named parent or carer, matched on
-  standardised first and last name at the pupil's address (else postcode);
+  standardised first and last name at the pupil's address (else current
+  postcode, else a postcode both were ever recorded at);
   ``contact_typo``: on first name and a surname at most two edits away;
   ``contact_first_name``: on first name alone when no one answers the full
-  name (a changed surname), the only adult of that name at the address;
+  name (a changed surname), the only adult of that name at the address, or
+  the only one sharing a postcode with the pupil, known there by postcode
+  alone, when the first name is rare enough there;
 * ``birth``: a mother's birth event on a child's date of birth at the
   child's postcode (events needed);
 * ``shared_surname``: a shared surname (or part of a double-barrelled one)
@@ -23,7 +26,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   social care send no address) and a same-surname person at that postcode,
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
-* ``co_resident``: placed at the same current address.
+* ``co_resident``: placed at the same current address;
+* ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
 from the agency declarations, not from this code.
@@ -122,7 +126,10 @@ def candidate_edges(
     groups = groups[~groups["group_ref"].isin(large.index)]
 
     surnames = _surnames(frame)
-    born = frame.groupby("node")["dob"].agg(["min", "median", "max"]).reindex(range(len(place)))
+    # records without a date of birth are left out first: a grouped median counts NaT as the
+    # earliest date pandas can hold (pandas 2.3), which made such a person 180 years old
+    dated = frame.loc[frame["dob"].notna(), ["node", "dob"]]
+    born = dated.groupby("node")["dob"].agg(["min", "median", "max"]).reindex(range(len(place)))
     at_address = place[place["address_key"].notna() & ~place["address_key"].isin(crowded)]
     at_address = at_address.rename_axis("node").reset_index()
     age = (as_of - born["median"]).dt.days / 365.25
@@ -194,83 +201,96 @@ def _incident_edges(ctx: EdgeContext) -> pd.DataFrame:
 
 
 def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
-    """A pupil's named parent or carer, found among the people at the pupil's postcode.
+    """A pupil's named parent or carer, found among the people sharing a postcode with the pupil.
 
     ``parent_contact``: same first and last name, at the pupil's address if
-    anyone of that name lives there, else at the postcode. A contact no one
-    answers by full name is matched by :func:`_unanswered_contacts`.
+    anyone of that name lives there, else at the pupil's current postcode,
+    else at a postcode both were ever recorded at (a family that moved
+    together, one agency not yet told). A contact no one answers by full name
+    is matched by :func:`_unanswered_contacts`.
     """
-    frame, born, scope = ctx.frame, ctx.born, ctx.rules.contact_first_name
-    location = ["current_postcode", "current_address_key"]
+    frame, place = ctx.frame, ctx.place
     named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
-    pupils = frame.loc[named, ["node", "contact_first_name", "contact_last_name", *location]]
-    pupils = pupils[pupils["current_postcode"].notna()].drop_duplicates(
-        ["node", "contact_first_name", "contact_last_name"]
-    )
+    contact = ["contact_first_name", "contact_last_name"]
+    pupils = frame.loc[named & frame["postcode"].notna(), ["node", *contact, "postcode"]]
+    pupils = pupils.drop_duplicates()
     candidates = frame.loc[
-        frame["first_name"].isin(pupils["contact_first_name"].unique()),
-        ["node", "first_name", "last_name", *location],
-    ]
-    candidates = candidates[candidates["current_postcode"].notna()].drop_duplicates(
-        ["node", "first_name", "last_name"]
-    )
+        frame["first_name"].isin(pupils["contact_first_name"].unique()) & frame["postcode"].notna(),
+        ["node", "first_name", "last_name", "postcode"],
+    ].drop_duplicates()
     pairs = pupils.merge(
         candidates,
-        left_on=["contact_first_name", "current_postcode"],
-        right_on=["first_name", "current_postcode"],
+        left_on=["contact_first_name", "postcode"],
+        right_on=["first_name", "postcode"],
         suffixes=("_pupil", "_contact"),
     )
     pairs = pairs[pairs["node_pupil"] != pairs["node_contact"]]
+    pairs = pairs.drop_duplicates(["node_pupil", *contact, "node_contact", "last_name"])
+    pupil, other = pairs["node_pupil"].to_numpy(), pairs["node_contact"].to_numpy()
+    key, postcode = place["address_key"].to_numpy(), place["postcode"].to_numpy()
     pairs = pairs.assign(
-        same_address=(pairs["current_address_key_pupil"] == pairs["current_address_key_contact"])
-        .fillna(False)
-        .to_numpy(dtype=bool)
+        same_address=pd.notna(key[pupil]) & (key[pupil] == key[other]),
+        now=pd.notna(postcode[pupil]) & (postcode[pupil] == postcode[other]),
+        postcode_only=pd.isna(key[other]) & pd.notna(postcode[other]),
+        pupil_postcode=postcode[pupil],
     )
+    # tier of each pair: 2 at the pupil's address, 1 at its current postcode, 0 ever
+    pairs["tier"] = pairs["same_address"].astype(int) + pairs["now"].astype(int)
     full_name = (pairs["last_name"] == pairs["contact_last_name"]).to_numpy()
-    contact = ["node_pupil", "contact_first_name", "contact_last_name"]
-    by_contact = [pairs[c].to_numpy() for c in contact]
+    by_contact = [pairs[c].to_numpy() for c in ("node_pupil", *contact)]
     answered = pd.Series(full_name).groupby(by_contact).transform("any").to_numpy()
     named = pairs[full_name]
-    any_same = named["same_address"].groupby([named[c] for c in contact]).transform("any")
-    named = named[named["same_address"] | ~any_same]
+    best = named["tier"].groupby([named[c] for c in ("node_pupil", *contact)]).transform("max")
+    named = named[named["tier"] == best]
     return pd.concat(
         [
             _contact_frame(named, "parent_contact"),
-            _unanswered_contacts(pairs[~answered], born, named["node_contact"], scope),
+            _unanswered_contacts(ctx, pairs[~answered], named["node_contact"]),
         ],
         ignore_index=True,
     )
 
 
-def _unanswered_contacts(
-    pairs: pd.DataFrame, born: pd.DataFrame, named: pd.Series, scope: str
-) -> pd.DataFrame:
+def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series) -> pd.DataFrame:
     """Named contacts no record answers by full name: a typo, or a changed surname.
 
     Schools hold the parent's current surname; health and DWP often an
     earlier one (a maiden name), and clerks mistype. ``pairs`` are such
-    contacts with each person of the same first name at the pupil's
-    postcode. The contact is
+    contacts with each person of the same first name sharing a postcode with
+    the pupil. The contact is
 
-    * a person whose surname is at most two edits away (``contact_typo``), or
-    * (``contact_first_name``, ``scope`` "address" or "postcode") an adult 12
-      to 50 years older than the pupil (where both dates of birth are known),
-      not already the full-name contact of another pupil (``named``), who is
-      the only person of that first name at the pupil's address, or, with
-      scope "postcode" and no one of that first name at the address, the only
-      one at the postcode (one placed at another address is refused with
-      every postcode-level edge, see :func:`_guarded_components`).
+    * a person at the pupil's current postcode whose surname is at most two
+      edits away (``contact_typo``), or
+    * (``contact_first_name``) an adult 12 to 50 years older than the pupil
+      (where both dates of birth are known), not already the full-name
+      contact of another pupil (``named``), who is the only person of that
+      first name at the pupil's address; or, with ``rules.contact_first_name``
+      "postcode" and no one of that first name at the address, the only one
+      sharing a postcode with the pupil, known there by postcode alone (health
+      and DWP send no address), when a namesake there is unlikely: fewer than
+      ``rules.contact_first_name_expected`` persons of that first name are
+      expected at the pupil's postcode by chance (the first name's share of
+      placed persons times the persons placed there). One placed at another
+      address is refused with every postcode-level edge (see
+      :func:`~matching.households.graph.guarded_components`).
     """
-    typo = cpdist(
+    born, scope = ctx.born, ctx.rules.contact_first_name
+    now = pairs["now"].to_numpy(dtype=bool)
+    distance = cpdist(
         pairs["contact_last_name"].tolist(),
         pairs["last_name"].tolist(),
         scorer=Levenshtein.distance,
     )
     key = ["node_pupil", "contact_first_name", "contact_last_name"]
     per = (
-        pairs.assign(typo=np.asarray(typo) <= 2)
+        pairs.assign(typo=now & (np.asarray(distance) <= 2))
         .groupby([*key, "node_contact"], sort=False)
-        .agg(typo=("typo", "any"), same_address=("same_address", "first"))
+        .agg(
+            typo=("typo", "any"),
+            same_address=("same_address", "first"),
+            postcode_only=("postcode_only", "first"),
+            pupil_postcode=("pupil_postcode", "first"),
+        )
         .reset_index()
     )
     gap = (
@@ -282,10 +302,15 @@ def _unanswered_contacts(
     same = per["same_address"].to_numpy(dtype=bool)
     by_contact = [per[c].to_numpy() for c in key]
     at_address = pd.Series(same).groupby(by_contact).transform("sum").to_numpy()
-    at_postcode = per["node_contact"].groupby(by_contact).transform("nunique").to_numpy()
+    anywhere = per["node_contact"].groupby(by_contact).transform("nunique").to_numpy()
     unique = same & (at_address == 1)
     if scope == "postcode":
-        unique |= (at_address == 0) & (at_postcode == 1)
+        unique |= (
+            (at_address == 0)
+            & (anywhere == 1)
+            & per["postcode_only"].to_numpy(dtype=bool)
+            & (_expected_first_names(ctx, per) < ctx.rules.contact_first_name_expected)
+        )
     first_name_only = (scope != "off") & unique & adult & ~per["node_contact"].isin(named)
     typos = per["typo"].to_numpy()
     return pd.concat(
@@ -295,6 +320,16 @@ def _unanswered_contacts(
         ],
         ignore_index=True,
     )
+
+
+def _expected_first_names(ctx: EdgeContext, per: pd.DataFrame) -> np.ndarray:
+    """Persons of the contact's first name expected at the pupil's postcode by chance."""
+    postcode = ctx.place["postcode"]
+    first = ctx.frame[["node", "first_name"]].dropna().drop_duplicates()
+    first = first[pd.notna(postcode.to_numpy()[first["node"].to_numpy()])]
+    share = first["first_name"].value_counts() / max(int(postcode.notna().sum()), 1)
+    at_postcode = per["pupil_postcode"].map(postcode.value_counts()).to_numpy(dtype=float)
+    return per["contact_first_name"].map(share).fillna(0).to_numpy() * at_postcode
 
 
 def _contact_frame(pairs: pd.DataFrame, reason: str) -> pd.DataFrame:
@@ -408,43 +443,86 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     the placed persons times the persons placed there) is below
     ``rules.surname_expected``, or below ``rules.surname_expected_family``
     when their ages fit a child with a parent or sibling (the younger under
-    18, at most 55 years apart). A SMITH shares a postcode with another SMITH
+    18, at most ``rules.surname_family_years`` apart). A SMITH shares a postcode with another SMITH
     by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
     SMITH child and a SMITH thirty years older.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
-    placed = surnames.merge(
+    current = (
         place[["postcode", "address_key"]]
         .rename_axis("node")
         .reset_index()
-        .dropna(subset="postcode"),
-        on="node",
+        .dropna(subset="postcode")
     )
+    placed = surnames.merge(current, on="node").assign(earlier=False)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
-    share = placed.groupby("surname")["node"].transform("nunique") / n_placed
-    at_postcode = placed["postcode"].map(place["postcode"].value_counts())
+    share = placed.groupby("surname")["node"].nunique() / n_placed
+    if rules.surname_earlier_postcode:
+        seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
+        seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
+        earlier = surnames.merge(seen.drop_duplicates(), on="node")
+        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True)])
+    at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
-    placed = placed.assign(expected=share * at_postcode, group=group)
+    placed = placed.assign(
+        expected=placed["surname"].map(share).fillna(0) * at_postcode, group=group
+    )
     by_group = placed.groupby("group")
-    shared = (by_group["node"].transform("size") > 1) & (
+    shared = (by_group["node"].transform("nunique") > 1) & (
         by_group["address_key"].transform("nunique") <= 1
     )
     placed = placed[shared]
     pairs = placed[placed["address_key"].isna()].merge(
-        placed[["group", "node"]], on="group", suffixes=("", "_other")
+        placed[["group", "node", "earlier"]], on="group", suffixes=("", "_other")
     )
-    pairs = pairs[pairs["node"] != pairs["node_other"]]
+    pairs = pairs[
+        (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
+    ]
     one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
-    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= 55)
+    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= rules.surname_family_years)
     expected = pairs["expected"].to_numpy()
     plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
     pairs = pairs[plausible]
+    then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
         {
             "a": pairs["node"].to_numpy(),
             "b": pairs["node_other"].to_numpy(),
-            "reason": "surname_postcode",
-            "evidence": (pairs["surname"] + " at " + pairs["postcode"]).to_numpy(dtype=object),
+            "reason": np.where(then, "surname_earlier_postcode", "surname_postcode"),
+            "evidence": (
+                pairs["surname"] + " at " + pairs["postcode"] + np.where(then, " (earlier)", "")
+            ).to_numpy(dtype=object),
+        }
+    )
+
+
+def _moved_together_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Persons recorded at the same ``rules.moved_together`` (or more) distinct postcodes.
+
+    A family that moves is seen at the old postcode and then at the new one
+    by every agency in its own time (health and DWP lag), so its members end
+    up placed apart, whatever their surnames. Two unrelated people are rarely
+    both recorded at the same two postcodes (neighbours moving to the same
+    new street together). A postcode-level edge: never between two
+    households placed at different addresses.
+    """
+    need = ctx.rules.moved_together
+    if need < 2:
+        return _no_edges()
+    seen = ctx.frame[["node", "postcode"]].dropna().drop_duplicates()
+    seen = seen[seen.groupby("node")["node"].transform("size").to_numpy() >= need]
+    pairs = seen.merge(seen, on="postcode", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["node_a"] < pairs["node_b"]]
+    shared = pairs.groupby(["node_a", "node_b"])["postcode"].agg(
+        ["size", lambda p: " ".join(sorted(p))]
+    )
+    shared = shared[shared["size"] >= need]
+    return pd.DataFrame(
+        {
+            "a": shared.index.get_level_values(0).to_numpy(dtype=np.int64),
+            "b": shared.index.get_level_values(1).to_numpy(dtype=np.int64),
+            "reason": "moved_together",
+            "evidence": ("postcodes " + shared.iloc[:, 1]).to_numpy(dtype=object),
         }
     )
 
@@ -474,9 +552,17 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule(
         "surname_postcode",
         _surname_postcode_edges,
-        (Reason("surname_postcode", 3, postcode_only=True),),
+        (
+            Reason("surname_postcode", 3, postcode_only=True),
+            Reason("surname_earlier_postcode", 3, postcode_only=True),
+        ),
     ),
     EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2),)),
+    EdgeRule(
+        "moved_together",
+        _moved_together_edges,
+        (Reason("moved_together", 3, postcode_only=True),),
+    ),
 )
 _REASONS = tuple(reason for rule in EDGE_RULES for reason in rule.reasons)
 
