@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from cohort import build_events, build_members
 
-from pipeline.programme.claims import ClaimWindow, assess, load_payments
+from pipeline.programme.claims import assess
 from pipeline.programme.cohort import evaluate, load_programme
+from pipeline.programme.payments import ClaimWindow, load_payments
 
 
 def cases(cohort: pd.DataFrame, n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -20,8 +20,9 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.programme.cases import follow
-from pipeline.programme.claims import ClaimWindow, Payments, assess, load_payments, make_claims
+from pipeline.programme.claims import assess, make_claims
 from pipeline.programme.cohort import load_programme, parse_programme
+from pipeline.programme.payments import ClaimWindow, Payments, load_payments
 from pipeline.warehouse.engine import Warehouse
 
 #: For tests whose SQL is covered on both backends elsewhere: DuckDB only, to keep the suite quick.

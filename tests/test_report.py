@@ -117,7 +117,7 @@ def test_report_shows_sf2022_claims_beside_tf2015(programme_warehouse: Warehouse
     sf = {"claim_id": "sf2022:2026-H2:F1:results", "programme": "sf2022", "claim_window": "2026-H2",
           "claim_date": "2026-12-31", "family_id": "F1", "payment": "results", "result": "sustained_outcomes",
           "programme_year": 4, "attached_on": "2026-05-01", "amount": 800, "evidence": "case closed",
-          "made_at": "2027-01-02 09:00:00"}
+          "made_at": "2027-01-02 09:00:00", "case_id": "CF1"}
     with programme_warehouse.begin() as conn:
         programme_warehouse.insert(conn, "cohort.claims", pd.DataFrame([sf]))
     html = write_report(programme_warehouse, tmp_path / "report.html").read_text(encoding="utf-8")

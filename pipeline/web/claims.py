@@ -15,14 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from pipeline.governance import audit
-from pipeline.programme.claims import (
-    ClaimWindow,
-    cap_status,
-    load_payments,
-    make_claims,
-    write_return,
-)
+from pipeline.programme.claims import cap_status, make_claims, write_return
 from pipeline.programme.cohort import load_programme
+from pipeline.programme.payments import ClaimWindow, load_payments
 from pipeline.web.access import acting, allowed
 from pipeline.web.accounts import Actor
 from pipeline.web.common import SignedIn, check_csrf, frame_rows, reason_of, render, require, web_of
