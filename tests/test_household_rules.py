@@ -1,0 +1,398 @@
+"""The household edge rules (matching/households/rules.py): for each, who joins and who does not."""
+
+from __future__ import annotations
+
+import pytest
+from household_fixtures import HIGH_ST, event, family_of, households, mention, reasons
+
+from matching.households import (
+    EDGE_LEVELS,
+    EDGE_RULES,
+    HouseholdEvidence,
+)
+
+
+def test_domestic_incident_links_the_persons_involved() -> None:
+    incident = {"group_kind": "domestic_incident", "group_ref": "police:OC/1"}
+    rows = [
+        mention("victim", "2025-05-01", last_name="GREEN", postcode="LS3 3CC", **incident),
+        mention("suspect", "2025-05-01", last_name="GREY", postcode="LS3 3CC", **incident),
+        mention("other", "2025-05-01", last_name="BLUE", postcode="LS3 3CC"),
+    ]
+    result = households(rows)
+    assert family_of(result, "victim") == {"victim", "suspect"}
+    assert reasons(result) == {"domestic_incident"}
+    # once the suspect is seen living at another postcode, the incident no longer links them
+    moved = households(
+        [*rows, mention("suspect", "2025-11-01", last_name="GREY", postcode="LS8 8HH")]
+    )
+    assert family_of(moved, "victim") == {"victim"}
+
+
+def test_pupils_named_parent_joins_the_pupils_household() -> None:
+    rows = [
+        mention(
+            "pupil",
+            last_name="WOOD",
+            contact_first_name="JANE",
+            contact_last_name="SMITH",
+            **HIGH_ST,
+        ),
+        mention("jane", first_name="JANE", last_name="SMITH", postcode="LS1 1AA"),  # health record
+        mention("other_jane", first_name="JANE", last_name="SMITH", postcode="LS7 7GG"),
+    ]
+    result = households(rows)
+    assert family_of(result, "pupil") == {"pupil", "jane"}
+    assert reasons(result) == {"parent_contact"}
+
+
+def test_shared_surname_at_same_address_including_double_barrelled() -> None:
+    rows = [
+        mention("mum", last_name="PATEL", **HIGH_ST),
+        mention("child", last_name="PATEL-JONES", **HIGH_ST),
+        mention("lodger", last_name="NOWAK", **HIGH_ST),
+    ]
+    strict = households(rows, link_co_residents=False)
+    assert family_of(strict, "mum") == {"mum", "child"}
+    assert family_of(strict, "lodger") == {"lodger"}
+    loose = households(rows)
+    assert family_of(loose, "mum") == {"mum", "child", "lodger"}
+
+
+def test_a_mothers_maternity_event_on_the_babys_birthday_joins_them() -> None:
+    """DEBORAH KING (health) and baby ELLA GREENHAM (health), both known only by postcode."""
+    delivery = mention("deborah", "2025-10-11", last_name="KING", postcode="NE15 8AA")
+    rows = [
+        delivery,
+        mention("ella", "2025-12-26", last_name="GREENHAM", dob="2025-10-11", postcode="NE15 8AA"),
+        # another baby at the postcode two days later, whose mother is not recorded
+        mention("neighbour_baby", last_name="OTHER", dob="2025-10-13", postcode="NE15 8AA"),
+        # a baby born that day at another postcode
+        mention("far_baby", last_name="FAR", dob="2025-10-11", postcode="NE15 9ZZ"),
+    ]
+    events = [event(delivery, "MATERNITY")]
+    result = households(rows, events=events)
+    assert family_of(result, "deborah") == {"deborah", "ella"}
+    assert family_of(result, "neighbour_baby") == {"neighbour_baby"}
+    assert family_of(result, "far_baby") == {"far_baby"}
+    assert result.edges.loc[result.edges["reason"] == "birth", "evidence"].tolist() == [
+        "MATERNITY 2025-10-11, born 2025-10-11"
+    ]
+    # without events, or with the rule off, nothing joins them
+    assert family_of(households(rows), "deborah") == {"deborah"}
+    assert family_of(households(rows, events=events, birth_days=-1), "deborah") == {"deborah"}
+    # a booking visit months before the birth is no birth
+    booking = [event(delivery, "MATERNITY", event_date="2025-05-01")]
+    assert family_of(households(rows, events=booking), "deborah") == {"deborah"}
+
+
+def test_groups_and_events_count_only_as_the_declarations_say() -> None:
+    """The rules know no agency vocabulary: a declared "lease" group and "DELIVERY" event
+    work as tenancy and maternity do, and undeclared ones are ignored."""
+    lease = {"group_kind": "lease", "group_ref": "homes:L1", "tenancy_current": True, **HIGH_ST}
+    delivery = mention("mum", "2025-10-11", last_name="KING", postcode="NE15 8AA")
+    rows = [
+        delivery,
+        mention("baby", last_name="GREENHAM", dob="2025-10-11", postcode="NE15 8AA"),
+        mention("lead", last_name="ONE", **lease),
+        mention("lodger", last_name="TWO", **lease),
+    ]
+    events = [event(delivery, "DELIVERY")]
+    declared = HouseholdEvidence(residence_groups=("lease",), birth_events=("DELIVERY",))
+    result = households(rows, events=events, evidence=declared, link_co_residents=False)
+    assert family_of(result, "mum") == {"mum", "baby"}
+    assert family_of(result, "lead") == {"lead", "lodger"}
+    assert reasons(result) == {"tenancy", "birth"}
+    assert "DELIVERY 2025-10-11, born 2025-10-11" in result.edges["evidence"].tolist()
+    nothing = households(rows, events=events, evidence=HouseholdEvidence(), link_co_residents=False)
+    assert reasons(nothing) == set()
+
+
+def test_household_evidence_is_checked() -> None:
+    with pytest.raises(ValueError, match="sequence of non-empty names"):
+        HouseholdEvidence(birth_events="MATERNITY")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="both residence and incident"):
+        HouseholdEvidence(residence_groups=("x",), incident_groups=("x",))
+
+
+def test_edge_levels_come_from_the_rule_registry() -> None:
+    declared = [r.name for rule in EDGE_RULES for r in rule.reasons]
+    assert sorted(declared) == sorted(r for level in EDGE_LEVELS for r in level)
+    assert len(set(declared)) == len(declared)
+    assert {"tenancy", "domestic_incident", "parent_contact", "birth"} <= set(EDGE_LEVELS[0])
+
+
+def test_a_mother_who_moved_since_the_birth_is_still_joined() -> None:
+    delivery = mention("zuzanna", "2025-01-14", last_name="MICHALAK", postcode="NE15 3AG")
+    rows = [
+        delivery,
+        mention("zuzanna", "2025-11-01", last_name="MICHALAK", postcode="NE16 1AA"),
+        mention("kacper", "2025-12-01", last_name="MAZUR", dob="2025-01-15", postcode="NE16 1AA"),
+    ]
+    result = households(rows, events=[event(delivery, "MATERNITY")])
+    assert family_of(result, "zuzanna") == {"zuzanna", "kacper"}
+
+
+PUPIL = {
+    "last_name": "BRYANT",
+    "dob": "2017-04-06",
+    "address": "27 WILLOW CLOSE",
+    "postcode": "NE15 0AB",
+    "contact_first_name": "PAMELA",
+    "contact_last_name": "BRYANT",
+}
+
+
+def pamela(person: str = "pamela", **fields: object) -> dict:
+    values = {"first_name": "PAMELA", "last_name": "KELWORTH", "dob": "1985-08-07"}
+    return mention(person, **{**values, "postcode": "NE15 0AB", **fields})
+
+
+def test_a_named_contact_with_a_changed_surname_is_matched_by_first_name_at_the_address() -> None:
+    """The school names PAMELA BRYANT; the police know her as PAMELA KELWORTH at the address."""
+    rows = [mention("dean", **PUPIL), pamela(address="27 WILLOW CLOSE"), *neighbours("NE15 0AB")]
+    result = households(rows, link_co_residents=False)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_first_name"}
+    off = households(rows, link_co_residents=False, contact_first_name="off")
+    assert family_of(off, "dean") == {"dean"}
+    # a second PAMELA at the address: which one is not known
+    rows.append(pamela("other_pamela", last_name="SHAW", address="27 WILLOW CLOSE"))
+    assert family_of(households(rows, link_co_residents=False), "dean") == {"dean"}
+
+
+#: a first name alone at postcode scope, whatever its frequency (chance is not the question)
+AT_POSTCODE = {"contact_first_name": "postcode", "contact_first_name_expected": float("inf")}
+
+
+def test_a_named_contact_known_only_by_postcode_is_matched_by_a_rare_first_name() -> None:
+    """Health and DWP know PAMELA KELWORTH by postcode only: matched, PAMELA being rare here."""
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *area()]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_first_name"}
+    assert family_of(households(rows, contact_first_name="address"), "dean") == {"dean"}
+    # a first name one in ten people here share: a namesake at the postcode is likely
+    common = [
+        {**row, "first_name": "PAMELA"} if i % 10 == 0 else row for i, row in enumerate(area())
+    ]
+    rows = [mention("dean", **PUPIL), pamela(), *neighbours("NE15 0AB"), *common]
+    assert family_of(households(rows), "dean") == {"dean"}
+
+
+def test_a_first_name_alone_never_picks_among_several_or_unlikely_candidates() -> None:
+    pupil = mention("dean", **PUPIL)
+    # two women of that first name at the postcode: which one is not known
+    two = households([pupil, pamela(), pamela("other_pamela", last_name="SHAW")], **AT_POSTCODE)
+    assert family_of(two, "dean") == {"dean"}
+    # the neighbour of that first name lives at another address of the postcode
+    next_door = pamela(address="29 WILLOW CLOSE")
+    assert family_of(households([pupil, next_door], **AT_POSTCODE), "dean") == {"dean"}
+    # she is the age of a great-grandmother, or of a sister
+    for dob in ("1930-01-01", "2010-01-01"):
+        assert family_of(households([pupil, pamela(dob=dob)], **AT_POSTCODE), "dean") == {"dean"}
+    # she is another pupil's named contact under her own surname
+    her_son = mention(
+        "tom",
+        last_name="KELWORTH",
+        postcode="NE15 0AB",
+        contact_first_name="PAMELA",
+        contact_last_name="KELWORTH",
+    )
+    assert family_of(households([pupil, pamela(), her_son], **AT_POSTCODE), "dean") == {"dean"}
+    # someone answers the contact by full name: no first-name guess is made
+    full = households([pupil, pamela(), pamela("bryant", last_name="BRYANT")], **AT_POSTCODE)
+    assert family_of(full, "dean") == {"dean", "bryant"}
+
+
+def test_a_named_contact_is_found_at_a_postcode_the_family_left() -> None:
+    """The school has the family's new postcode; health still has the mother at the old one."""
+    moved = {**PUPIL, "address": "4 NEW ROAD", "postcode": "NE16 9ZZ"}
+    rows = [
+        mention("dean", "2025-01-01", **PUPIL),
+        mention("dean", "2025-09-01", **moved),
+        pamela(last_name="BRYANT"),  # at NE15 0AB only
+        *neighbours("NE15 0AB"),
+        *neighbours("NE16 9ZZ"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"parent_contact"}
+    # a PAMELA BRYANT at a postcode the pupil was never recorded at is someone else
+    rows[2] = pamela(last_name="BRYANT", postcode="NE17 1XX")
+    assert family_of(households(rows), "dean") == {"dean"}
+
+
+def test_people_recorded_at_the_same_two_postcodes_moved_together() -> None:
+    """A father (DWP) and a daughter (health), different surnames, both seen before and after a
+    move; a neighbour seen at the old postcode only stays apart."""
+    rows = [
+        mention("dad", "2024-03-01", last_name="HART", postcode="LS1 1AA"),
+        mention("dad", "2025-06-01", last_name="HART", postcode="LS2 2BB"),
+        mention("kid", "2024-05-01", last_name="OKAFOR", postcode="LS1 1AA"),
+        mention("kid", "2025-08-01", last_name="OKAFOR", postcode="LS2 2BB"),
+        mention("neighbour", "2024-05-01", last_name="PIKE", postcode="LS1 1AA"),
+    ]
+    result = households(rows)
+    assert family_of(result, "dad") == {"dad", "kid"}
+    assert reasons(result) == {"moved_together"}
+    assert family_of(result, "neighbour") == {"neighbour"}
+    assert family_of(households(rows, moved_together=0), "dad") == {"dad"}
+
+
+def test_a_mistyped_contact_surname_is_matched() -> None:
+    rows = [mention("dean", **PUPIL), pamela(last_name="BRYNAT"), pamela("pam2", last_name="SHAW")]
+    result = households(rows, contact_first_name="off")
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_typo"}
+
+
+def area(n: int = 400) -> list[dict]:
+    """Unrelated people elsewhere, one surname each, so that surname shares are an area's."""
+    return [mention(f"filler{i}", last_name=f"F{i}", postcode=f"LS9 {i // 5}ZZ") for i in range(n)]
+
+
+def neighbours(postcode: str, n: int = 4) -> list[dict]:
+    return [
+        mention(f"{postcode}-{i}", last_name=f"N{postcode}{i}", postcode=postcode) for i in range(n)
+    ]
+
+
+JOHNSONS_ELSEWHERE = [
+    mention(f"johnson{i}", last_name="JOHNSON", postcode=f"LS8 {i}YY") for i in range(8)
+]
+
+
+def test_postcode_only_person_joins_a_rare_surname_at_the_postcode() -> None:
+    rows = [
+        mention("mum", last_name="WHITHOPE", **HIGH_ST),
+        mention("son", last_name="WHITHOPE", postcode="LS1 1AA"),  # health: postcode only
+        mention("far", last_name="WHITHOPE", postcode="LS5 5EE"),  # another postcode
+        *neighbours("LS1 1AA"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "son") == {"mum", "son"}
+    assert family_of(result, "far") == {"far"}
+    assert "surname_postcode" in reasons(result)
+    off = households(rows, surname_expected=0, surname_expected_family=0)
+    assert family_of(off, "son") == {"son"}
+
+
+def test_a_common_surname_at_a_postcode_joins_a_child_and_a_parent_not_two_adults() -> None:
+    """JAMES JOHNSON and his daughter PATRICIA, both known only by postcode at NE15 6AA;
+    two unrelated adult JOHNSONs at NE15 6AB."""
+    rows = [
+        mention(
+            "james", first_name="JAMES", last_name="JOHNSON", dob="1984-02-01", postcode="NE15 6AA"
+        ),
+        mention(
+            "patricia",
+            first_name="PATRICIA",
+            last_name="JOHNSON",
+            dob="2015-06-01",
+            postcode="NE15 6AA",
+        ),
+        mention("adult_a", last_name="JOHNSON", dob="1970-01-01", postcode="NE15 6AB"),
+        mention("adult_b", last_name="JOHNSON", dob="1990-01-01", postcode="NE15 6AB"),
+        mention("gran", last_name="JOHNSON", dob="1940-01-01", postcode="NE15 6AC"),
+        mention("baby", last_name="JOHNSON", dob="2024-01-01", postcode="NE15 6AC"),
+        *neighbours("NE15 6AA"),
+        *neighbours("NE15 6AB"),
+        *neighbours("NE15 6AC"),
+        *JOHNSONS_ELSEWHERE,
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "james") == {"james", "patricia"}
+    assert family_of(result, "adult_a") == {"adult_a"}
+    # over 55 years apart: a great-grandmother at most, no evidence of one household
+    assert family_of(result, "gran") == {"gran"}
+
+
+def test_a_rare_surname_joins_the_family_at_a_postcode_the_person_was_recorded_at() -> None:
+    """BRIAN GILSHAW's school has the family's new address; health still places his father and
+    grandfather, known by postcode only, at the old postcode, where Brian was recorded too."""
+    rows = [
+        mention("imran", last_name="GILSHAW", dob="1972-12-06", postcode="NE16 4AJ"),
+        mention("christopher", last_name="GILSHAW", dob="1944-08-13", postcode="NE16 4AJ"),
+        mention("brian", "2024-09-01", last_name="GILSHAW", dob="2009-08-16", postcode="NE16 4AJ"),
+        mention(
+            "brian", "2025-12-20", last_name="GILSHAW", address="51 WEAR WAY", postcode="NE16 4AE"
+        ),
+        mention("other", last_name="GILSHAW", dob="1980-01-01", postcode="NE17 1AA"),
+        *neighbours("NE16 4AJ"),
+        *neighbours("NE16 4AE"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "brian") == {"brian", "imran", "christopher"}
+    assert "surname_earlier_postcode" in reasons(result)
+    assert family_of(result, "other") == {"other"}  # never recorded at NE16 4AJ
+    assert family_of(households(rows, surname_earlier_postcode=False), "brian") == {"brian"}
+
+
+def test_a_grandparent_fits_a_family_within_surname_family_years() -> None:
+    """JULIE JONES (born 1961) and her grandson HARRY (2019), postcode only, a common surname."""
+    rows = [
+        mention("julie", last_name="JONES", dob="1961-04-20", postcode="DH16 7AQ"),
+        mention("harry", last_name="JONES", dob="2019-09-12", postcode="DH16 7AQ"),
+        *neighbours("DH16 7AQ"),
+        *[mention(f"jones{i}", last_name="JONES", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
+    assert family_of(households(rows, surname_family_years=55), "julie") == {"julie"}
+    # a record without a date of birth does not make HARRY older
+    rows.append(mention("harry", last_name="JONES", postcode="DH16 7AQ"))
+    assert family_of(households(rows), "julie") == {"julie", "harry"}
+
+
+def test_a_postcode_only_parent_joins_the_children_at_an_address_of_the_postcode() -> None:
+    """MATTHEW WILSON at NE15 6AG, his children at 56 Kingfisher Crescent, NE15 6AG."""
+    kingfisher = {"address": "56 KINGFISHER CRESCENT", "postcode": "NE15 6AG"}
+    rows = [
+        mention("matthew", last_name="WILSON", dob="1980-03-01", postcode="NE15 6AG"),
+        mention("amy", last_name="WILSON", dob="2012-03-01", **kingfisher),
+        mention("ben", last_name="WILSON", dob="2014-03-01", **kingfisher),
+        *neighbours("NE15 6AG"),
+        *[mention(f"wilson{i}", last_name="WILSON", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    assert family_of(households(rows), "matthew") == {"matthew", "amy", "ben"}
+    # two WILSON addresses at the postcode: which one is his is not known
+    other = {"address": "58 KINGFISHER CRESCENT", "postcode": "NE15 6AG"}
+    rows.append(mention("cara", last_name="WILSON", dob="2013-03-01", **other))
+    assert family_of(households(rows), "matthew") == {"matthew"}
+
+
+def test_postcode_only_person_is_not_linked_when_two_same_surname_addresses_exist() -> None:
+    rows = [
+        mention("a", last_name="WHITHOPE", address="1 HIGH STREET", postcode="LS1 1AA"),
+        mention("b", last_name="WHITHOPE", address="2 HIGH STREET", postcode="LS1 1AA"),
+        mention("c", last_name="WHITHOPE", postcode="LS1 1AA"),
+    ]
+    anything = {"surname_expected": float("inf"), "surname_expected_family": float("inf")}
+    result = households(rows, **anything)
+    assert result.members["household_key"].nunique() == 3
+
+
+def test_a_postcode_link_never_joins_two_households_at_different_addresses() -> None:
+    """EMILY EVANS, named by the school of the WENWICK children at 31 Abbey Lane, is not
+    joined by her surname to the EVANS family at 41 Abbey Lane (same postcode)."""
+    school = {"contact_first_name": "EMILY", "contact_last_name": "EVANS"}
+    rows = [
+        mention("emily", first_name="EMILY", last_name="EVANS", postcode="NE15 0AH"),  # health
+        mention(
+            "lesley", last_name="WENWICK", address="31 ABBEY LANE", postcode="NE15 0AH", **school
+        ),
+        mention("gregory", last_name="EVANS", address="41 ABBEY LANE", postcode="NE15 0AH"),
+        mention("alex", last_name="EVANS", address="41 ABBEY LANE", postcode="NE15 0AH"),
+    ]
+    anything = {"surname_expected": float("inf"), "surname_expected_family": float("inf")}
+    result = households(rows, **anything)
+    assert family_of(result, "emily") == {"emily", "lesley"}
+    assert family_of(result, "gregory") == {"gregory", "alex"}
+    # without the school's word she is a postcode-only EVANS like any other
+    alone = households([r for r in rows if r["person_id"] != "lesley"], **anything)
+    assert family_of(alone, "emily") == {"emily", "gregory", "alex"}
