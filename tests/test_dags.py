@@ -21,6 +21,7 @@ from trust_data import as_login
 
 from pipeline.ingest.agencies import agency_names, get_agency
 from pipeline.ingest.load import find_files, ingest_landing
+from pipeline.warehouse import schema
 from pipeline.warehouse.engine import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,7 +337,7 @@ def test_tasks_refuse_a_warehouse_behind_this_release(airflow_env: Path, one_fil
 
     use(one_file_landing)
     monkeypatch.setenv("FAMILYHUB_WAREHOUSE", f"duckdb:///{tmp_path / 'never-upgraded.duckdb'}")
-    with pytest.raises(AirflowFailException, match=r"this release needs 0001: run `familyhub db upgrade`"):
+    with pytest.raises(AirflowFailException, match=rf"this release needs {schema.head()}: run `familyhub db upgrade`"):
         orch.pending_files("police")
 
 
