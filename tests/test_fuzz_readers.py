@@ -42,7 +42,7 @@ EXAMPLES = {"housing": 600, **{a: 1575 for a in ("police", "yot", "health", "sch
 FRESH = 100
 EXTRACT = date(2026, 11, 1)
 REPEATED_KEY = "event key repeated later in the same file"  # the gate's reason (pipeline.ingest.quality)
-HEADER_REFUSALS = ("required column(s) missing", "failed expect_table_")  # the same for every input of a header
+HEADER_REFUSALS = ("required column(s) missing", "failed expect_table_", "column(s) named twice")  # the same for every input of a header
 HOSTILE = ["", " ", "=1+1", "+44 7700 900123", "-2", "@SUM(A1:A9)", '=HYPERLINK("http://x","y")', "\t=1",
            '"', '""', "'", ",", "|", ";", "\r", "\n", "\r\n", "\x00", "\ufeff", "\u202e", "NaN", "NULL", "None",
            "nan", "inf", "-inf", "1e309", "0", "-0", "00/00/0000", "31/02/2020", "29/02/1900", "9999-12-31",

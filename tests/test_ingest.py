@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from openpyxl import Workbook
 
 from pipeline.ingest.agencies import get_agency
 from pipeline.ingest.load import ingest_file, ingest_landing, reprocess
+from pipeline.ingest.quality import RefusedFile, check_chunk
 from pipeline.ingest.status import agency_status
 from pipeline.warehouse.engine import Warehouse
 
@@ -95,6 +97,15 @@ def test_refusal_rules(warehouse: Warehouse, tmp_path: Path, name: str, content:
     assert path.exists(), "the landing file is never deleted"
     ledger = warehouse.read("select status, reason from ops.files")
     assert ledger.status.tolist() == ["refused"]
+
+
+def test_a_column_named_twice_reaching_the_gate_is_refused_by_name() -> None:
+    """A workbook keeps a repeated header name (a CSV's second copy is renamed Role.1 and ignored):
+    which of the two is the field is for the sender to say, so the gate refuses the file."""
+    header = [*next(csv.reader([POLICE_HEADER])), "Role"]
+    row = [*next(csv.reader([police_row(1)])), "VICTIM"]
+    with pytest.raises(RefusedFile, match=r"column\(s\) named twice in the header: Role"):
+        check_chunk(get_agency("police"), pd.DataFrame([row], columns=header), date(2026, 9, 1))
 
 
 def test_refusal_removes_what_an_interrupted_refusal_of_the_file_left(warehouse: Warehouse, tmp_path: Path) -> None:

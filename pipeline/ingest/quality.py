@@ -276,6 +276,9 @@ def _duplicate_keys(agency: Agency, frame: pd.DataFrame) -> list[pd.Series]:
 def check_chunk(agency: Agency, frame: pd.DataFrame, extract_date: date) -> GateResult:
     """Gate one chunk (positional index 0..n-1): GX suite first, then the arithmetic rules."""
     frame = frame.reset_index(drop=True)
+    repeated = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+    if repeated:  # which of the two would be the field? the sender must say
+        raise RefusedFile(f"column(s) named twice in the header: {', '.join(repeated)}")
     reasons: list[pd.Series] = []
     summary, validation = _run_gx(agency, frame, reasons)
     reasons += _semantic_reasons(agency, frame, extract_date)
