@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from web_site import (
 )
 
 from pipeline.cli import main
+from pipeline.ingest.freshness import freshness
 from pipeline.linkage.link import link
 from pipeline.warehouse.engine import Warehouse
 from pipeline.web.access import acting
@@ -235,6 +236,21 @@ def test_feeds_show_every_agency_and_the_review_queue(site: Site):
     for agency in ("police", "health", "schools"):
         assert f'<th scope="row">{agency}</th>' in page
     assert "waiting for clerical review" in page and "Refused files" in page
+
+
+def test_feeds_show_an_overdue_agency_and_a_flagged_delivery_in_words(site: Site):
+    overdue = [f.agency for f in freshness(site.wh, date.today()) if f.overdue]
+    assert overdue  # the test data's extracts are dated around AS_OF, long past
+    with site.wh.begin() as conn:
+        file_id = site.wh.execute(conn, "update linked.delivery_match_rates set flagged = true, reason = 'test: far "
+                                        "below' where file_id = (select max(file_id) from linked.delivery_match_rates) "
+                                        "returning file_id").scalar()
+    name = site.wh.scalar("select file_name from ops.files where file_id = :i", {"i": file_id})
+    page = sign_in(site.app, "fhw_dt_dee").get("/feeds").text
+    row = page.split(f'<th scope="row">{overdue[0]}</th>')[1].split("</tr>")[0]
+    assert "<strong>OVERDUE" in row
+    delivery = page.split("Match rate per delivery")[2].split(f">{name}</td>")[1].split("</tr>")[0]
+    assert "<strong>FLAGGED</strong>: test: far below" in delivery and "%" in delivery
 
 
 def test_a_review_decision_binds_the_next_link(site: Site):
