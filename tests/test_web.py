@@ -27,6 +27,7 @@ from web_site import (
 from pipeline.cli import main
 from pipeline.ingest.freshness import freshness
 from pipeline.linkage.link import link
+from pipeline.programme.savings import record_outcomes, totals
 from pipeline.warehouse.engine import Warehouse
 from pipeline.web.access import acting
 from pipeline.web.accounts import Actor
@@ -251,6 +252,26 @@ def test_feeds_show_an_overdue_agency_and_a_flagged_delivery_in_words(site: Site
     assert "<strong>OVERDUE" in row
     delivery = page.split("Match rate per delivery")[2].split(f">{name}</td>")[1].split("</tr>")[0]
     assert "<strong>FLAGGED</strong>: test: far below" in delivery and "%" in delivery
+
+
+def test_manager_sees_savings_figures_and_no_family_id(site: Site):
+    outcomes = record_outcomes(site.wh, "tf2015", AS_OF)
+    expected = totals(outcomes)
+    assert expected["families"] >= 2  # ann's and bob's, attached in the build
+    page = sign_in(site.app, "fhw_mg_max").get("/savings")
+    assert page.status_code == 200
+    assert f"<dd>{expected['families']}</dd>" in page.text
+    for figure in ("cost_before", "cost_latest", "saving"):
+        assert f"£{expected[figure]:,.0f}" in page.text, figure
+    assert "2026-H2" in page.text  # per window of first attachment
+    assert not any(family in page.text for family in outcomes["family_id"])
+
+
+def test_a_key_worker_is_refused_the_savings_and_feeds_pages(site: Site):
+    client = sign_in(site.app, "fhw_kw_ann")
+    for path in ("/savings", "/feeds"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 403 and "£" not in response.text, path
 
 
 def test_a_review_decision_binds_the_next_link(site: Site):
