@@ -252,6 +252,7 @@ def test_feeds_show_an_overdue_agency_and_a_flagged_delivery_in_words(site: Site
     assert "<strong>OVERDUE" in row
     delivery = page.split("Match rate per delivery")[2].split(f">{name}</td>")[1].split("</tr>")[0]
     assert "<strong>FLAGGED</strong>: test: far below" in delivery and "%" in delivery
+    assert "nan" not in page.split("Match rate per delivery")[2].split("</table>")[0]
 
 
 def test_manager_sees_savings_figures_and_no_family_id(site: Site):

@@ -52,8 +52,8 @@ def _freshness(wh: Warehouse) -> pd.DataFrame:
 def _deliveries(wh: Warehouse) -> pd.DataFrame:
     """Each agency's recent deliveries with their match rate and field agreement, in words."""
     rates = recent_deliveries(wh, RECENT_DELIVERIES)
-    agreement = [", ".join(f"{k} {v:.0%}" for k, v in json.loads(a).items()) if a else ""
-                 for a in rates.pop("agreement_json")]
+    agreement = [", ".join(f"{k} {v:.0%}" for k, v in json.loads(a).items() if pd.notna(v)) if a else ""
+                 for a in rates.pop("agreement_json")]  # NaN: the field was missing in every link
     return rates.assign(agreement=agreement, match_rate=rates["match_rate"].map("{:.0%}".format))
 
 
