@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,9 @@ from web_site import (
 )
 
 from pipeline.cli import main
+from pipeline.ingest.freshness import freshness
 from pipeline.linkage.link import link
+from pipeline.programme.savings import record_outcomes, totals
 from pipeline.warehouse.engine import Warehouse
 from pipeline.web.access import acting
 from pipeline.web.accounts import Actor
@@ -235,6 +237,42 @@ def test_feeds_show_every_agency_and_the_review_queue(site: Site):
     for agency in ("police", "health", "schools"):
         assert f'<th scope="row">{agency}</th>' in page
     assert "waiting for clerical review" in page and "Refused files" in page
+
+
+def test_feeds_show_an_overdue_agency_and_a_flagged_delivery_in_words(site: Site):
+    overdue = [f.agency for f in freshness(site.wh, date.today()) if f.overdue]
+    assert overdue  # the test data's extracts are dated around AS_OF, long past
+    with site.wh.begin() as conn:
+        file_id = site.wh.execute(conn, "update linked.delivery_match_rates set flagged = true, reason = 'test: far "
+                                        "below' where file_id = (select max(file_id) from linked.delivery_match_rates) "
+                                        "returning file_id").scalar()
+    name = site.wh.scalar("select file_name from ops.files where file_id = :i", {"i": file_id})
+    page = sign_in(site.app, "fhw_dt_dee").get("/feeds").text
+    row = page.split(f'<th scope="row">{overdue[0]}</th>')[1].split("</tr>")[0]
+    assert "<strong>OVERDUE" in row
+    delivery = page.split("Match rate per delivery")[2].split(f">{name}</td>")[1].split("</tr>")[0]
+    assert "<strong>FLAGGED</strong>: test: far below" in delivery and "%" in delivery
+    assert "nan" not in page.split("Match rate per delivery")[2].split("</table>")[0]
+
+
+def test_manager_sees_savings_figures_and_no_family_id(site: Site):
+    outcomes = record_outcomes(site.wh, "tf2015", AS_OF)
+    expected = totals(outcomes)
+    assert expected["families"] >= 2  # ann's and bob's, attached in the build
+    page = sign_in(site.app, "fhw_mg_max").get("/savings")
+    assert page.status_code == 200
+    assert f"<dd>{expected['families']}</dd>" in page.text
+    for figure in ("cost_before", "cost_latest", "saving"):
+        assert f"£{expected[figure]:,.0f}" in page.text, figure
+    assert "2026-H2" in page.text  # per window of first attachment
+    assert not any(family in page.text for family in outcomes["family_id"])
+
+
+def test_a_key_worker_is_refused_the_savings_and_feeds_pages(site: Site):
+    client = sign_in(site.app, "fhw_kw_ann")
+    for path in ("/savings", "/feeds"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 403 and "£" not in response.text, path
 
 
 def test_a_review_decision_binds_the_next_link(site: Site):

@@ -17,6 +17,7 @@ import pytest
 from web_site import ALLOWED, AS_OF, PAGES, PASSWORD, USERS, add_alert, build_apart
 
 from pipeline.linkage.link import link
+from pipeline.programme.savings import record_outcomes
 from pipeline.warehouse.engine import Warehouse
 from pipeline.web.app import create_app
 from pipeline.web.settings import WebSettings
@@ -190,6 +191,9 @@ def test_every_page_passes_axe_and_is_screenshotted(browser, server: Server):
 
     max_ = signed_in(browser, server, "fhw_mg_max")
     check(max_, "cohort-manager")
+    record_outcomes(server.wh, "tf2015", AS_OF)
+    max_.goto(f"{server.url}/savings")
+    check(max_, "savings")
     max_.context.close()
 
     dee = signed_in(browser, server, "fhw_dt_dee")

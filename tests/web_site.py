@@ -26,8 +26,9 @@ AS_OF = date(2026, 11, 1)
 #: name -> (role, key-worker name); names are cluster-wide PostgreSQL logins, so kept distinctive.
 USERS = {"fhw_kw_ann": ("keyworker", "Ann Key"), "fhw_kw_bob": ("keyworker", "Bob Key"),
          "fhw_co_cat": ("coordinator", None), "fhw_mg_max": ("manager", None), "fhw_dt_dee": ("datateam", None)}
-PAGES = {"/": "my_families", "/cohort": "cohort", "/claims": "claims", "/feeds": "feeds", "/review": "review"}
-ALLOWED = {"keyworker": {"/"}, "coordinator": {"/cohort", "/claims"}, "manager": {"/cohort", "/claims"},
+PAGES = {"/": "my_families", "/cohort": "cohort", "/claims": "claims", "/savings": "savings", "/feeds": "feeds", "/review": "review"}
+ALLOWED = {"keyworker": {"/"}, "coordinator": {"/cohort", "/claims", "/savings"},
+           "manager": {"/cohort", "/claims", "/savings"},
            "datateam": {"/feeds", "/review"}}
 
 

@@ -187,7 +187,7 @@ def grant_roles(wh: Warehouse) -> dict[str, list[str]]:
                 f"grant usage on schema reporting, cohort, ops, linked to {keyworker}",
                 f"grant select on linked.families to {keyworker}",  # row security: their own only
                 *(f"grant select on reporting.{v} to {keyworker}" for v in KEY_WORKER_VIEWS),
-                f"grant select on cohort.active, cohort.attachments to {keyworker}",
+                f"grant select on cohort.active, cohort.attachments, cohort.family_attachments to {keyworker}",
                 f"grant insert on ops.audit_log to {keyworker}",
                 f"grant select, insert on ops.web_alert_reads to {keyworker}",
             ],

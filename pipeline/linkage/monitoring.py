@@ -50,6 +50,7 @@ __all__ = [
     "delivery_match_rates",
     "drift",
     "flagged_deliveries",
+    "recent_deliveries",
     "record_match_rates",
 ]
 
@@ -173,8 +174,20 @@ def record_match_rates(wh: Warehouse, conn: Connection, rates: pd.DataFrame, run
     return warnings
 
 
+_DELIVERIES = """
+select r.file_id, r.agency, f.file_name, f.extract_date, r.run_id, r.n_new, r.match_rate, r.n_links, r.agreement_json,
+       r.history_median, r.flagged, r.reason,
+       row_number() over (partition by r.agency order by r.file_id desc) as recency
+from linked.delivery_match_rates r left join ops.files f on f.file_id = r.file_id
+"""
+
+
+def recent_deliveries(wh: Warehouse, per_agency: int = 5) -> pd.DataFrame:
+    """Each agency's latest ``per_agency`` deliveries: match rate, field agreement, flagged or not."""
+    return wh.read(f"select * from ({_DELIVERIES}) d where recency <= :k order by agency, file_id desc",
+                   {"k": per_agency}).drop(columns="recency")
+
+
 def flagged_deliveries(wh: Warehouse) -> pd.DataFrame:
     """Deliveries flagged for a match rate far below their agency's history, newest first."""
-    return wh.read("select r.file_id, r.agency, f.file_name, r.run_id, r.n_new, r.match_rate, r.history_median, "
-                   "r.reason from linked.delivery_match_rates r left join ops.files f on f.file_id = r.file_id "
-                   "where r.flagged order by r.file_id desc")
+    return wh.read(f"select * from ({_DELIVERIES}) d where flagged order by file_id desc").drop(columns="recency")

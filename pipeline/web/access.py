@@ -32,12 +32,13 @@ ACTIONS: dict[str, frozenset[str]] = {
     "attach": frozenset({"coordinator"}),
     "claims": frozenset({"coordinator", "manager"}),
     "claims_identifiable": frozenset({"coordinator"}),
+    "savings": frozenset({"coordinator", "manager"}),  # aggregates only, no family named
     "feeds": frozenset({"datateam"}),
     "review": frozenset({"datateam"}),
 }
 #: Navigation: (action, path, label), shown to those allowed the action.
 PAGES = (("my_families", "/", "My families"), ("cohort", "/cohort", "Cohort"), ("claims", "/claims", "Claims"),
-         ("feeds", "/feeds", "Feeds"), ("review", "/review", "Review"))
+         ("savings", "/savings", "Savings"), ("feeds", "/feeds", "Feeds"), ("review", "/review", "Review"))
 #: Whose family needs a stated reason before even its summary is shown.
 REASON_FIRST = frozenset({"datateam"})
 

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.warehouse.engine import Warehouse
-from pipeline.web import claims, cohort, families, feeds, review, signin
+from pipeline.web import claims, cohort, families, feeds, review, savings, signin
 from pipeline.web.access import install_role_switch
 from pipeline.web.accounts import session_actor
 from pipeline.web.common import COOKIE, HERE, NotSignedIn, Web, render
@@ -37,7 +37,7 @@ def create_app(wh: Warehouse, settings: WebSettings | None = None) -> FastAPI:
     install_role_switch(wh)
     app.state.web = Web.make(wh, settings or web_settings())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (signin, families, cohort, claims, feeds, review):
+    for module in (signin, families, cohort, claims, savings, feeds, review):
         app.include_router(module.router)
 
     @app.middleware("http")

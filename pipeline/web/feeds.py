@@ -1,14 +1,16 @@
-"""The data team's *Feeds* page: per agency what was sent, loaded, held back and refused, the
-latest file and how old its extract is; refused files with their quarantine report and Data Docs
-page; held-back rows by reason; the review queue.
+"""The data team's *Feeds* page: per agency what was sent, loaded, held back and refused, its
+freshness (schedule, last file loaded, next expected by, overdue); each agency's recent deliveries
+with their match rate and field agreement, flagged ones marked; refused files with their
+quarantine report and Data Docs page; held-back rows by reason; the review queue.
 
 The per-agency table is built from :data:`AGENCY_FACTS`, functions that each return some
-columns indexed by agency: a new measure (recorded needs, match rate per delivery) is one more
+columns indexed by agency: a new measure (recorded needs, say) is one more
 function in that list, and the template shows whatever columns they return.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -17,7 +19,8 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from pipeline.ingest.status import agency_status
+from pipeline.ingest.status import agency_status, feed_table
+from pipeline.linkage.monitoring import recent_deliveries
 from pipeline.linkage.review_queue import open_queue
 from pipeline.warehouse.engine import Warehouse
 from pipeline.web.access import acting
@@ -27,13 +30,6 @@ __all__ = ["AGENCY_FACTS", "router"]
 
 router = APIRouter()
 
-_LATEST = """
-select agency, file_name as last_file, extract_date as last_extract, received_at as last_received,
-       status as last_status from (
-  select f.*, row_number() over (partition by agency order by received_at desc, file_id desc) as n
-  from ops.files f
-) f where n = 1
-"""
 _HELD = """
 select agency, reasons, count(*) as rows_held from ops.held_rows where status = 'held'
 group by agency, reasons order by agency, rows_held desc
@@ -47,20 +43,26 @@ def _ledger(wh: Warehouse) -> pd.DataFrame:
                    "rows_in_refused_files", "balanced"]]
 
 
-def _latest(wh: Warehouse) -> pd.DataFrame:
-    """The last file each agency sent, and how many days old its extract is today."""
-    latest = wh.read(_LATEST).set_index("agency")
-    extract = pd.to_datetime(latest["last_extract"])
-    latest["days_old"] = (pd.Timestamp(date.today()) - extract).dt.days.astype("Int64")
-    return latest[["last_file", "last_extract", "days_old", "last_status"]]
+def _freshness(wh: Warehouse) -> pd.DataFrame:
+    """Schedule, last file loaded, when the next is expected and whether it is overdue: the table
+    ``familyhub status`` and the report show (:func:`pipeline.ingest.status.feed_table`)."""
+    return feed_table(wh, date.today()).set_index("agency")
+
+
+def _deliveries(wh: Warehouse) -> pd.DataFrame:
+    """Each agency's recent deliveries with their match rate and field agreement, in words."""
+    rates = recent_deliveries(wh, RECENT_DELIVERIES)
+    agreement = [", ".join(f"{k} {v:.0%}" for k, v in json.loads(a).items() if pd.notna(v)) if a else ""
+                 for a in rates.pop("agreement_json")]  # NaN: the field was missing in every link
+    return rates.assign(agreement=agreement, match_rate=rates["match_rate"].map("{:.0%}".format))
 
 
 #: Per-agency facts, each a frame indexed by agency; columns appear in this order.
-AGENCY_FACTS: list[Callable[[Warehouse], pd.DataFrame]] = [_ledger, _latest]
+AGENCY_FACTS: list[Callable[[Warehouse], pd.DataFrame]] = [_ledger, _freshness]
+RECENT_DELIVERIES = 5  # per agency, in the match-rate table
 LABELS = {"files_loaded": "Files loaded", "files_refused": "Files refused", "rows_sent": "Rows sent",
           "rows_loaded": "Rows loaded", "rows_held": "Rows held back", "rows_in_refused_files": "Rows in refused files",
-          "balanced": "Rows add up", "last_file": "Last file", "last_extract": "Extract date",
-          "days_old": "Days old", "last_status": "Last file's status"}
+          "balanced": "Rows add up", "last file": "Last file loaded"}
 
 
 @router.get("/feeds")
@@ -74,10 +76,12 @@ def feeds_page(request: Request, actor: SignedIn) -> Response:
                           "from ops.files where status = 'refused' order by received_at desc")
         held = wh.read(_HELD)
         queue = len(open_queue(wh))
+        deliveries = _deliveries(wh)
     refused["has_docs"] = refused["file_id"].map(lambda i: _docs_page(request, int(i)) is not None)
     columns = [(c, LABELS.get(c, c.replace("_", " ").capitalize())) for c in table.columns]
     return render(request, "feeds.html", actor, agencies=frame_rows(table.reset_index()), columns=columns,
-                  refused=frame_rows(refused), held=frame_rows(held), queue=queue)
+                  refused=frame_rows(refused), held=frame_rows(held), queue=queue,
+                  deliveries=frame_rows(deliveries), recent=RECENT_DELIVERIES)
 
 
 def _refused(request: Request, file_id: int) -> dict:
