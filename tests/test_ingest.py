@@ -315,3 +315,4 @@ def test_archive_moves_processed_files_out_of_the_landing_folder(warehouse: Ware
     wh = warehouse
     assert wh.read("select count(*) as n from ops.files").n[0] == 3
     wh.engine.dispose()
+

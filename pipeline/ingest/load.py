@@ -10,6 +10,7 @@ newer version. ``reprocess`` re-runs refused files and held rows after a fix.
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import logging
 import multiprocessing
@@ -444,13 +445,20 @@ def _ingest_in_workers(wh: Warehouse, work: dict[str, list[Path]], quarantine: P
     wh.engine.dispose()  # no open connection may be inherited by a child
     largest = sorted(work, key=lambda a: -sum(p.stat().st_size for p in work[a]))
     outcomes = {}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        tasks = {pool.submit(_ingest_agency, url, name, work[name], quarantine, share, archived): name
-                 for name in largest}
-        for task in as_completed(tasks):
-            outcomes[tasks[task]] = task.result()
-            done(len(outcomes[tasks[task]]))
+    # Garbage is collected here, where its threads live, and what is left is frozen: a child that
+    # collected an inherited DuckDB connection would wait forever on its (unforked) threads.
+    gc.collect()
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            tasks = {pool.submit(_ingest_agency, url, name, work[name], quarantine, share, archived): name
+                     for name in largest}
+            for task in as_completed(tasks):
+                outcomes[tasks[task]] = task.result()
+                done(len(outcomes[tasks[task]]))
+    finally:
+        gc.unfreeze()
     return outcomes
 
 
