@@ -28,6 +28,8 @@ from pipeline.programme.claims import make_claims
 from pipeline.programme.keyworkers import EPISODES, attach
 from pipeline.warehouse.engine import Warehouse
 
+pytestmark = pytest.mark.xdist_group("year")  # one replay for the module, not one per worker
+
 ATTACH_MONTH, INCIDENT_MONTH, CLAIM_MONTH = 5, 6, 8  # programme year 1 of tf2015 starts in month 5
 KEY_WORKERS = ["Ann", "Bob", "Cat"]
 
