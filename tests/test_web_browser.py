@@ -149,6 +149,22 @@ def test_key_worker_editing_the_url_to_another_family_gets_404(browser, server: 
     page.context.close()
 
 
+def test_a_form_sent_without_its_csrf_token_is_refused(browser, server: Server):
+    """The attach form on the cohort page, its hidden token removed in the browser: refused, and
+    nothing attached."""
+    page = signed_in(browser, server, "fhw_co_cat")
+    page.goto(f"{server.url}/cohort")
+    row = page.locator("tr", has=page.locator("button", has_text="Attach")).first
+    family = row.locator("a[href^='/family/']").first.get_attribute("href").rsplit("/", 1)[1]
+    before = server.wh.scalar("select count(*) from cohort.attachments where family_id = :f", {"f": family})
+    row.locator("input[name=csrf]").evaluate("input => input.remove()")
+    with page.expect_response(lambda r: r.request.method == "POST") as sent:
+        row.locator("button", has_text="Attach").click()
+    assert sent.value.status == 403
+    assert server.wh.scalar("select count(*) from cohort.attachments where family_id = :f", {"f": family}) == before
+    page.context.close()
+
+
 def test_a_review_decision_in_the_browser_changes_the_next_link(browser, server: Server):
     page = signed_in(browser, server, "fhw_dt_dee")
     page.goto(f"{server.url}/review")
