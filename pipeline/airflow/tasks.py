@@ -26,7 +26,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipeline.ingest.agencies import Agency, get_agency
 from pipeline.ingest.freshness import notify_overdue, notify_refusals
-from pipeline.ingest.ledger import archive_setting, earlier_copy, recorded, sha256_of
+from pipeline.ingest.ledger import earlier_copy, recorded, sha256_of
 from pipeline.ingest.limits import UnsafePath, check_path
 from pipeline.ingest.load import FileOutcome, find_files, ingest_file
 from pipeline.settings import settings as environment
@@ -100,8 +100,7 @@ def settings() -> Settings:
     """The folders and warehouse of a task, from :func:`pipeline.settings.settings` (the same
     variables the CLI reads), with the quarantine defaulted beside the landing root."""
     env = environment()
-    return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url(),
-                    archive_setting())
+    return Settings(env.landing, env.quarantine or env.landing.parent / "quarantine", resolve_url(), env.archive)
 
 
 def warehouse_pool() -> str:

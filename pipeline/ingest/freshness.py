@@ -35,16 +35,9 @@ from pipeline.notify import Notice, send_once
 from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["DATA_TEAM_ENV", "Freshness", "data_team", "due_after", "freshness", "notify_overdue",
-           "notify_refusals", "refusal_notice"]
+__all__ = ["Freshness", "due_after", "freshness", "notify_overdue", "notify_refusals", "refusal_notice"]
 
-DATA_TEAM_ENV = "FAMILYHUB_DATA_TEAM_EMAIL"
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
-
-
-def data_team() -> str | None:
-    """The data team's address for overdue-extract notices (``FAMILYHUB_DATA_TEAM_EMAIL``)."""
-    return settings().data_team_email
 
 
 @dataclass(frozen=True)
@@ -102,7 +95,7 @@ def freshness(wh: Warehouse, at: date) -> list[Freshness]:
 def notify_overdue(wh: Warehouse, at: date) -> dict[str, Any]:
     """E-mail the data team once per overdue extract; returns the overdue agencies and what was sent."""
     overdue = [f for f in freshness(wh, at) if f.overdue]
-    to = data_team()
+    to = settings().data_team_email
     notices = [Notice("overdue", f"{f.agency}:{f.expected_by}", to, f"FamilyHub: {f.agency} extract overdue",
                       f"The {f.every} {f.agency} extract expected by {f.expected_by} has not arrived "
                       f"({f.days_overdue} day(s) overdue).\nLast extract loaded: {f.last_file} "

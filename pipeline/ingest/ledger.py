@@ -25,19 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["ARCHIVE_ENV", "PROCESSED", "archive", "archive_setting", "earlier_copy", "file_stats", "recorded",
-           "sha256_of"]
+__all__ = ["PROCESSED", "archive", "earlier_copy", "file_stats", "recorded", "sha256_of"]
 
-ARCHIVE_ENV = "FAMILYHUB_ARCHIVE"
 PROCESSED = "processed"
-
-
-def archive_setting() -> bool:
-    """Whether processed files are archived (``FAMILYHUB_ARCHIVE``: 1/true/yes)."""
-    return settings().archive
 
 
 def sha256_of(path: Path) -> str:
