@@ -178,7 +178,7 @@ def measure(url: str, landing: Path, workdir: Path, stages: bool = False) -> dic
     cpu += workers.ru_utime + workers.ru_stime
     return {"rows": rows, "files": len(outcomes), "seconds": round(seconds, 1), "startup": round(startup, 1),
             "rows_per_second": round(rows / seconds), "cpu_seconds": round(cpu, 1),
-            "server_cpu_seconds": None if server is None else round(server_cpu() - server, 1),
+            "server_cpu_seconds": None if server is None else round(server_cpu() - server, 2),
             "peak_rss_mib": round(max(mine.ru_maxrss, workers.ru_maxrss) / 1024),
             "peak_sum_mib": round((mine.ru_maxrss + ingest_workers(wh) * workers.ru_maxrss) / 1024),
             "load": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
@@ -217,7 +217,7 @@ def copy_only(url: str, workdir: Path, workers: int) -> dict:
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:  # largest first: the sessions finish together
         list(pool.map(load, sorted(files, key=lambda t: -files[t].stat().st_size)))
-    return {"seconds": round(time.perf_counter() - start, 1), "server_cpu_seconds": round(server_cpu() - server, 1),
+    return {"seconds": round(time.perf_counter() - start, 1), "server_cpu_seconds": round(server_cpu() - server, 2),
             "table_rows": rows,
             "bytes_mib": round(sum(f.stat().st_size for f in files.values()) / 2**20)}
 

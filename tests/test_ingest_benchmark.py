@@ -36,7 +36,8 @@ def test_benchmark_counts_every_row_and_its_copy_only_ceiling_reloads_the_same_r
 
     assert result["rows"] == sent > 0
     assert copies == counts and result["copy_only"]["table_rows"] == sum(counts.values())
-    assert result["server_cpu_seconds"] > 0 and result["copy_only"]["server_cpu_seconds"] > 0
+    # the server's clock ticks are 10 ms: COPY alone of a small landing may take less than one
+    assert result["server_cpu_seconds"] > 0 and result["copy_only"]["server_cpu_seconds"] >= 0
     stages = result["stages"]
     assert set(stages) == {"read files", "GX suite", "row rules", "standardise", "COPY, client side", "Data Docs"}
     assert all(stages[s] > 0 for s in ("GX suite", "standardise"))
