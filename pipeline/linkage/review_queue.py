@@ -59,6 +59,7 @@ __all__ = [
     "mention_details",
     "open_queue",
     "record_decision",
+    "restore_keys",
     "subjects_of",
     "undo_decision",
 ]
@@ -133,8 +134,9 @@ def open_queue(wh: Warehouse, *, requeue_unsure: bool = False) -> pd.DataFrame:
     )
 
 
-def _restore_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    """Take the export's formula guard (a leading apostrophe) off the record-key columns."""
+def restore_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """Take the export's formula guard (a leading apostrophe) off the record-key columns (a
+    filled-in sheet's records are found again by these keys)."""
     out = frame.copy()
     for col in _KEY_COLUMNS:
         if col in out:
@@ -231,7 +233,7 @@ def import_decisions(
         sheet["decided_by"] = column.mask(column.str.strip() == "", by)
     known = wh.read("select mention_id from staging.person_mentions")["mention_id"]
     new = read_decisions(
-        io.StringIO(_restore_keys(sheet).to_csv(index=False)),
+        io.StringIO(restore_keys(sheet).to_csv(index=False)),
         decided_at=now if now is not None else pd.Timestamp.now(tz="UTC"),
         known_mention_ids=known,
     )
