@@ -103,7 +103,7 @@ def scratch_warehouse(root: Path, pg: str | None = None) -> Iterator[str]:
             yield wh.engine.url.render_as_string(hide_password=False)
         return
     if not (root / "warehouse.duckdb").exists():
-        _ingested_mentions(root)
+        _ingested_mentions(root).to_parquet(root / "mentions.parquet")
     copy = root / f"scratch_{uuid.uuid4().hex[:8]}.duckdb"
     shutil.copyfile(root / "warehouse.duckdb", copy)
     try:
