@@ -7,7 +7,7 @@ with run as (
   select max(as_of) as as_of from linked.runs
 ),
 records as (
-  select m.agency, p.agencies like '%,%' as elsewhere,
+  select m.agency, position(',' in p.agencies) > 0 as elsewhere,   -- agencies: comma separated
          date_part('year', age(coalesce((select as_of from run), current_date), p.date_of_birth)) as age
   from staging.person_mentions m
   join linked.mention_person mp on mp.mention_id = m.mention_id
