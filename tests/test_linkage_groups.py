@@ -60,7 +60,7 @@ def test_the_oracle_answers_from_the_truth_and_leaves_unknown_records_blank() ->
     assert oracle_answers(sheet, truth)["decision"].tolist() == ["match", "non-match", ""]
 
 
-def _load_linked(wh: Warehouse) -> None:
+def load_linked(wh: Warehouse) -> None:
     """Seven records of four persons, linked as of 2026-11-01: Ann (born 2022: 0-4) known to
     health and schools; Bob (born 2012: 11-15) to schools only; Cat (born 1980: 45-64) to
     health and police; Dan (no date of birth) to police only."""
@@ -82,7 +82,7 @@ def _load_linked(wh: Warehouse) -> None:
 
 
 def test_share_of_records_linked_to_another_agency_by_age_band(warehouse: Warehouse) -> None:
-    _load_linked(warehouse)
+    load_linked(warehouse)
     rows = warehouse.read("select * from reporting.agency_linkage order by agency, age_from")
     got = [(r.agency, r.age_band, int(r.n_records), int(r.n_linked_elsewhere), float(r.share_linked_elsewhere))
            for r in rows.itertuples()]
