@@ -95,12 +95,21 @@ def test_share_of_records_linked_to_another_agency_by_age_band(warehouse: Wareho
     assert (police["45-64"], police["unknown"], police["0-4"]) == ("100.0% of 2", "0.0% of 1", "")
 
 
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 generated households with every error kind on (not an evaluation seed)."""
+    return generated(300, 5, tmp_path_factory.mktemp("hostile"), "hostile")
+
+
 @pytest.mark.slow
-def test_review_oracle_answers_the_queue_through_the_commands_and_recall_does_not_drop(tmp_path: Path) -> None:
-    root = generated(300, 5, tmp_path, "hostile")
-    with scratch_warehouse(root) as url:
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_review_oracle_answers_the_queue_through_the_commands_and_recall_does_not_drop(
+    hostile: Path, backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pg = request.getfixturevalue("pg_admin").url.render_as_string(hide_password=False) if backend == "postgres" else None
+    with scratch_warehouse(hostile, pg) as url:
         wh = Warehouse.connect(url)
-        mentions, as_of = with_truth(wh.read("select * from staging.person_mentions"), root)
+        mentions, as_of = with_truth(wh.read("select * from staging.person_mentions"), hostile)
         wh.engine.dispose()
         outcome = review_oracle(url, mentions, as_of, tmp_path)
         wh = Warehouse.connect(url)
