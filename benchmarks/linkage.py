@@ -7,6 +7,8 @@ and F1 are measured against the generator's truth, joined on (agency, record_key
 Run (from the repository root)::
 
     .venv/bin/python -m benchmarks.linkage --households 2000 20000
+    .venv/bin/python -m benchmarks.linkage --households 2000 --errors hostile --seed 41 --review-oracle \
+        --pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 Generated data and the warehouse are cached under ``--workdir`` (default
 ``$TMPDIR/familyhub-bench``), keyed by households and seed, so a re-run only re-links.
@@ -105,12 +107,13 @@ def scratch_warehouse(root: Path, pg: str | None = None) -> Iterator[str]:
     if not (root / "warehouse.duckdb").exists():
         _ingested_mentions(root).to_parquet(root / "mentions.parquet")
     copy = root / f"scratch_{uuid.uuid4().hex[:8]}.duckdb"
-    shutil.copyfile(root / "warehouse.duckdb", copy)
+    for part in root.glob("warehouse.duckdb*"):  # with its write-ahead log, if not checkpointed
+        shutil.copyfile(part, copy.with_name(part.name.replace("warehouse", copy.stem)))
     try:
         yield f"duckdb:///{copy}"
     finally:
-        copy.unlink(missing_ok=True)
-        copy.with_suffix(".duckdb.wal").unlink(missing_ok=True)
+        for part in root.glob(f"{copy.name}*"):
+            part.unlink()
 
 
 def _ingested_mentions(root: Path) -> pd.DataFrame:
