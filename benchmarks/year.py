@@ -105,10 +105,10 @@ def agreement(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> dict[st
 
 
 @contextmanager
-def pg_warehouse(admin_url: str) -> Iterator[Warehouse]:
-    """A fresh PostgreSQL warehouse, dropped afterwards."""
+def pg_warehouse(admin_url: str, prefix: str = "fh_bench_year") -> Iterator[Warehouse]:
+    """A fresh PostgreSQL warehouse (database ``prefix_<random>``), dropped afterwards."""
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"fh_bench_year_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'create database "{name}"'))
     wh = Warehouse.connect(admin.url.set(database=name).render_as_string(hide_password=False))

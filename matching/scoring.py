@@ -67,7 +67,7 @@ class Thresholds:
     """
 
     accept: float = 0.99
-    review: float = 0.5
+    review: float = 0.2  # seeds 1-2 hostile, with the oracle: below it, a true pair in three is not worth a queue row
     identity: tuple[str, ...] = (
         "first_name",
         "dob",
@@ -77,7 +77,7 @@ class Thresholds:
         "source_person_id",
     )
     identity_min_weight: float = 5.0
-    identity_review_min_weight: float = -5.0
+    identity_review_min_weight: float = -2.0  # seeds 1-2 hostile: every pair in the band below it was two people
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.accept < 1:

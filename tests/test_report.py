@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from test_claims import crime_and_abuse, load, members, police
+from test_linkage_groups import load_linked
 
 from pipeline.cli import main
 from pipeline.programme.claims import make_claims
@@ -75,6 +76,15 @@ def test_report_is_one_escaped_file_with_charts(programme_warehouse: Warehouse, 
     assert "£5,400" in html  # three attachment fees and three results payments
     feeds = html[html.index("Partner feeds"):]  # every agency's freshness; none has sent a file here
     assert feeds.count("no file yet") == 7 and "termly (+21 days)" in feeds
+
+
+def test_report_shows_records_linked_to_another_agency_by_age_band(programme_warehouse: Warehouse,
+                                                                    tmp_path: Path):
+    load_linked(programme_warehouse)  # health: 0-4 and 45-64 linked; police: 45-64 linked, one unknown age alone
+    html = write_report(programme_warehouse, tmp_path / "report.html").read_text(encoding="utf-8")
+    table = html[html.index("Records linked to another agency"):html.index("Payment-by-results")]
+    assert "<th>agency</th><th>0-4</th><th>11-15</th><th>45-64</th><th>unknown</th>" in table
+    assert "<td>police</td><td></td><td></td><td>100.0% of 2</td><td>0.0% of 1</td>" in table
 
 
 def test_cli_report(programme_warehouse: Warehouse, tmp_path: Path):

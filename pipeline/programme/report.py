@@ -26,7 +26,7 @@ from pipeline.programme.savings import record_outcomes, report_defaults, totals
 from pipeline.templating import render as render_template
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["ReportData", "collect", "render", "write_report"]
+__all__ = ["ReportData", "collect", "linked_elsewhere_table", "render", "write_report"]
 
 _BLUE, _ORANGE, _GREY, _GREEN = "#1f5f99", "#d9822b", "#9aa5b1", "#2f8f5b"
 _STATUS_COLOURS = {"accepted": _BLUE, "review": _ORANGE, "dropped": _GREY}
@@ -43,6 +43,7 @@ class ReportData:
     outcomes: pd.DataFrame  # reporting.family_outcome rows of (programme, as_of)
     alerts: pd.DataFrame  # kind, n
     feeds: pd.DataFrame | None = None  # per agency: schedule, last file, state, flagged deliveries
+    agency_linkage: pd.DataFrame | None = None  # reporting.agency_linkage
 
 
 def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = None) -> ReportData:
@@ -62,6 +63,7 @@ def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = No
         outcomes=wh.read("select * from reporting.family_outcome where programme = :p and as_of = :d", params),
         alerts=wh.read("select kind, count(*) as n from reporting.alert group by kind order by kind"),
         feeds=feed_table(wh, day),
+        agency_linkage=wh.read("select * from reporting.agency_linkage"),
     )
 
 
@@ -183,6 +185,18 @@ def _savings_chart(outcomes: pd.DataFrame) -> str:
 
 
 # -- page -------------------------------------------------------------------------------------
+def linked_elsewhere_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``reporting.agency_linkage`` as agency by age band (youngest first): the percentage of
+    the agency's records linked to a person another agency knows, and how many records."""
+    if rows.empty:
+        return pd.DataFrame()
+    ordered = rows.assign(age_from=rows["age_from"].astype(float)).sort_values("age_from", na_position="last")
+    cells = ordered.assign(cell=(100 * ordered["share_linked_elsewhere"].astype(float)).map("{:.1f}%".format)
+                           + " of " + ordered["n_records"].astype(int).map("{:,}".format))
+    table = cells.pivot(index="agency", columns="age_band", values="cell")
+    return table[list(dict.fromkeys(cells["age_band"]))].fillna("").reset_index()
+
+
 def _money(value: float) -> str:
     return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
 
@@ -223,7 +237,9 @@ def render(data: ReportData) -> str:
               "chart": _chart(_cost_chart(cohort), "distribution of estimated annual cost")},
         linkage={"cards": [("record pairs scored", f"{len(data.links):,}"), ("clerical review queue", f"{review:,}"),
                            ("records linked by a match weight", f"{len(data.person_weights):,}")],
-                 "chart": _chart(_linkage_chart(data.links, data.person_weights), "match-weight distribution")},
+                 "chart": _chart(_linkage_chart(data.links, data.person_weights), "match-weight distribution"),
+                 "elsewhere": linked_elsewhere_table(
+                     data.agency_linkage if data.agency_linkage is not None else pd.DataFrame())},
         claims={"cards": [("claims", f"{len(claims):,}"), ("claimed", _money(float(claims["amount"].sum())))],
                 "chart": _chart(_claims_chart(claims), "claims by window"), "table": claim_table},
         savings={"cards": [("attached families", f"{saved['families']:,}"),
