@@ -13,8 +13,17 @@ checked against pairwise cannot-link rules:
   typo in the year) are different people whatever identifier or name they share: a baby's
   record carrying the mother's NHS number, a son named after his father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
-  vaccination-service failure in lessons-from-peers), unless they share an identifier
-  (two different typos of one name on one NHS number).
+  vaccination-service failure in lessons-from-peers; one letter apart counts, as twins
+  are often named so), unless they share an identifier (two different typos of one name
+  on one NHS number);
+* records whose dates of birth differ in two of year, month and day (not a day-month swap,
+  not a 1 January placeholder) are different people unless they share an identifier:
+  siblings of one name, joined through a record with no date of birth.
+
+The last two rules are *soft*: they hold between records, but when two groups of records
+both hold one exact (surname, date of birth, first name), the groups are one person and
+the rule yields, so one typo of a first name (MAY for AMY, on the school's UPN) does not
+keep a child's school and health records apart.
 
 A component that breaks a rule is rebuilt greedily from its strongest link down, skipping
 any link that would join two groups holding a forbidden pair (Kruskal with constraints),
@@ -47,7 +56,9 @@ class TwinRule:
     agree: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"last_name": ("exact",), "dob": ("exact",)}
     )
-    differ: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"first_name": ("else",)})
+    differ: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"first_name": ("jw92", "jw80", "else")}
+    )
 
     def _masks(self, comparisons: Sequence[Comparison]) -> list[tuple[int, np.ndarray]]:
         """(comparison position, allowed-level mask) for every comparison the rule names."""
@@ -86,7 +97,9 @@ class Constraints:
         twin_differ: columns on which a twin pair must differ (the first name).
         identity: columns whose exact agreement lifts an identifier conflict; the last one
             (the date of birth) may instead be missing on either side.
-        generation: (date column, years): records whose dates are this far apart never merge.
+        generation: (date column, years): records whose dates are this far apart never merge,
+            and records whose dates differ in two parts merge only on a shared identifier;
+            None turns both date rules off.
     """
 
     def __init__(
@@ -103,15 +116,18 @@ class Constraints:
         scoped = dict(scoped or {})
         present = [k for k in identity if k in frame]
         self._identity = None
+        self._signature = np.full(len(frame), -1, dtype=np.int64)
         if present:  # one code per column, -1 where missing
             self._identity = np.stack(
                 [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
             )
-        self._year = self._month_day = None
+            full = (self._identity >= 0).all(axis=1)
+            self._signature[full] = _row_codes(self._identity[full])
+        self._ymd = None
         if generation is not None and generation[0] in frame:
             dates = pd.to_datetime(frame[generation[0]], errors="coerce")
-            self._year = dates.dt.year.fillna(-1).to_numpy(np.int64)
-            self._month_day = (dates.dt.month * 100 + dates.dt.day).fillna(-1).to_numpy(np.int64)
+            parts = [dates.dt.year, dates.dt.month, dates.dt.day]
+            self._ymd = np.stack([p.fillna(-1).to_numpy(np.int64) for p in parts], axis=1)
             self._gap = generation[1]
         self._ids = {
             name: (
@@ -134,7 +150,18 @@ class Constraints:
 
     def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """True for pairs that must never be in one cluster."""
+        hard, soft = self.conflict_kinds(left, right)
+        return hard | soft
+
+    def signatures(self, nodes: np.ndarray) -> np.ndarray:
+        """Code of each node's exact (first name, surname, date of birth); -1 if any is missing."""
+        return self._signature[nodes]
+
+    def conflict_kinds(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hard conflicts (identifiers, a generation apart) and soft ones (twins, different
+        dates), which yield between groups sharing a signature (see the module docstring)."""
         bad = np.zeros(len(left), dtype=bool)
+        soft = np.zeros(len(left), dtype=bool)
         shared = np.zeros(len(left), dtype=bool)
         for codes, scope in self._ids.values():
             cl, cr = codes[left], codes[right]
@@ -146,18 +173,24 @@ class Constraints:
             agree = (il == ir) & (il >= 0) | ((il < 0) | (ir < 0))
             agree[:, :-1] &= (il[:, :-1] >= 0) & (ir[:, :-1] >= 0)
             bad &= ~agree.all(axis=1)
-        if self._year is not None:
-            yl, yr = self._year[left], self._year[right]
-            far = (yl >= 0) & (yr >= 0) & (np.abs(yl - yr) >= self._gap)
-            bad |= far & (self._month_day[left] != self._month_day[right])
+        if self._ymd is not None:
+            dl, dr = self._ymd[left], self._ymd[right]
+            known = (dl[:, 0] >= 0) & (dr[:, 0] >= 0)
+            same = dl == dr
+            month_day = same[:, 1] & same[:, 2]
+            bad |= known & (np.abs(dl[:, 0] - dr[:, 0]) >= self._gap) & ~month_day
+            swap = same[:, 0] & (dl[:, 1] == dr[:, 2]) & (dl[:, 2] == dr[:, 1])
+            jan1 = ((dl[:, 1] == 1) & (dl[:, 2] == 1)) | ((dr[:, 1] == 1) & (dr[:, 2] == 1))
+            placeholder = same[:, 0] & jan1
+            soft |= known & (same.sum(axis=1) <= 1) & ~swap & ~placeholder & ~shared
         if self._twin is not None and len(left):
             keys_l, keys_r = self._twin_keys[left], self._twin_keys[right]
             same = ((keys_l == keys_r) & (keys_l >= 0)).all(axis=1)
             idx = np.flatnonzero(same)
             if len(idx):
                 # two typos of one name (NAISY, DASY) on one NHS number are not twins
-                bad[idx] |= self._twin(left[idx], right[idx]) & ~shared[idx]
-        return bad
+                soft[idx] |= self._twin(left[idx], right[idx]) & ~shared[idx]
+        return bad, soft & ~bad
 
     def candidate_pairs(
         self, members: np.ndarray, component: np.ndarray, distinct: bool = False
@@ -172,12 +205,13 @@ class Constraints:
             frames.append(sub[sub["v"] >= 0])
         if self._twin_keys is not None:
             keys = self._twin_keys[members]
-            twin_key = pd.MultiIndex.from_arrays(list(keys.T)).factorize()[0]
+            twin_key = _row_codes(keys)
             sub = base.assign(tag=-1, s=twin_key, v=self._twin_differ[members])
             frames.append(sub[(keys >= 0).all(axis=1)])
-        if self._year is not None:
-            sub = base.assign(tag=-2, s=0, v=self._year[members])
-            frames.append(sub[sub["v"] >= 0])
+        if self._ymd is not None:
+            ymd = self._ymd[members]
+            sub = base.assign(tag=-2, s=0, v=(ymd[:, 0] * 100 + ymd[:, 1]) * 100 + ymd[:, 2])
+            frames.append(sub[ymd[:, 0] >= 0])
         if not frames:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         groups = pd.concat(frames, ignore_index=True)
@@ -187,6 +221,11 @@ class Constraints:
         pairs = pairs[(pairs["node_x"] < pairs["node_y"]) & (pairs["v_x"] != pairs["v_y"])]
         pairs = pairs.drop_duplicates(["node_x", "node_y"])
         return pairs["node_x"].to_numpy(), pairs["node_y"].to_numpy()
+
+
+def _row_codes(values: np.ndarray) -> np.ndarray:
+    """One dense code per distinct row of a 2-D array."""
+    return pd.MultiIndex.from_arrays(list(values.T)).factorize()[0].astype(np.int64)
 
 
 @dataclass
@@ -292,14 +331,21 @@ def _repair(
     in_bad = np.isin(labels, bad)
     nodes = np.flatnonzero(in_bad)
     a, b = constraints.candidate_pairs(nodes, labels[nodes])
-    clash = constraints.conflicts(a, b)
+    hard, soft = constraints.conflict_kinds(a, b)
     forbid: dict[int, set[int]] = {}
-    for x, y in zip(a[clash].tolist(), b[clash].tolist(), strict=True):
-        forbid.setdefault(x, set()).add(y)
-        forbid.setdefault(y, set()).add(x)
+    forbid_soft: dict[int, set[int]] = {}
+    for table, clash in ((forbid, hard), (forbid_soft, soft)):
+        for x, y in zip(a[clash].tolist(), b[clash].tolist(), strict=True):
+            table.setdefault(x, set()).add(y)
+            table.setdefault(y, set()).add(x)
     parent = {int(v): int(v) for v in nodes}
     members = {int(v): {int(v)} for v in nodes}
     banned = {v: set(forbid.get(v, ())) for v in parent}
+    banned_soft = {v: set(forbid_soft.get(v, ())) for v in parent}
+    signature = {
+        int(v): {int(g)} if g >= 0 else set()
+        for v, g in zip(nodes, constraints.signatures(nodes), strict=True)
+    }
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -313,6 +359,8 @@ def _repair(
         parent[y] = x
         members[x] |= members.pop(y)
         banned[x] |= banned.pop(y)
+        banned_soft[x] |= banned_soft.pop(y)
+        signature[x] |= signature.pop(y)
 
     if groups is not None:  # earlier persons stay whole
         sub = groups[nodes]
@@ -330,7 +378,8 @@ def _repair(
         if rx == ry:
             continue
         small, big = (rx, ry) if len(members[rx]) < len(members[ry]) else (ry, rx)
-        if members[small] & banned[big]:
+        soft_clash = members[small] & banned_soft[big] and not signature[small] & signature[big]
+        if members[small] & banned[big] or soft_clash:
             lost.append(e)
             continue
         union(rx, ry)
