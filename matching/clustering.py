@@ -51,18 +51,26 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TwinRule:
     """Pairs at the ``agree`` levels on every listed comparison and at a ``differ`` level on
-    the named comparison are different people (twins, or siblings sharing a birthday)."""
+    the named comparison are different people (twins, or siblings sharing a birthday).
+
+    At a ``similar`` level (names one letter apart) a pair is twins only when both exact
+    names are *established*, each held by at least two records: twins named a letter apart
+    (LAUREN, LAURET) each recur across agencies, a typo of one name is a one-off.
+    """
 
     agree: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"last_name": ("exact",), "dob": ("exact",)}
     )
-    differ: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"first_name": ("jw92", "jw80", "else")}
+    differ: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"first_name": ("else",)})
+    similar: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"first_name": ("jw92", "jw80")}
     )
 
-    def _masks(self, comparisons: Sequence[Comparison]) -> list[tuple[int, np.ndarray]]:
+    def _masks(
+        self, comparisons: Sequence[Comparison], differ: Mapping[str, tuple[str, ...]] | None = None
+    ) -> list[tuple[int, np.ndarray]]:
         """(comparison position, allowed-level mask) for every comparison the rule names."""
-        wanted = {**self.agree, **self.differ}
+        wanted = {**self.agree, **(self.differ if differ is None else differ)}
         names = [c.name for c in comparisons]
         missing = set(wanted) - set(names)
         if missing:
@@ -73,15 +81,30 @@ class TwinRule:
             if c.name in wanted
         ]
 
-    def on_levels(self, levels: np.ndarray, comparisons: Sequence[Comparison]) -> np.ndarray:
-        """Which rows of a (pairs x comparisons) level matrix the rule marks as twins."""
-        return np.all([ok[levels[:, k]] for k, ok in self._masks(comparisons)], axis=0)
+    def on_levels(
+        self,
+        levels: np.ndarray,
+        comparisons: Sequence[Comparison],
+        differ: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> np.ndarray:
+        """Which rows of a (pairs x comparisons) level matrix the rule marks as twins
+        (at the ``differ`` levels; pass ``self.similar`` for the one-letter-apart ones)."""
+        return np.all([ok[levels[:, k]] for k, ok in self._masks(comparisons, differ)], axis=0)
 
-    def predicate(self, comparer: Comparer) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """A vectorised ``(left, right) -> is twin pair`` test using the declared comparisons."""
-        chosen = [comparer.comparisons[k] for k, _ in self._masks(comparer.comparisons)]
+    def predicate(self, comparer: Comparer) -> TwinTest:
+        """A vectorised ``(left, right) -> (twins, twins if both names are established)``."""
+        named = {**self.agree, **self.differ, **self.similar}
+        chosen = [c for c in comparer.comparisons if c.name in named]
         sub = Comparer(comparer.table, chosen, comparer.nicknames)
-        return lambda left, right: self.on_levels(sub.levels(left, right), chosen)
+
+        def test(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            levels = sub.levels(left, right)
+            return self.on_levels(levels, chosen), self.on_levels(levels, chosen, self.similar)
+
+        return test
+
+
+TwinTest = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class Constraints:
@@ -92,7 +115,7 @@ class Constraints:
         identifiers: columns whose different present values forbid a merge.
         scoped: column -> scope column: different values forbid a merge only within one
             scope (agency person ids within one agency).
-        twin_levels: optional callable ``(left, right) -> bool`` marking twin pairs.
+        twin_levels: optional :class:`TwinRule` test ``(left, right) -> (twins, similar)``.
         twin_keys: columns a twin pair must share (used to find candidate pairs quickly).
         twin_differ: columns on which a twin pair must differ (the first name).
         identity: columns whose exact agreement lifts an identifier conflict; the last one
@@ -107,7 +130,7 @@ class Constraints:
         frame: pd.DataFrame,
         identifiers: Sequence[str] = (),
         scoped: Mapping[str, str] | None = None,
-        twin_levels: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        twin_levels: TwinTest | None = None,
         twin_keys: Sequence[str] = ("last_name", "dob"),
         twin_differ: Sequence[str] = ("first_name",),
         identity: Sequence[str] = ("first_name", "last_name", "dob"),
@@ -117,12 +140,15 @@ class Constraints:
         present = [k for k in identity if k in frame]
         self._identity = None
         self._signature = np.full(len(frame), -1, dtype=np.int64)
+        self._established = np.zeros(len(frame), dtype=bool)
         if present:  # one code per column, -1 where missing
             self._identity = np.stack(
                 [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
             )
             full = (self._identity >= 0).all(axis=1)
             self._signature[full] = _row_codes(self._identity[full])
+            counts = np.bincount(self._signature[full], minlength=1)
+            self._established = full & (counts[np.maximum(self._signature, 0)] >= 2)
         self._ymd = None
         if generation is not None and generation[0] in frame:
             dates = pd.to_datetime(frame[generation[0]], errors="coerce")
@@ -158,7 +184,7 @@ class Constraints:
         return self._signature[nodes]
 
     def conflict_kinds(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hard conflicts (identifiers, a generation apart) and soft ones (twins, different
+        """Hard conflicts (a generation apart) and soft ones (identifiers, twins, different
         dates), which yield between groups sharing a signature (see the module docstring)."""
         bad = np.zeros(len(left), dtype=bool)
         soft = np.zeros(len(left), dtype=bool)
@@ -166,13 +192,13 @@ class Constraints:
         for codes, scope in self._ids.values():
             cl, cr = codes[left], codes[right]
             same_scope = True if scope is None else scope[left] == scope[right]
-            bad |= (cl >= 0) & (cr >= 0) & (cl != cr) & same_scope
+            soft |= (cl >= 0) & (cr >= 0) & (cl != cr) & same_scope
             shared |= (cl >= 0) & (cl == cr) & same_scope
         if self._identity is not None:  # names agree, and dates where both are known
             il, ir = self._identity[left], self._identity[right]
             agree = (il == ir) & (il >= 0) | ((il < 0) | (ir < 0))
             agree[:, :-1] &= (il[:, :-1] >= 0) & (ir[:, :-1] >= 0)
-            bad &= ~agree.all(axis=1)
+            soft &= ~agree.all(axis=1)
         if self._ymd is not None:
             dl, dr = self._ymd[left], self._ymd[right]
             known = (dl[:, 0] >= 0) & (dr[:, 0] >= 0)
@@ -189,7 +215,9 @@ class Constraints:
             idx = np.flatnonzero(same)
             if len(idx):
                 # two typos of one name (NAISY, DASY) on one NHS number are not twins
-                soft[idx] |= self._twin(left[idx], right[idx]) & ~shared[idx]
+                twins, similar = self._twin(left[idx], right[idx])
+                established = self._established[left[idx]] & self._established[right[idx]]
+                soft[idx] |= (twins | similar & established) & ~shared[idx]
         return bad, soft & ~bad
 
     def candidate_pairs(
