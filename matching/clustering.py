@@ -253,7 +253,9 @@ class Constraints:
 
 def _row_codes(values: np.ndarray) -> np.ndarray:
     """One dense code per distinct row of a 2-D array."""
-    return pd.MultiIndex.from_arrays(list(values.T)).factorize()[0].astype(np.int64)
+    if not len(values):
+        return np.empty(0, dtype=np.int64)
+    return np.unique(values, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 @dataclass
