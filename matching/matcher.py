@@ -269,7 +269,7 @@ class Matcher:
         th = model.thresholds
         weight = model.match_weight(scan.levels)
         identity = model.identity_weight(scan.levels)
-        accept = (weight >= th.accept_weight) & (identity >= th.identity_min_weight)
+        accept = th.accepts(weight, identity)
         band = (weight >= th.review_weight) & (identity >= th.identity_review_min_weight) & ~accept
         clustered = self.clustering.cluster(
             run, scan.left[accept], scan.right[accept], weight[accept], groups
