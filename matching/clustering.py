@@ -348,6 +348,16 @@ def _violating(labels: np.ndarray, constraints: Constraints) -> np.ndarray:
     return np.unique(labels[a[clash]])
 
 
+def _conflict_kinds(
+    constraints: Constraints, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hard and soft conflicts; an object with only ``conflicts`` (review decisions in
+    :mod:`pipeline.linkage.link`) has hard ones only."""
+    if isinstance(constraints, Constraints):
+        return constraints.conflict_kinds(a, b)
+    return constraints.conflicts(a, b), np.zeros(len(a), dtype=bool)
+
+
 def _repair(
     labels: np.ndarray,
     bad: np.ndarray,
@@ -361,7 +371,7 @@ def _repair(
     in_bad = np.isin(labels, bad)
     nodes = np.flatnonzero(in_bad)
     a, b = constraints.candidate_pairs(nodes, labels[nodes])
-    hard, soft = constraints.conflict_kinds(a, b)
+    hard, soft = _conflict_kinds(constraints, a, b)
     forbid: dict[int, set[int]] = {}
     forbid_soft: dict[int, set[int]] = {}
     for table, clash in ((forbid, hard), (forbid_soft, soft)):
@@ -372,10 +382,12 @@ def _repair(
     members = {int(v): {int(v)} for v in nodes}
     banned = {v: set(forbid.get(v, ())) for v in parent}
     banned_soft = {v: set(forbid_soft.get(v, ())) for v in parent}
-    signature = {
-        int(v): {int(g)} if g >= 0 else set()
-        for v, g in zip(nodes, constraints.signatures(nodes), strict=True)
-    }
+    codes = (
+        constraints.signatures(nodes)
+        if isinstance(constraints, Constraints)
+        else np.full(len(nodes), -1)
+    )
+    signature = {int(v): {int(g)} if g >= 0 else set() for v, g in zip(nodes, codes, strict=True)}
 
     def find(x: int) -> int:
         while parent[x] != x:
