@@ -9,8 +9,8 @@ checked against pairwise cannot-link rules:
   date is missing on one side): a
   mistyped number that still passes its check, or a duplicate police nominal, is evidence
   against (the identifier's *else* level), not a wall against overwhelming agreement;
-* records born a generation apart (with month and day not both equal, which would be a
-  typo in the year) are different people whatever identifier or name they share: a baby's
+* records born a generation apart (unless month and day are equal and the years one digit
+  or a century apart, a typo in the year) are different people whatever identifier or name they share: a baby's
   record carrying the mother's NHS number, a son named after his father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
   vaccination-service failure in lessons-from-peers; one letter apart counts, as twins
@@ -203,8 +203,8 @@ class Constraints:
             dl, dr = self._ymd[left], self._ymd[right]
             known = (dl[:, 0] >= 0) & (dr[:, 0] >= 0)
             same = dl == dr
-            month_day = same[:, 1] & same[:, 2]
-            bad |= known & (np.abs(dl[:, 0] - dr[:, 0]) >= self._gap) & ~month_day
+            year_typo = same[:, 1] & same[:, 2] & _year_typo(dl[:, 0], dr[:, 0])
+            bad |= known & (np.abs(dl[:, 0] - dr[:, 0]) >= self._gap) & ~year_typo
             swap = same[:, 0] & (dl[:, 1] == dr[:, 2]) & (dl[:, 2] == dr[:, 1])
             jan1 = ((dl[:, 1] == 1) & (dl[:, 2] == 1)) | ((dr[:, 1] == 1) & (dr[:, 2] == 1))
             placeholder = same[:, 0] & jan1
@@ -249,6 +249,13 @@ class Constraints:
         pairs = pairs[(pairs["node_x"] < pairs["node_y"]) & (pairs["v_x"] != pairs["v_y"])]
         pairs = pairs.drop_duplicates(["node_x", "node_y"])
         return pairs["node_x"].to_numpy(), pairs["node_y"].to_numpy()
+
+
+def _year_typo(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Years one digit apart (1986, 1966) or a century apart (2015, 1915): a slip of the pen,
+    not a baby born on the mother's birthday."""
+    differ = sum(((a // 10**k) % 10 != (b // 10**k) % 10).astype(int) for k in range(4))
+    return (differ <= 1) | (a % 100 == b % 100)
 
 
 def _row_codes(values: np.ndarray) -> np.ndarray:

@@ -351,3 +351,16 @@ def test_twins_named_one_letter_apart_stay_apart_but_a_one_off_typo_links() -> N
     assert clusters["health|lauret"] == clusters["schools|lauret"]
     assert clusters["health|lauren"] != clusters["health|lauret"]
     assert clusters["health|jacob"] == clusters["police|jacob"] == clusters["housing|jaciob"]
+
+
+def test_a_baby_born_on_the_mothers_birthday_is_not_a_typo_in_the_year() -> None:
+    frame = pd.DataFrame({
+        "first_name": ["SIOBHAN", "SAOIRSE", "SIOBHAN", "SIOBHAN"],
+        "last_name": ["NI BHRIAIN"] * 4,
+        "dob": pd.to_datetime(["1990-04-13", "2026-04-13", "1970-04-13", "2090-04-13"]),
+        "nhs_number": ["9993174734"] * 4,
+    })  # fmt: skip
+    c = Constraints(frame, identifiers=("nhs_number",))
+    # mother and baby on one NHS number: apart; 1990 for 1970 (one digit) or 2090 (the
+    # century) on the same day: a typo in the year, the shared number links them
+    assert c.conflicts(np.zeros(3, np.int64), np.arange(1, 4)).tolist() == [True, False, False]
