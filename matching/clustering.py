@@ -140,15 +140,12 @@ class Constraints:
         present = [k for k in identity if k in frame]
         self._identity = None
         self._signature = np.full(len(frame), -1, dtype=np.int64)
-        self._established = np.zeros(len(frame), dtype=bool)
         if present:  # one code per column, -1 where missing
             self._identity = np.stack(
                 [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
             )
             full = (self._identity >= 0).all(axis=1)
             self._signature[full] = _row_codes(self._identity[full])
-            counts = np.bincount(self._signature[full], minlength=1)
-            self._established = full & (counts[np.maximum(self._signature, 0)] >= 2)
         self._ymd = None
         if generation is not None and generation[0] in frame:
             dates = pd.to_datetime(frame[generation[0]], errors="coerce")
@@ -167,6 +164,15 @@ class Constraints:
             np.stack([pd.factorize(frame[k], use_na_sentinel=True)[0] for k in twin_keys], axis=1)
             if twin_levels is not None
             else None
+        )
+        # a twin's name is established when two records hold it with the date (the last twin
+        # key), whatever their surnames (a step-parent's in one agency); a typo is a one-off
+        held = [*twin_differ, twin_keys[-1]]
+        self._established = (
+            frame[held].notna().all(axis=1).to_numpy()
+            & frame.groupby(held, dropna=False)[held[0]].transform("size").ge(2).to_numpy()
+            if twin_levels is not None
+            else np.zeros(len(frame), dtype=bool)
         )
         self._twin_differ = (
             pd.MultiIndex.from_frame(frame[list(twin_differ)].astype("string")).factorize()[0]

@@ -122,6 +122,9 @@ class Matcher:
             if name not in frame:
                 frame[name] = None
         frame["dob"] = st.real_dates(frame["dob"])
+        frame["first_name"], frame["last_name"] = st.unswap_names(
+            frame["first_name"], frame["last_name"]
+        )
         keys = [pd.factorize(frame[c], use_na_sentinel=True)[0] for c in frame.columns]
         if group is not None:
             keys.append(pd.factorize(group, use_na_sentinel=True)[0])

@@ -364,3 +364,16 @@ def test_a_baby_born_on_the_mothers_birthday_is_not_a_typo_in_the_year() -> None
     # mother and baby on one NHS number: apart; 1990 for 1970 (one digit) or 2090 (the
     # century) on the same day: a typo in the year, the shared number links them
     assert c.conflicts(np.zeros(3, np.int64), np.arange(1, 4)).tolist() == [True, False, False]
+
+
+def test_a_twins_name_is_established_under_a_step_parents_surname_too() -> None:
+    rows = [
+        mention("health|craig", "health", "CRAIG", "BOOKER", "2014-01-20", nhs_number="9990000031"),
+        mention("schools|craig", "schools", "CRAIG", "BOOKER", "2014-01-20", upn="D1"),
+        mention("schools|craid", "schools", "CRAID", "PITTS", "2014-01-20", upn="D2"),
+        mention("police|craid", "police", "CRAID", "PITTS", "2014-01-20", source_person_id="police:N41"),
+        mention("housing|craid", "housing", "CRAID", "BOOKER", "2014-01-20", source_person_id="housing:H41"),
+    ]  # fmt: skip
+    clusters = link(rows)
+    assert clusters["health|craig"] == clusters["schools|craig"]
+    assert clusters["housing|craid"] != clusters["health|craig"]
