@@ -117,8 +117,12 @@ def diagnose(mentions: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
                 "b": f"{b['first_name']} {b['last_name']} {str(b['dob'])[:10]}",
                 "best_weight": round(w, 1),
                 "best_levels": " ".join(f"{k}={v}" for k, v in labels.items() if v != "null"),
-                "rec_a": " / ".join(str(frame.at[i, c]) for c in ["agency", "first_name", "last_name", "dob", *IDS]),
-                "rec_b": " / ".join(str(frame.at[j, c]) for c in ["agency", "first_name", "last_name", "dob", *IDS]),
+                "rec_a": " / ".join(
+                    str(frame.at[i, c]) for c in ["agency", "first_name", "last_name", "dob", *IDS]
+                ),
+                "rec_b": " / ".join(
+                    str(frame.at[j, c]) for c in ["agency", "first_name", "last_name", "dob", *IDS]
+                ),
             }
         )
     # missed: per true person, pairs of clusters
@@ -127,10 +131,12 @@ def diagnose(mentions: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     split = split[split["cluster_x"] < split["cluster_y"]]
     missed_rows = []
     for row in split.itertuples():
-        pa = m.loc[m["cluster"] == row.cluster_x, "profile"].unique()
-        pb = m.loc[m["cluster"] == row.cluster_y, "profile"].unique()
-        pa = m.loc[(m["cluster"] == row.cluster_x) & (m["true_person_id"] == row.true_person_id), "profile"].unique()
-        pb = m.loc[(m["cluster"] == row.cluster_y) & (m["true_person_id"] == row.true_person_id), "profile"].unique()
+        pa = m.loc[
+            (m["cluster"] == row.cluster_x) & (m["true_person_id"] == row.true_person_id), "profile"
+        ].unique()
+        pb = m.loc[
+            (m["cluster"] == row.cluster_y) & (m["true_person_id"] == row.true_person_id), "profile"
+        ].unique()
         w, labels, i, j = best_pair(pa, pb)
         missed_rows.append(
             {
@@ -138,8 +144,14 @@ def diagnose(mentions: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
                 "kind": error_kind(frame.loc[i], frame.loc[j], labels),
                 "best_weight": round(w, 1),
                 "best_levels": " ".join(f"{k}={v}" for k, v in labels.items() if v != "null"),
-                "rec_a": " / ".join(str(frame.at[i, c]) for c in ["agency", "first_name", "last_name", "dob", "postcode", *IDS]),
-                "rec_b": " / ".join(str(frame.at[j, c]) for c in ["agency", "first_name", "last_name", "dob", "postcode", *IDS]),
+                "rec_a": " / ".join(
+                    str(frame.at[i, c])
+                    for c in ["agency", "first_name", "last_name", "dob", "postcode", *IDS]
+                ),
+                "rec_b": " / ".join(
+                    str(frame.at[j, c])
+                    for c in ["agency", "first_name", "last_name", "dob", "postcode", *IDS]
+                ),
             }
         )
     return scores, pd.DataFrame(false_rows), pd.DataFrame(missed_rows)
@@ -163,7 +175,9 @@ def main() -> None:
             print(f"\n{title}: none")
             continue
         print(f"\n{title} by kind (record pairs):")
-        print(table.groupby("kind")["pairs"].agg(["sum", "count"]).sort_values("sum", ascending=False))
+        print(
+            table.groupby("kind")["pairs"].agg(["sum", "count"]).sort_values("sum", ascending=False)
+        )
         print(table.sort_values("pairs", ascending=False).head(args.rows).to_string(index=False))
 
 

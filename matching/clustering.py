@@ -6,24 +6,25 @@ checked against pairwise cannot-link rules:
 * two records holding different valid values of the same strong identifier (NHS number,
   UPN, NINO) never share a person, nor two records of one agency holding different agency
   person ids, unless they agree exactly on first name, surname and date of birth (or the
-  date is missing on one side): a
-  mistyped number that still passes its check, or a duplicate police nominal, is evidence
-  against (the identifier's *else* level), not a wall against overwhelming agreement;
+  date is missing on one side): a mistyped number that still passes its check, or a
+  duplicate police nominal, is evidence against (the identifier's *else* level), not a
+  wall against overwhelming agreement;
 * records born a generation apart (unless month and day are equal and the years one digit
-  or a century apart, a typo in the year) are different people whatever identifier or name they share: a baby's
-  record carrying the mother's NHS number, a son named after his father, on his nominal;
+  or a century apart, a typo in the year) are different people whatever identifier or
+  name they share: a baby's record carrying the mother's NHS number, a son named after his
+  father, on his nominal;
 * twins stay apart: same surname, same date of birth, different first names (the NHS
-  vaccination-service failure in lessons-from-peers; one letter apart counts, as twins
-  are often named so), unless they share an identifier (two different typos of one name
-  on one NHS number);
+  vaccination-service failure in lessons-from-peers; one letter apart counts when both
+  names are established, see :class:`TwinRule`), unless they share an identifier (two
+  different typos of one name on one NHS number);
 * records whose dates of birth differ in two of year, month and day (not a day-month swap,
   not a 1 January placeholder) are different people unless they share an identifier:
   siblings of one name, joined through a record with no date of birth.
 
-The last two rules are *soft*: they hold between records, but when two groups of records
-both hold one exact (surname, date of birth, first name), the groups are one person and
-the rule yields, so one typo of a first name (MAY for AMY, on the school's UPN) does not
-keep a child's school and health records apart.
+All but the generation rule are *soft*: they hold between records, but when two groups of
+records both hold one exact (first name, surname, date of birth), the groups are one person
+and the rule yields, so one typo of a first name (MAY for AMY, on the school's UPN; a
+mistyped name on a duplicate nominal) does not keep a person's records apart.
 
 A component that breaks a rule is rebuilt greedily from its strongest link down, skipping
 any link that would join two groups holding a forbidden pair (Kruskal with constraints),
