@@ -122,6 +122,9 @@ class Matcher:
             if name not in frame:
                 frame[name] = None
         frame["dob"] = st.real_dates(frame["dob"])
+        frame["first_name"], frame["last_name"] = st.unswap_names(
+            frame["first_name"], frame["last_name"]
+        )
         keys = [pd.factorize(frame[c], use_na_sentinel=True)[0] for c in frame.columns]
         if group is not None:
             keys.append(pd.factorize(group, use_na_sentinel=True)[0])
@@ -269,7 +272,7 @@ class Matcher:
         th = model.thresholds
         weight = model.match_weight(scan.levels)
         identity = model.identity_weight(scan.levels)
-        accept = (weight >= th.accept_weight) & (identity >= th.identity_min_weight)
+        accept = th.accepts(weight, identity)
         band = (weight >= th.review_weight) & (identity >= th.identity_review_min_weight) & ~accept
         clustered = self.clustering.cluster(
             run, scan.left[accept], scan.right[accept], weight[accept], groups

@@ -64,6 +64,12 @@ class Thresholds:
     own. An otherwise sure pair failing that goes to review instead, unless its person
     evidence is below ``identity_review_min_weight`` (a parent and child, two siblings):
     such pairs are non-links and do not flood the clerical queue.
+
+    Overwhelming agreement elsewhere still links: a pair whose match weight reaches
+    ``overwhelming_weight`` needs only person evidence that is not against it (at least
+    ``identity_overwhelming_min_weight``), e.g. a replaced first name with the date of birth,
+    surname and address all agreeing. Family members never get there: their first names
+    and dates of birth disagree, which makes their person evidence negative.
     """
 
     accept: float = 0.99
@@ -78,6 +84,8 @@ class Thresholds:
     )
     identity_min_weight: float = 5.0
     identity_review_min_weight: float = -2.0  # seeds 1-2 hostile: every pair in the band below it was two people
+    overwhelming_weight: float = 20.0
+    identity_overwhelming_min_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.review <= self.accept < 1:
@@ -85,6 +93,14 @@ class Thresholds:
         if self.identity_review_min_weight > self.identity_min_weight:
             raise ValueError("identity_review_min_weight must not exceed identity_min_weight")
         object.__setattr__(self, "identity", tuple(self.identity))
+
+    def accepts(self, weight: np.ndarray, identity: np.ndarray) -> np.ndarray:
+        """Which pairs (match weight, person evidence) are links."""
+        sure = identity >= self.identity_min_weight
+        overwhelming = (weight >= self.overwhelming_weight) & (
+            identity >= self.identity_overwhelming_min_weight
+        )
+        return (weight >= self.accept_weight) & (sure | overwhelming)
 
     @property
     def accept_weight(self) -> float:

@@ -42,6 +42,7 @@ __all__ = [
     "split_surname_comma_forenames",
     "standardise_address",
     "standardise_name",
+    "unswap_names",
     "valid_nhs_number",
     "valid_nino",
     "valid_upn",
@@ -382,6 +383,25 @@ def parse_excel_dates(s: pd.Series) -> pd.Series:
 
 
 PLACEHOLDER_BEFORE = pd.Timestamp("1901-01-01")
+
+
+def unswap_names(
+    first: pd.Series, last: pd.Series, ratio: float = 5.0
+) -> tuple[pd.Series, pd.Series]:
+    """Forename and surname put back where each is, across the whole frame, at least ``ratio``
+    times as common in the other field (SUNMORE, POPPY): a record keyed the wrong way round
+    then compares, blocks and obeys the twin rule as its other records do. Names common in
+    both fields (JAMES, THOMAS) are left alone."""
+    as_first, as_last = first.value_counts(), last.value_counts()
+
+    def count(names: pd.Series, table: pd.Series) -> np.ndarray:
+        return names.map(table).fillna(0).to_numpy(np.float64)
+
+    swap = (count(first, as_last) >= ratio * count(first, as_first)) & (
+        count(last, as_first) >= ratio * count(last, as_last)
+    )
+    swap &= (first.notna() & last.notna()).to_numpy()
+    return first.where(~swap, last), last.where(~swap, first)
 
 
 def real_dates(s: pd.Series) -> pd.Series:

@@ -51,9 +51,10 @@ class MatchSettings:
         scoped_identifiers: identifier -> scope column (agency ids within one agency).
         training_identifiers: passes/comparisons whose agreeing pairs train m.
         twin_rule: twins stay apart (None to disable).
-        generation_gap: records whose birth years are this many years apart (month and day
-            not both equal) never merge: parent and child sharing a name or an identifier
-            (None to disable, for data whose errors rewrite whole dates).
+        generation_gap: records whose birth years are this many years apart (not a typo in
+            the year) never merge: parent and child sharing a name or an identifier; and
+            records whose dates differ in two parts merge only on a shared identifier (None
+            disables both, for data whose errors rewrite whole dates).
         thresholds: accept / review match probabilities.
         max_block_size: block size cap (records) before splitting or dropping a block.
         batch_pairs: pairs compared per batch (bounds memory).

@@ -290,3 +290,90 @@ def test_family_members_sharing_surname_and_address_stay_apart() -> None:
     )
     unguarded = Matcher(SMALL, model=model).link_persons(frame).clusters.set_index("mention_id")
     assert unguarded.loc[ids, "cluster"].nunique() < 4
+
+
+def test_one_typo_of_a_first_name_does_not_keep_a_childs_records_apart() -> None:
+    """Soft rules yield between groups holding one exact name and date: MAY on the school's
+    UPN is a typo of AMY, not her twin; a duplicate nominal with a typo is one man."""
+    frame = pd.DataFrame({
+        "first_name": ["AMY", "MAY", "AMY", "BENJAMIN", "BENAAMIN", "BENJAMIN", "BENJAMIN"],
+        "last_name": ["CLARK"] * 3 + ["HUXHOPE"] * 4,
+        "dob": pd.to_datetime(["2011-05-12"] * 3 + ["1990-05-27"] * 4),
+        "upn": ["A1", "A1", None, None, None, None, None],
+        "nhs_number": [None, None, "999", None, None, None, None],
+        "source_person_id": [None] * 3 + ["police:N1", "police:N1", "police:N2", "housing:H1"],
+        "agency": ["schools", "schools", "health", "police", "police", "police", "housing"],
+    })  # fmt: skip
+    names = frame["first_name"].to_numpy()
+    twins = lambda left, right: (names[left] != names[right], np.zeros(len(left), bool))  # noqa: E731
+    c = Constraints(frame, ("upn", "nhs_number"), {"source_person_id": "agency"}, twins)
+    assert c.conflicts(np.array([1, 4]), np.array([2, 5])).tolist() == [True, True]  # pairwise
+    result = cluster(
+        7, np.array([0, 0, 3, 3, 5]), np.array([1, 2, 4, 6, 6]), np.array([30.0, 25, 30, 34, 27]), c
+    )
+    assert result.labels[0] == result.labels[1] == result.labels[2]
+    assert result.labels[3] == result.labels[4] == result.labels[5] == result.labels[6]
+    # without a shared exact name and date the soft conflict holds: MAY alone stays apart
+    alone = cluster(3, np.array([1]), np.array([2]), np.array([25.0]), c)
+    assert alone.labels[1] != alone.labels[2]
+
+
+def test_different_dates_of_birth_keep_namesake_siblings_apart() -> None:
+    frame = pd.DataFrame({
+        "first_name": ["JULIA"] * 7,
+        "last_name": ["KOWALCZYK"] * 7,
+        "dob": pd.to_datetime(["2021-02-10", "2023-05-15", None, "2021-02-18", "2021-10-02",
+                               "2021-01-01", "2023-05-15"]),
+        "nhs_number": ["1", "2", None, None, None, None, "1"],
+    })  # fmt: skip
+    c = Constraints(frame, identifiers=("nhs_number",))
+    left, right = np.zeros(6, dtype=np.int64), np.arange(1, 7)
+    # two parts differ: apart; no date, one part off, a day-month swap, a 1 January
+    # placeholder: no conflict; two parts differ on one NHS number: the identifier decides
+    assert c.conflicts(left, right).tolist() == [True, False, False, False, False, False]
+    # a record without a date between the two sisters joins one of them only
+    result = cluster(3, np.array([0, 1]), np.array([2, 2]), np.array([20.0, 15.0]), c)
+    assert result.labels[0] == result.labels[2] != result.labels[1]
+
+
+def test_twins_named_one_letter_apart_stay_apart_but_a_one_off_typo_links() -> None:
+    rows = [
+        mention("health|lauren", "health", "LAUREN", "WYCCLIFFE", "2015-07-07", nhs_number="9990000021", sex="F"),
+        mention("schools|lauren", "schools", "LAUREN", "WYCCLIFFE", "2015-07-07", upn="C1", sex="F"),
+        mention("health|lauret", "health", "LAURET", "WYCCLIFFE", "2015-07-07", nhs_number="9990000022", sex="F"),
+        mention("schools|lauret", "schools", "LAURET", "WYCCLIFFE", "2015-07-07", upn="C2", sex="F"),
+        mention("health|jacob", "health", "JACOB", "PRICE", "1997-07-08", nhs_number="9990000023"),
+        mention("police|jacob", "police", "JACOB", "PRICE", "1997-07-08", source_person_id="police:N31"),
+        mention("housing|jaciob", "housing", "JACIOB", "PRICE", "1997-07-08"),
+    ]  # fmt: skip
+    clusters = link(rows)
+    assert clusters["health|lauren"] == clusters["schools|lauren"]
+    assert clusters["health|lauret"] == clusters["schools|lauret"]
+    assert clusters["health|lauren"] != clusters["health|lauret"]
+    assert clusters["health|jacob"] == clusters["police|jacob"] == clusters["housing|jaciob"]
+
+
+def test_a_baby_born_on_the_mothers_birthday_is_not_a_typo_in_the_year() -> None:
+    frame = pd.DataFrame({
+        "first_name": ["SIOBHAN", "SAOIRSE", "SIOBHAN", "SIOBHAN"],
+        "last_name": ["NI BHRIAIN"] * 4,
+        "dob": pd.to_datetime(["1990-04-13", "2026-04-13", "1970-04-13", "2090-04-13"]),
+        "nhs_number": ["9993174734"] * 4,
+    })  # fmt: skip
+    c = Constraints(frame, identifiers=("nhs_number",))
+    # mother and baby on one NHS number: apart; 1990 for 1970 (one digit) or 2090 (the
+    # century) on the same day: a typo in the year, the shared number links them
+    assert c.conflicts(np.zeros(3, np.int64), np.arange(1, 4)).tolist() == [True, False, False]
+
+
+def test_a_twins_name_is_established_under_a_step_parents_surname_too() -> None:
+    rows = [
+        mention("health|craig", "health", "CRAIG", "BOOKER", "2014-01-20", nhs_number="9990000031"),
+        mention("schools|craig", "schools", "CRAIG", "BOOKER", "2014-01-20", upn="D1"),
+        mention("schools|craid", "schools", "CRAID", "PITTS", "2014-01-20", upn="D2"),
+        mention("police|craid", "police", "CRAID", "PITTS", "2014-01-20", source_person_id="police:N41"),
+        mention("housing|craid", "housing", "CRAID", "BOOKER", "2014-01-20", source_person_id="housing:H41"),
+    ]  # fmt: skip
+    clusters = link(rows)
+    assert clusters["health|craig"] == clusters["schools|craig"]
+    assert clusters["housing|craid"] != clusters["health|craig"]

@@ -178,3 +178,10 @@ def test_febrl4_f1_at_least_099() -> None:
     assert explained.iloc[-1]["weight"] == pytest.approx(link["match_weight"])
     again = matcher.diagnostics.waterfall(mentions, link["mention_id_l"], link["mention_id_r"])
     assert again.iloc[-1]["weight"] == pytest.approx(link["match_weight"])
+
+
+def test_overwhelming_agreement_links_unless_person_evidence_is_against_it() -> None:
+    th = Thresholds()
+    weight = np.array([25.0, 12.0, 25.0, 12.0])
+    identity = np.array([2.0, 2.0, -1.0, 6.0])
+    assert th.accepts(weight, identity).tolist() == [True, False, False, True]

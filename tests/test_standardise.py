@@ -27,6 +27,7 @@ from matching.standardise import (
     split_surname_comma_forenames,
     standardise_address,
     standardise_name,
+    unswap_names,
     valid_nhs_number,
     valid_nino,
     valid_upn,
@@ -505,3 +506,13 @@ def test_code_map_tells_unknown_from_blank() -> None:
     out = code_map(pd.Series([" m", "F", "u", "X", "", None], index=list("abcdef")), sex)
     assert out.index.tolist() == list("abcdef")
     assert out.tolist() == ["M", "F", None, UNKNOWN_CODE, None, None]
+
+
+def test_unswap_names_puts_back_only_names_clearly_keyed_the_wrong_way() -> None:
+    first = pd.Series(["POPPY"] * 5 + ["SUNMORE", "JAMES", "THOMAS", "JAMES", None])
+    last = pd.Series(["SUNMORE"] * 5 + ["POPPY", "THOMAS", "JAMES", "THOMAS", "SUNMORE"])
+    fixed_first, fixed_last = unswap_names(first, last)
+    assert (fixed_first[:6] == "POPPY").all() and (fixed_last[:6] == "SUNMORE").all()
+    # names common in both fields stay as keyed; a missing name is never moved
+    assert fixed_first[6:9].tolist() == ["JAMES", "THOMAS", "JAMES"]
+    assert fixed_first.isna().iloc[9] and fixed_last.iloc[9] == "SUNMORE"
