@@ -13,8 +13,9 @@ from pathlib import Path
 from pipeline.governance.access import KEY_ENV, refresh_pseudonyms
 from pipeline.ingest.freshness import notify_refusals
 from pipeline.ingest.load import FileOutcome, ingest_landing
-from pipeline.linkage.link import link
+from pipeline.linkage import link as linkage
 from pipeline.programme.alerts import raise_alerts
+from pipeline.programme.cases import follow
 from pipeline.programme.identification import evaluate_cohort
 from pipeline.settings import settings
 from pipeline.warehouse.engine import Warehouse
@@ -30,6 +31,13 @@ class RunSummary:
     linkage: dict
     cohorts: dict[str, dict] = field(default_factory=dict)
     alerts: dict = field(default_factory=dict)
+
+
+def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
+    """The link stage (:func:`pipeline.linkage.link.link`) with the casework that follows its
+    family lineage (:func:`pipeline.programme.cases.follow`) in the run's own transaction: a
+    run never commits families that retire an attached family's id without its case moving on."""
+    return linkage.link(wh, as_of, full, then=lambda conn, lineage, run_id: follow(wh, conn, lineage, run_id))
 
 
 def refresh_reporting(wh: Warehouse) -> dict[str, int] | None:

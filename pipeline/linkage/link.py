@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from sqlalchemy.engine import Connection
 
 from matching.clustering import cluster
 from matching.households import HouseholdEvidence, build_households
@@ -43,10 +44,9 @@ from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
 from pipeline.ingest.agencies import Agency, load_agencies
 from pipeline.linkage.monitoring import delivery_match_rates, drift, record_match_rates
-from pipeline.programme.cases import follow
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
+__all__ = ["AfterLink", "Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
 
 log = logging.getLogger(__name__)
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
@@ -316,8 +316,17 @@ def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
     wh.insert(conn, table, frame)
 
 
-def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
-    """Link persons and families as of ``as_of``; returns a summary of the run."""
+#: Work that must commit with a link run or not at all (the runner's casework, which follows
+#: the run's family lineage): called inside the run's transaction with the connection, the
+#: run's lineage events and its id; what it returns is kept in the run's statistics.
+AfterLink = Callable[[Connection, pd.DataFrame, str], dict]
+
+
+def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None = None) -> dict:
+    """Link persons and families as of ``as_of``; returns a summary of the run.
+
+    ``then`` runs in the run's own transaction, after its rows are written (this stage knows
+    nothing of what follows it: the runner passes the programme's casework)."""
     started = datetime.now()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
     mentions = wh.read("select * from staging.person_mentions order by mention_id")
@@ -391,7 +400,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
                   lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
         flags = record_match_rates(wh, conn, rates, run_id)
         warnings += flags
-        stats["cases"] = follow(wh, conn, lineage, run_id)
+        if then is not None:
+            stats["cases"] = then(conn, lineage, run_id)
         summary = {
             "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
             "n_mentions": len(mentions),
