@@ -311,9 +311,34 @@ def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.Dat
     wh.insert(conn, "linked.mention_person", changed)
 
 
-def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
-    wh.execute(conn, f"delete from {table}")
-    wh.insert(conn, table, frame)
+def _touched_persons(frame: pd.DataFrame, old: pd.DataFrame, reloaded: np.ndarray) -> pd.Index:
+    """Persons, before and now, of every record that is new, gone, moved to another person or
+    ``reloaded`` (a later version of it loaded since the last run): the only persons whose
+    best values can have changed."""
+    was = old["person_id"].reindex(frame["mention_id"]).to_numpy(dtype=object)
+    moved = (frame["person_id"].to_numpy(dtype=object) != was) | reloaded  # a new record's NaN differs too
+    gone = old.loc[~old.index.isin(frame["mention_id"]), "person_id"].to_numpy(dtype=object)
+    ids = np.r_[frame["person_id"].to_numpy(dtype=object)[moved], was[moved], gone]
+    return pd.Index(ids[pd.notna(ids)]).unique()
+
+
+def _loaded_since_last_run(wh: Warehouse) -> pd.Series:
+    """Files loaded since the last link run started (all, before any): their records may be new
+    versions of records that run saw, under the same mention ids."""
+    return wh.read("select file_id from ops.files where loaded_at >= (select max(started_at) from linked.runs) "
+                   "or not exists (select 1 from linked.runs)")["file_id"]
+
+
+def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Index | None) -> None:
+    """Best values of every person (``touched`` None: a full run), else of the touched persons
+    only: a person's best values depend on its own records alone."""
+    if touched is None:
+        wh.execute(conn, "delete from linked.persons")
+        wh.insert(conn, "linked.persons", _best_person_values(mentions))
+        return
+    subset = mentions[mentions["person_id"].isin(touched)]
+    wh.replace_keys(conn, "linked.persons", pd.DataFrame({"person_id": touched}),
+                    _best_person_values(subset) if len(subset) else pd.DataFrame())
 
 
 #: Work that must commit with a link run or not at all (the runner's casework, which follows
@@ -380,13 +405,14 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     with wh.begin() as conn:
         _write_changed_records(wh, conn, mention_person, old)
-        _replace(wh, conn, "linked.persons", _best_person_values(mentions))
-        _replace(wh, conn, "linked.person_family",
-                 members[["person_id", "family_id", "address", "postcode", "located_on"]])
-        _replace(wh, conn, "linked.families",
-                 fam_table[["family_id", "address", "postcode", "uprn", "n_members"]])
-        _replace(wh, conn, "linked.household_edges",
-                 edges[["person_a", "person_b", "reason", "evidence", "family_id"]])
+        _write_persons(wh, conn, mentions, None if mode == "full" else _touched_persons(
+            mention_person, old, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy()))
+        wh.sync(conn, "linked.person_family", members[["person_id", "family_id", "address", "postcode", "located_on"]],
+                key=["person_id"])
+        wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],
+                key=["family_id"])
+        wh.sync(conn, "linked.household_edges", edges[["person_a", "person_b", "reason", "evidence", "family_id"]],
+                key=["person_a", "person_b"])
         if mode == "full":
             wh.execute(conn, "delete from linked.record_links")
         if len(links):
