@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -341,6 +342,19 @@ def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Inde
                     _best_person_values(subset) if len(subset) else pd.DataFrame())
 
 
+class _Laps(dict):
+    """Seconds per part of a run (read, persons, households, write), reported for benchmarks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._since = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self[part] = self.get(part, 0.0) + now - self._since
+        self._since = now
+
+
 #: Work that must commit with a link run or not at all (the runner's casework, which follows
 #: the run's family lineage): called inside the run's transaction with the connection, the
 #: run's lineage events and its id; what it returns is kept in the run's statistics.
@@ -352,7 +366,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
 
     ``then`` runs in the run's own transaction, after its rows are written (this stage knows
     nothing of what follows it: the runner passes the programme's casework)."""
-    started = datetime.now()
+    started, laps = datetime.now(), _Laps()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
     mentions = wh.read("select * from staging.person_mentions order by mention_id")
     if mentions.empty:
@@ -363,6 +377,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     old = wh.read("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
                   "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
     previous = old["person_id"] if len(old) else pd.Series(dtype=object)
+    laps.lap("read")
     current, result, mode, model = _person_link(wh, mentions, previous, full)
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
@@ -381,6 +396,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
                                    "match_weight": weights.reindex(mentions["mention_id"]).to_numpy(),
                                    "run_id": run_id})
 
+    laps.lap("persons")
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
     households = build_households(mentions, as_of, events=events, evidence=household_evidence())
@@ -393,6 +409,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     lineage = pd.concat([persons.events.assign(kind="person"), families.events.assign(kind="family")],
                         ignore_index=True)
 
+    laps.lap("households")
     links = _link_rows(result, run_id) if result is not None else pd.DataFrame()
     stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
              "timings": result.timings if result is not None else {},
@@ -438,9 +455,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
             "stats_json": json.dumps(stats, default=str), "warnings": "\n".join(warnings) or None,
         }
         wh.insert(conn, "linked.runs", pd.DataFrame([summary]))
+    laps.lap("write")
     merges = lineage[lineage["event"].isin(["merged", "split"])]
     log.info("link %s (%s): %d persons, %d families, %d merges/splits", run_id, mode,
              summary["n_persons"], summary["n_families"], len(merges))
     return {k: v for k, v in summary.items() if k not in {"model_json", "stats_json"}} | {
         "merges_and_splits": len(merges), "timings": stats["timings"], "drift": stats["drift"],
-        "match_rate_flags": flags}
+        "match_rate_flags": flags, "seconds": dict(laps)}
