@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -303,16 +304,21 @@ class Warehouse:
 
 
 def _row_signatures(frame: pd.DataFrame) -> pd.MultiIndex:
-    """Per row, a hash of its values as text and its occurrence among equal rows: a frame built
-    in memory and the same rows read back from either backend give the same signatures."""
-    text = {}
+    """Per row, a hash of its values and its occurrence among equal rows. A frame built in
+    memory and the same rows read back from either backend give the same signatures: dates are
+    compared as days, numbers as floats, text as text, every null alike."""
+    columns = {}
     for column in frame.columns:
         values = frame[column]
-        first = values.dropna()[:1]
-        if pd.api.types.is_datetime64_any_dtype(values) or (len(first) and isinstance(first.iloc[0], date)):
-            values = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
-        text[column] = values.astype(object).where(values.notna(), None).astype(str)
-    hashed = pd.util.hash_pandas_object(pd.DataFrame(text, index=frame.index), index=False).to_numpy()
+        first = values.first_valid_index()
+        if pd.api.types.is_datetime64_any_dtype(values) or (first is not None and isinstance(values[first], date)):
+            days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+            columns[column] = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
+        elif pd.api.types.is_numeric_dtype(values):
+            columns[column] = values.to_numpy(dtype=float)
+        else:
+            columns[column] = values.astype(object).where(values.notna(), None)
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
     return pd.MultiIndex.from_arrays([hashed, pd.Series(hashed).groupby(hashed).cumcount().to_numpy()])
 
 
