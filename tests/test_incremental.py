@@ -87,6 +87,11 @@ def test_sync_writes_only_the_rows_that_differ(warehouse: Warehouse):
     with warehouse.begin() as conn:
         assert warehouse.sync(conn, table, before, key=["person_id"]) == 0  # read back, nothing differs
         assert warehouse.sync(conn, table, after, key=["person_id"]) == 3  # P1, P3, P4
+    moved = after.assign(postcode=["CC1 1CC", "BB1 1BB", "AA1 1AA"])  # P2's postcode changes
+    with warehouse.begin() as conn:  # ``within``: only these keys' rows are compared; P3 and P4 stay
+        assert warehouse.sync(conn, table, moved.iloc[[0]], key=["person_id"],
+                              within=pd.DataFrame({"person_id": ["P2", "P9"]})) == 1
     stored = warehouse.read(f"select * from {table} order by person_id")
     stored["located_on"] = pd.to_datetime(stored["located_on"])
-    pd.testing.assert_frame_equal(stored, after.sort_values("person_id").reset_index(drop=True), check_dtype=False)
+    expected = pd.concat([moved.iloc[[0]], after.iloc[1:]]).sort_values("person_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, expected, check_dtype=False)

@@ -332,14 +332,13 @@ def _loaded_since_last_run(wh: Warehouse) -> pd.Series:
 
 def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Index | None) -> None:
     """Best values of every person (``touched`` None: a full run), else of the touched persons
-    only: a person's best values depend on its own records alone."""
+    only, rewriting those that changed: a person's best values depend on its records alone."""
     if touched is None:
         wh.execute(conn, "delete from linked.persons")
         wh.insert(conn, "linked.persons", _best_person_values(mentions))
         return
-    subset = mentions[mentions["person_id"].isin(touched)]
-    wh.replace_keys(conn, "linked.persons", pd.DataFrame({"person_id": touched}),
-                    _best_person_values(subset) if len(subset) else pd.DataFrame())
+    wh.sync(conn, "linked.persons", _best_person_values(mentions[mentions["person_id"].isin(touched)]),
+            key=["person_id"], within=pd.DataFrame({"person_id": touched}))
 
 
 class _Laps(dict):

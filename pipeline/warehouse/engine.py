@@ -236,13 +236,19 @@ class Warehouse:
         if len(frame):
             self.backend.insert_frame(conn, table, frame)
 
-    def sync(self, conn: Connection, table: str, frame: pd.DataFrame, key: list[str]) -> int:
-        """Make ``table`` hold exactly ``frame``, deleting and inserting only the keys whose rows
-        differ: a monthly delta moves a few families, and rewriting every row of a large table
-        cost seconds. Rows are compared as text (dates as ``YYYY-MM-DD``), duplicates counted.
-        Returns the number of keys rewritten."""
-        cols = ", ".join(f'"{c}"' for c in frame.columns)
-        old = self.read(f"select {cols} from {table}", conn=conn)
+    def sync(self, conn: Connection, table: str, frame: pd.DataFrame, key: list[str],
+             within: pd.DataFrame | None = None) -> int:
+        """Make ``table`` hold exactly ``frame`` (``within``: for these keys only, ``frame`` then
+        holding all their rows now), deleting and inserting only the keys whose rows differ: a
+        monthly delta moves a few families, and rewriting every row of a large table cost
+        seconds. Rows are compared by :func:`_row_signatures`. Returns the keys rewritten."""
+        cols = ", ".join(f'{table}."{c}"' for c in frame.columns)
+        if within is None:
+            old = self.read(f"select {cols} from {table}", conn=conn)
+        else:
+            match = " and ".join(f'w."{k}" = {table}."{k}"' for k in key)
+            with self.staged(conn, "_fh_within", within[key].astype(object), like=table):
+                old = self.read(f"select {cols} from {table} join _fh_within w on {match}", conn=conn)
         new_rows, old_rows = _row_signatures(frame), _row_signatures(old)
         changed = pd.concat([frame.loc[~new_rows.isin(old_rows), key], old.loc[~old_rows.isin(new_rows), key]],
                             ignore_index=True).drop_duplicates()
