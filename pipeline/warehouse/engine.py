@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -241,7 +240,8 @@ class Warehouse:
         """Make ``table`` hold exactly ``frame`` (``within``: for these keys only, ``frame`` then
         holding all their rows now), deleting and inserting only the keys whose rows differ: a
         monthly delta moves a few families, and rewriting every row of a large table cost
-        seconds. Rows are compared by :func:`_row_signatures`. Returns the keys rewritten."""
+        seconds. Rows are compared by :func:`_row_signatures` (the frame's date-time columns as
+        dates). Returns the keys rewritten."""
         cols = ", ".join(f'{table}."{c}"' for c in frame.columns)
         if within is None:
             old = self.read(f"select {cols} from {table}", conn=conn)
@@ -249,7 +249,8 @@ class Warehouse:
             match = " and ".join(f'w."{k}" = {table}."{k}"' for k in key)
             with self.staged(conn, "_fh_within", within[key].astype(object), like=table):
                 old = self.read(f"select {cols} from {table} join _fh_within w on {match}", conn=conn)
-        new_rows, old_rows = _row_signatures(frame), _row_signatures(old)
+        dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+        new_rows, old_rows = _row_signatures(frame, dates), _row_signatures(old, dates)
         changed = pd.concat([frame.loc[~new_rows.isin(old_rows), key], old.loc[~old_rows.isin(new_rows), key]],
                             ignore_index=True).drop_duplicates()
         self.replace_keys(conn, table, changed, frame[pd.MultiIndex.from_frame(frame[key]).isin(
@@ -309,21 +310,20 @@ class Warehouse:
         return self.backend.name
 
 
-def _row_signatures(frame: pd.DataFrame) -> pd.MultiIndex:
+def _row_signatures(frame: pd.DataFrame, dates: Collection[str]) -> pd.MultiIndex:
     """Per row, a hash of its values and its occurrence among equal rows. A frame built in
-    memory and the same rows read back from either backend give the same signatures: dates are
-    compared as days, numbers as floats, text as text, every null alike."""
+    memory and the same rows read back from either backend give the same signatures: the
+    ``dates`` columns are compared as days, numbers as floats, text as text, every null alike
+    (a value the two sides type differently only makes its row look changed)."""
     columns = {}
     for column in frame.columns:
         values = frame[column]
-        first = values.first_valid_index()
-        if pd.api.types.is_datetime64_any_dtype(values) or (first is not None and isinstance(values[first], date)):
+        if column in dates:
             days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
-            columns[column] = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
+            values = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
         elif pd.api.types.is_numeric_dtype(values):
-            columns[column] = values.to_numpy(dtype=float)
-        else:
-            columns[column] = values.astype(object).where(values.notna(), None)
+            values = values.to_numpy(dtype=float)
+        columns[column] = values
     hashed = pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
     return pd.MultiIndex.from_arrays([hashed, pd.Series(hashed).groupby(hashed).cumcount().to_numpy()])
 
