@@ -35,7 +35,7 @@ from pipeline.generator import generate
 from pipeline.generator.replay import Delivery, deliveries, stage
 from pipeline.ingest.quality import prepare_gate
 from pipeline.programme.keyworkers import attach
-from pipeline.runner import run_all
+from pipeline.runner import RunSummary, run_all
 from pipeline.warehouse.engine import Warehouse
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench-year"
@@ -55,8 +55,10 @@ def attach_eligible(wh: Warehouse, as_of: date, n: int, key_workers: list[str]) 
 
 
 def replay(wh: Warehouse, out: Path, work: Path, *, before: Callable[[int, Delivery], None] | None = None,
-           after: Callable[[int, Delivery], None] | None = None, progress: bool = False) -> list[float]:
-    """Run the pipeline once per delivery of ``out``; seconds of each run (callbacks not timed)."""
+           after: Callable[[int, Delivery], None] | None = None, progress: bool = False,
+           stages: list[dict[str, float]] | None = None) -> list[float]:
+    """Run the pipeline once per delivery of ``out``; seconds of each run (callbacks not timed).
+    ``stages`` receives each run's seconds per step (:func:`stage_seconds`)."""
     landing, quarantine = work / "landing", work / "quarantine"
     seconds = []
     for month, delivery in enumerate(deliveries(out)):
@@ -64,14 +66,30 @@ def replay(wh: Warehouse, out: Path, work: Path, *, before: Callable[[int, Deliv
             before(month, delivery)
         stage(out, delivery, landing)
         started = time.perf_counter()
-        run_all(wh, landing, quarantine, delivery.as_of, PROGRAMMES)
+        summary = run_all(wh, landing, quarantine, delivery.as_of, PROGRAMMES)
         seconds.append(time.perf_counter() - started)
+        if stages is not None:
+            stages.append(stage_seconds(summary))
         if progress:
             label = "baseline" if month == 0 else f"delta {month:2d}"
             print(f"{label} as of {delivery.as_of}: {len(delivery.files):3d} files, {seconds[-1]:7.1f} s", flush=True)
         if after is not None:
             after(month, delivery)
     return seconds
+
+
+def stage_seconds(summary: RunSummary) -> dict[str, float]:
+    """A run's seconds per step, the link step split into its parts (``link.read`` ...)."""
+    parts = {f"link.{k}": v for k, v in summary.linkage.get("seconds", {}).items()}
+    return {k: v for k, v in summary.seconds.items() if k != "link"} | parts
+
+
+def stage_table(stages: list[dict[str, float]]) -> str:
+    """Seconds per step: the baseline's, and the mean and max of the deltas'."""
+    frame = pd.DataFrame(stages).fillna(0.0)
+    table = pd.DataFrame({"baseline": frame.iloc[0], "delta mean": frame.iloc[1:].mean(),
+                          "delta max": frame.iloc[1:].max()})
+    return table.round(2).to_string()
 
 
 def one_shot(wh: Warehouse, out: Path, work: Path) -> float:
@@ -146,13 +164,15 @@ def main() -> None:
                 attached = attach_eligible(wh, delivery.as_of, n_attach, ["Key Worker A", "Key Worker B"])
                 print(f"  attached {len(attached)} families on {delivery.as_of}")
 
-        seconds = replay(wh, out, run / "monthly", after=mid_year, progress=True)
+        stages: list[dict[str, float]] = []
+        seconds = replay(wh, out, run / "monthly", after=mid_year, progress=True, stages=stages)
         monthly = final_state(wh)
         reviews = wh.scalar("select count(*) from cohort.case_reviews")
     deltas = seconds[1:]
     print(f"households {args.households}: baseline {seconds[0]:.1f} s, monthly delta mean "
           f"{sum(deltas) / len(deltas):.1f} s, max {max(deltas):.1f} s; "
           f"mean delta / baseline = {sum(deltas) / len(deltas) / seconds[0]:.3f}; case review items {reviews}")
+    print("seconds per step:\n" + stage_table(stages))
     if args.no_one_shot:
         return
     with pg_warehouse(args.pg) as wh:

@@ -10,6 +10,7 @@ this model (``familyhub settings``) and ``tests/test_settings.py`` keeps the two
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """FamilyHub's settings; each field is the variable ``FAMILYHUB_<FIELD NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore", frozen=True)
 
     warehouse: str = Field("duckdb:///familyhub.duckdb", repr=False, description=(
         "Warehouse URL, e.g. `postgresql+psycopg://user@host/db`; `--warehouse` overrides it"))
@@ -98,7 +99,15 @@ class Settings(BaseSettings):
 
 
 def settings() -> Settings:
-    """The settings from the environment now; :class:`SettingsError` names each bad variable."""
+    """The settings from the environment now; :class:`SettingsError` names each bad variable.
+
+    Built once per distinct set of ``FAMILYHUB_*`` variables: parsing takes ~10 ms and hot
+    paths (every agency look-up) ask hundreds of times a run."""
+    return _settings(tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(PREFIX))))
+
+
+@lru_cache(maxsize=16)
+def _settings(_environment: tuple[tuple[str, str], ...]) -> Settings:
     try:
         return Settings()
     except ValidationError as error:

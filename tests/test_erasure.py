@@ -22,10 +22,10 @@ from pipeline.governance.erasure import apply_retention, erase_person, key_hashe
 from pipeline.ingest.agencies import get_agency
 from pipeline.ingest.canonical import record_keys
 from pipeline.ingest.load import ingest_landing
-from pipeline.linkage.link import link
 from pipeline.programme.alerts import raise_alerts
 from pipeline.programme.keyworkers import attach
 from pipeline.programme.savings import record_outcomes
+from pipeline.runner import link
 from pipeline.warehouse.engine import Warehouse
 from pipeline.warehouse.integrity import problems
 

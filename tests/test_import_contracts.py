@@ -46,7 +46,8 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
     ("matching/scoring.py", "from pipeline.warehouse import engine", "matching knows no warehouse, pipeline or Airflow"),
     ("pipeline/runner.py", "import dags.ingest", "pipeline never imports the DAGs"),
     ("pipeline/programme/alerts.py", "import airflow", "only pipeline.airflow and dags import Airflow"),
-    ("pipeline/governance/audit.py", "from pipeline.programme import claims", "governance knows no programme rules"),
+    ("pipeline/governance/erasure.py", "from pipeline.programme import claims", "governance knows no programme rules"),
+    ("pipeline/linkage/link.py", "from pipeline.programme import cases", "linkage knows no programme"),
 ])
 def test_a_violation_breaks_its_contract(tree: Path, module: str, line: str, contract: str) -> None:
     path = tree / module

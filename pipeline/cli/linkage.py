@@ -46,7 +46,7 @@ def link(warehouse_url: str | None, as_of: datetime, full: bool) -> None:
 
         familyhub link --as-of 2026-11-01
     """
-    from pipeline.linkage.link import link as run
+    from pipeline.runner import link as run
 
     try:
         summary = run(open_warehouse(warehouse_url), as_of.date(), full=full)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from sqlalchemy.engine import Connection
 
 from matching.clustering import cluster
 from matching.households import HouseholdEvidence, build_households
@@ -43,10 +45,9 @@ from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
 from pipeline.ingest.agencies import Agency, load_agencies
 from pipeline.linkage.monitoring import delivery_match_rates, drift, record_match_rates
-from pipeline.programme.cases import follow
 from pipeline.warehouse.engine import Warehouse
 
-__all__ = ["Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
+__all__ = ["AfterLink", "Bound", "bind_decisions", "household_evidence", "link", "saved_model"]
 
 log = logging.getLogger(__name__)
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
@@ -311,14 +312,60 @@ def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.Dat
     wh.insert(conn, "linked.mention_person", changed)
 
 
-def _replace(wh: Warehouse, conn, table: str, frame: pd.DataFrame) -> None:
-    wh.execute(conn, f"delete from {table}")
-    wh.insert(conn, table, frame)
+def _touched_persons(frame: pd.DataFrame, old: pd.DataFrame, reloaded: np.ndarray) -> pd.Index:
+    """Persons, before and now, of every record that is new, gone, moved to another person or
+    ``reloaded`` (a later version of it loaded since the last run): the only persons whose
+    best values can have changed."""
+    was = old["person_id"].reindex(frame["mention_id"]).to_numpy(dtype=object)
+    moved = (frame["person_id"].to_numpy(dtype=object) != was) | reloaded  # a new record's NaN differs too
+    gone = old.loc[~old.index.isin(frame["mention_id"]), "person_id"].to_numpy(dtype=object)
+    ids = np.r_[frame["person_id"].to_numpy(dtype=object)[moved], was[moved], gone]
+    return pd.Index(ids[pd.notna(ids)]).unique()
 
 
-def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
-    """Link persons and families as of ``as_of``; returns a summary of the run."""
-    started = datetime.now()
+def _loaded_since_last_run(wh: Warehouse) -> pd.Series:
+    """Files loaded since the last link run started (all, before any): their records may be new
+    versions of records that run saw, under the same mention ids."""
+    return wh.read("select file_id from ops.files where loaded_at >= (select max(started_at) from linked.runs) "
+                   "or not exists (select 1 from linked.runs)")["file_id"]
+
+
+def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Index | None) -> None:
+    """Best values of every person (``touched`` None: a full run), else of the touched persons
+    only, rewriting those that changed: a person's best values depend on its records alone."""
+    if touched is None:
+        wh.execute(conn, "delete from linked.persons")
+        wh.insert(conn, "linked.persons", _best_person_values(mentions))
+        return
+    wh.sync(conn, "linked.persons", _best_person_values(mentions[mentions["person_id"].isin(touched)]),
+            key=["person_id"], within=pd.DataFrame({"person_id": touched}))
+
+
+class _Laps(dict):
+    """Seconds per part of a run (read, persons, households, write), reported for benchmarks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._since = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self[part] = self.get(part, 0.0) + now - self._since
+        self._since = now
+
+
+#: Work that must commit with a link run or not at all (the runner's casework, which follows
+#: the run's family lineage): called inside the run's transaction with the connection, the
+#: run's lineage events and its id; what it returns is kept in the run's statistics.
+AfterLink = Callable[[Connection, pd.DataFrame, str], dict]
+
+
+def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None = None) -> dict:
+    """Link persons and families as of ``as_of``; returns a summary of the run.
+
+    ``then`` runs in the run's own transaction, after its rows are written (this stage knows
+    nothing of what follows it: the runner passes the programme's casework)."""
+    started, laps = datetime.now(), _Laps()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
     mentions = wh.read("select * from staging.person_mentions order by mention_id")
     if mentions.empty:
@@ -329,6 +376,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     old = wh.read("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
                   "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
     previous = old["person_id"] if len(old) else pd.Series(dtype=object)
+    laps.lap("read")
     current, result, mode, model = _person_link(wh, mentions, previous, full)
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
@@ -347,6 +395,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
                                    "match_weight": weights.reindex(mentions["mention_id"]).to_numpy(),
                                    "run_id": run_id})
 
+    laps.lap("persons")
     # events give the household rules span end dates and mothers' maternity dates
     events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
     households = build_households(mentions, as_of, events=events, evidence=household_evidence())
@@ -359,6 +408,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     lineage = pd.concat([persons.events.assign(kind="person"), families.events.assign(kind="family")],
                         ignore_index=True)
 
+    laps.lap("households")
     links = _link_rows(result, run_id) if result is not None else pd.DataFrame()
     stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
              "timings": result.timings if result is not None else {},
@@ -371,13 +421,14 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     with wh.begin() as conn:
         _write_changed_records(wh, conn, mention_person, old)
-        _replace(wh, conn, "linked.persons", _best_person_values(mentions))
-        _replace(wh, conn, "linked.person_family",
-                 members[["person_id", "family_id", "address", "postcode", "located_on"]])
-        _replace(wh, conn, "linked.families",
-                 fam_table[["family_id", "address", "postcode", "uprn", "n_members"]])
-        _replace(wh, conn, "linked.household_edges",
-                 edges[["person_a", "person_b", "reason", "evidence", "family_id"]])
+        _write_persons(wh, conn, mentions, None if mode == "full" else _touched_persons(
+            mention_person, old, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy()))
+        wh.sync(conn, "linked.person_family", members[["person_id", "family_id", "address", "postcode", "located_on"]],
+                key=["person_id"])
+        wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],
+                key=["family_id"])
+        wh.sync(conn, "linked.household_edges", edges[["person_a", "person_b", "reason", "evidence", "family_id"]],
+                key=["person_a", "person_b"])
         if mode == "full":
             wh.execute(conn, "delete from linked.record_links")
         if len(links):
@@ -391,7 +442,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
                   lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
         flags = record_match_rates(wh, conn, rates, run_id)
         warnings += flags
-        stats["cases"] = follow(wh, conn, lineage, run_id)
+        if then is not None:
+            stats["cases"] = then(conn, lineage, run_id)
         summary = {
             "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
             "n_mentions": len(mentions),
@@ -402,9 +454,10 @@ def link(wh: Warehouse, as_of: date, full: bool = False) -> dict:
             "stats_json": json.dumps(stats, default=str), "warnings": "\n".join(warnings) or None,
         }
         wh.insert(conn, "linked.runs", pd.DataFrame([summary]))
+    laps.lap("write")
     merges = lineage[lineage["event"].isin(["merged", "split"])]
     log.info("link %s (%s): %d persons, %d families, %d merges/splits", run_id, mode,
              summary["n_persons"], summary["n_families"], len(merges))
     return {k: v for k, v in summary.items() if k not in {"model_json", "stats_json"}} | {
         "merges_and_splits": len(merges), "timings": stats["timings"], "drift": stats["drift"],
-        "match_rate_flags": flags}
+        "match_rate_flags": flags, "seconds": dict(laps)}

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -234,6 +235,38 @@ class Warehouse:
         if len(frame):
             self.backend.insert_frame(conn, table, frame)
 
+    def sync(self, conn: Connection, table: str, frame: pd.DataFrame, key: list[str],
+             within: pd.DataFrame | None = None) -> int:
+        """Make ``table`` hold exactly ``frame`` (``within``: for these keys only, ``frame`` then
+        holding all their rows now), deleting and inserting only the keys whose rows differ: a
+        monthly delta moves a few families, and rewriting every row of a large table cost
+        seconds. Rows are compared by :func:`_row_signatures` (the frame's date-time columns as
+        dates). Returns the keys rewritten."""
+        cols = ", ".join(f'{table}."{c}"' for c in frame.columns)
+        if within is None:
+            old = self.read(f"select {cols} from {table}", conn=conn)
+        else:
+            match = " and ".join(f'w."{k}" = {table}."{k}"' for k in key)
+            with self.staged(conn, "_fh_within", within[key].astype(object), like=table):
+                old = self.read(f"select {cols} from {table} join _fh_within w on {match}", conn=conn)
+        dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+        new_rows, old_rows = _row_signatures(frame, dates), _row_signatures(old, dates)
+        changed = pd.concat([frame.loc[~new_rows.isin(old_rows), key], old.loc[~old_rows.isin(new_rows), key]],
+                            ignore_index=True).drop_duplicates()
+        self.replace_keys(conn, table, changed, frame[pd.MultiIndex.from_frame(frame[key]).isin(
+            pd.MultiIndex.from_frame(changed))] if len(changed) else frame.iloc[:0])
+        return len(changed)
+
+    def replace_keys(self, conn: Connection, table: str, keys: pd.DataFrame, frame: pd.DataFrame) -> None:
+        """Delete the rows of ``keys`` (columns named as the table's) and insert ``frame``, their
+        rows now."""
+        if keys.empty:
+            return
+        match = " and ".join(f'c."{k}" = {table}."{k}"' for k in keys.columns)
+        with self.staged(conn, "_fh_keys", keys.astype(object), like=table):
+            self.execute(conn, f"delete from {table} where exists (select 1 from _fh_keys c where {match})")
+        self.insert(conn, table, frame)
+
     @contextmanager
     def staged(self, conn: Connection, name: str, frame: pd.DataFrame, like: str | None = None) -> Iterator[str]:
         """Expose a frame as a temporary relation ``name`` (``_fh_`` prefix) inside a transaction.
@@ -277,5 +310,29 @@ class Warehouse:
         return self.backend.name
 
 
+def _row_signatures(frame: pd.DataFrame, dates: Collection[str]) -> pd.MultiIndex:
+    """Per row, a hash of its values and its occurrence among equal rows. A frame built in
+    memory and the same rows read back from either backend give the same signatures: the
+    ``dates`` columns are compared as days, numbers as floats, text as text, every null alike
+    (a value the two sides type differently only makes its row look changed)."""
+    columns = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in dates:
+            days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+            values = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
+        elif pd.api.types.is_numeric_dtype(values):
+            values = values.to_numpy(dtype=float)
+        columns[column] = values
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
+    return pd.MultiIndex.from_arrays([hashed, pd.Series(hashed).groupby(hashed).cumcount().to_numpy()])
+
+
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    """The rows as a frame, fetched from the driver's cursor as plain tuples: SQLAlchemy's
+    ``Row`` objects made reading a large table twice as slow (a textual query has no result
+    types for SQLAlchemy to convert: the values are the driver's either way)."""
+    columns = list(result.keys())
+    rows = result.cursor.fetchall()
+    result.close()
+    return pd.DataFrame.from_records(rows, columns=columns)
