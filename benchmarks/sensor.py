@@ -10,9 +10,8 @@ never reads them) and a ledger holding every one of them, as years of service wi
 sensor does on a poke (``pipeline.airflow.tasks.pending_files``), for all agencies one after
 another, and checks that exactly the new files are pending. ``hashed`` counts the files read:
 only the new ones. ``poke s`` is the best of three rounds of seven pokes (each opens its own
-warehouse connection, as a sensor task does; ``cpu s`` is this process's share); ``if each poke
-migrated s`` shows what running the warehouse DDL first, as other tasks do, would add, and
-``old rule s`` a poke that hashes every file, for one agency only (what the sensor did before
+warehouse connection and checks its schema revision, as a sensor task does; ``cpu s`` is this
+process's share), and ``old rule s`` a poke that hashes every file, for one agency only (what the sensor did before
 the ledger kept size and modification time). The machine may be shared: the 1-minute load
 average is shown before and after.
 PostgreSQL: a fresh database on the local server (``FAMILYHUB_BENCH_PG``, an admin URL).
@@ -96,13 +95,11 @@ def measure(url: str, years: int) -> None:
         poke_all(agencies)  # warm: imports, the first connection
         load = os.getloadavg()[0]
         poke, pending, hashed, cpu = min((poke_all(agencies) for _ in range(3)), key=lambda r: r[0])
-        with mock.patch("pipeline.airflow.tasks._ledger_current", lambda wh: False):
-            with_ddl, *_ = poke_all(agencies)
         with mock.patch("pipeline.airflow.tasks.recorded", lambda wh, paths: pd.DataFrame({"path": []})):
             old, _, old_hashed, _ = poke_all(agencies[:1])  # one agency: the old rule is slow
         backend = url.split(":")[0]
         print(f"{backend:<20} files {n:>6}  pending {pending}  hashed {hashed}  poke s {poke:.3f} "
-              f"(cpu s {cpu:.3f})  if each poke migrated s {with_ddl:.3f}  "
+              f"(cpu s {cpu:.3f})  "
               f"old rule s {old:.3f} (one agency, hashed {old_hashed})  load {load:.1f}->{os.getloadavg()[0]:.1f}")
         assert pending == len(agencies) and hashed == len(agencies), (pending, hashed)
 
