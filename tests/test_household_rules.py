@@ -396,3 +396,31 @@ def test_a_postcode_link_never_joins_two_households_at_different_addresses() -> 
     # without the school's word she is a postcode-only EVANS like any other
     alone = households([r for r in rows if r["person_id"] != "lesley"], **anything)
     assert family_of(alone, "emily") == {"emily", "gregory", "alex"}
+
+
+ORMCOMBE = {"last_name": "ORMCOMBE"}
+
+
+def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_other() -> None:
+    """The ORMCOMBE children's school has their new address; the police still place their
+    father at the old one, where the children's earlier school records put them too."""
+    old, new = {"postcode": "NE18 9HY"}, {"address": "74 FORGE TERRACE", "postcode": "NE19 0EE"}
+
+    def family(earlier_address: str) -> list[dict]:
+        return [
+            mention("charlie", "2026-01-07", address="12 STEPHENSON CLOSE", **old, **ORMCOMBE),
+            mention("archie", "2024-09-01", address=earlier_address, **old, **ORMCOMBE),
+            mention("archie", "2025-09-01", **new, **ORMCOMBE),
+            mention("logan", "2025-09-01", **new, **ORMCOMBE),
+            *neighbours("NE18 9HY"),
+            *neighbours("NE19 0EE"),
+            *area(),
+        ]
+
+    moved = households(family("12 STEPHENSON CLOSE"))
+    assert family_of(moved, "charlie") == {"charlie", "archie", "logan"}
+    assert "surname_earlier_postcode" in reasons(moved)
+    # the children lived at another address of that postcode: two homes, two households
+    next_door = households(family("10 STEPHENSON CLOSE"))
+    assert family_of(next_door, "charlie") == {"charlie"}
+

@@ -94,9 +94,20 @@ def build_households(
 
     crowded = crowded_addresses(placed, rules)
     edges, large_groups = candidate_edges(frame, placed, crowded["key"], rules, evidence, as_of)
-    address = pd.factorize(placed["address_key"])[0]
+    homes = pd.Index(placed["address_key"].dropna().unique())
+    address = homes.get_indexer(placed["address_key"])
+    recorded = frame[["node", "address_key"]].dropna().drop_duplicates()
+    recorded = pd.DataFrame(
+        {"node": recorded["node"], "address": homes.get_indexer(recorded["address_key"])}
+    )
     accepted, dropped, oversized = guarded_components(
-        edges, n_nodes, rules.max_household_size, address, EDGE_LEVELS, POSTCODE_LEVEL
+        edges,
+        n_nodes,
+        rules.max_household_size,
+        address,
+        EDGE_LEVELS,
+        POSTCODE_LEVEL,
+        recorded[recorded["address"] >= 0],
     )
     labels = household_labels(accepted, n_nodes)
 

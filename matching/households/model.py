@@ -64,7 +64,7 @@ class HouseholdRules:
     surname_family_years: float = 70
     surname_earlier_postcode: bool = True
     contact_first_name: str = "postcode"
-    contact_first_name_expected: float = 0.1
+    contact_first_name_expected: float = 0.3
     birth_days: int = 3
     moved_together: int = 2
 
