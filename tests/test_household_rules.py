@@ -424,3 +424,28 @@ def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_oth
     next_door = households(family("10 STEPHENSON CLOSE"))
     assert family_of(next_door, "charlie") == {"charlie"}
 
+
+def test_a_one_off_surname_one_slip_from_a_neighbours_is_read_as_theirs() -> None:
+    """DWP has STEPHEN DIXUN at NE13 0EF, where the DIXON children live: a typo on his only
+    record. A KIXON, or a DIXONS with a namesake elsewhere, is someone else."""
+    hazel = {"address": "11 HAZEL CLOSE", "postcode": "NE13 0EF"}
+    rows = [
+        mention("stephen", last_name="DIXUN", dob="1980-04-29", postcode="NE13 0EF"),
+        mention("william", last_name="DIXON", dob="2013-09-09", **hazel),
+        mention("julie", last_name="DIXON", dob="1986-01-08", postcode="NE13 0EF"),
+        mention("keith", last_name="KIXON", dob="1979-01-01", postcode="NE13 0EF"),
+        mention("dora", last_name="DIXONS", dob="1981-01-01", postcode="NE13 0EF"),
+        mention("dora_elsewhere", last_name="DIXONS", postcode="LS8 1YY"),
+        *neighbours("NE13 0EF"),
+        *[mention(f"dixon{i}", last_name="DIXON", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "stephen") == {"stephen", "william", "julie"}
+    assert "DIXON (typed DIXUN) at NE13 0EF" in result.edges["evidence"].tolist()
+    assert family_of(result, "keith") == {"keith"}  # the first letter differs
+    assert family_of(result, "dora") == {"dora"}  # DIXONS is a real surname here
+    assert family_of(households(rows, surname_typos=False), "stephen") == {"stephen"}
+    # a DIXEN at the postcode too: a slip from either, which one is not known
+    rows.append(mention("dixen", last_name="DIXEN", dob="1981-01-01", postcode="NE13 0EF"))
+    assert family_of(households(rows), "stephen") == {"stephen"}

@@ -35,6 +35,10 @@ class HouseholdRules:
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
+        surname_typos: read a surname no one else placed in the area has, and
+            one edit (at least four letters, first letter kept) from a surname
+            at the person's postcode, as that surname for ``surname_postcode``
+            (a clerk's slip on a person's only record: DIXUN among DIXONs).
         contact_first_name: a school's named contact whom no one answers by
             full name may be matched by first name alone to the only such
             adult at the pupil's ``"address"``, or, with ``"postcode"``,
@@ -63,6 +67,7 @@ class HouseholdRules:
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
     surname_earlier_postcode: bool = True
+    surname_typos: bool = True
     contact_first_name: str = "postcode"
     contact_first_name_expected: float = 0.3
     birth_days: int = 3

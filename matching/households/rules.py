@@ -454,14 +454,16 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
         .reset_index()
         .dropna(subset="postcode")
     )
-    placed = surnames.merge(current, on="node").assign(earlier=False)
+    placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
     share = placed.groupby("surname")["node"].nunique() / n_placed
+    if rules.surname_typos:
+        placed = pd.concat([placed, _mistyped_surnames(placed, share * n_placed)])
     if rules.surname_earlier_postcode:
         seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
         seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
         earlier = surnames.merge(seen.drop_duplicates(), on="node")
-        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True)])
+        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True, typed=None)])
     at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
     placed = placed.assign(
@@ -473,7 +475,7 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
     placed = placed[shared]
     pairs = placed[placed["address_key"].isna()].merge(
-        placed[["group", "node", "earlier"]], on="group", suffixes=("", "_other")
+        placed[["group", "node", "earlier", "typed"]], on="group", suffixes=("", "_other")
     )
     pairs = pairs[
         (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
@@ -490,8 +492,54 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
             "b": pairs["node_other"].to_numpy(),
             "reason": np.where(then, "surname_earlier_postcode", "surname_postcode"),
             "evidence": (
-                pairs["surname"] + " at " + pairs["postcode"] + np.where(then, " (earlier)", "")
+                pairs["surname"]
+                + _typed_as(pairs["typed"])
+                + _typed_as(pairs["typed_other"])
+                + " at "
+                + pairs["postcode"]
+                + np.where(then, " (earlier)", "")
             ).to_numpy(dtype=object),
+        }
+    )
+
+
+def _typed_as(typed: pd.Series) -> pd.Series:
+    return (" (typed " + typed + ")").fillna("")
+
+
+def _mistyped_surnames(placed: pd.DataFrame, persons: pd.Series) -> pd.DataFrame:
+    """Surnames held by one placed person only, read as the surname one edit away at their postcode.
+
+    A typo on a person's only record makes a surname no one else has; a
+    genuinely rare surname one slip from a neighbour's is rarer still. The
+    first letter is kept (clerks rarely mistype it) and short names are left
+    alone (one edit from many others), and so is a surname one edit from two
+    at the postcode. Returns ``placed`` rows with the corrected ``surname``
+    and the ``typed`` one.
+    """
+    rows = placed[["node", "surname", "postcode", "address_key"]]
+    alone = rows[rows["surname"].map(persons).eq(1) & (rows["surname"].str.len() >= 4)]
+    pairs = alone.merge(
+        rows[["postcode", "surname"]].drop_duplicates(), on="postcode", suffixes=("", "_near")
+    )
+    pairs = pairs[
+        (pairs["surname"] != pairs["surname_near"])
+        & (pairs["surname"].str[0] == pairs["surname_near"].str[0])
+        & ((pairs["surname"].str.len() - pairs["surname_near"].str.len()).abs() <= 1)
+    ]
+    near = cpdist(
+        pairs["surname"].tolist(), pairs["surname_near"].tolist(), scorer=Levenshtein.distance
+    )
+    pairs = pairs[np.asarray(near) == 1]
+    pairs = pairs[~pairs.duplicated(["node", "surname", "postcode"], keep=False)]  # one reading
+    return pd.DataFrame(
+        {
+            "node": pairs["node"].to_numpy(),
+            "surname": pairs["surname_near"].to_numpy(),
+            "postcode": pairs["postcode"].to_numpy(),
+            "address_key": pairs["address_key"].to_numpy(),
+            "earlier": False,
+            "typed": pairs["surname"].to_numpy(),
         }
     )
 
