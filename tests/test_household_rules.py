@@ -449,3 +449,31 @@ def test_a_one_off_surname_one_slip_from_a_neighbours_is_read_as_theirs() -> Non
     # a DIXEN at the postcode too: a slip from either, which one is not known
     rows.append(mention("dixen", last_name="DIXEN", dob="1981-01-01", postcode="NE13 0EF"))
     assert family_of(households(rows), "stephen") == {"stephen"}
+
+
+def test_a_named_contact_living_next_door_is_a_namesake() -> None:
+    """The MAZUR children at 20 Carnegie Road name AGNIESZKA MAZUR; the Agnieszka health knows
+    by that (maiden) name lives at 21 with the WOJCIK children, whose school names her
+    AGNIESZKA WOJCIK. The MAZUR children's mother has no record of her own."""
+    carnegie = {"postcode": "NE19 9GQ", "dob": "2016-08-24"}
+    mazur = {"contact_first_name": "AGNIESZKA", "contact_last_name": "MAZUR"}
+    wojcik = {"contact_first_name": "AGNIESZKA", "contact_last_name": "WOJCIK"}
+    rows = [
+        mention("zofia", last_name="MAZUR", address="20 CARNEGIE ROAD", **carnegie, **mazur),
+        mention("kacper", last_name="WOJCIK", address="21 CARNEGIE ROAD", **carnegie, **wojcik),
+        mention(
+            "agnieszka",
+            first_name="AGNIESZKA",
+            last_name="WOJCIK",
+            dob="1977-01-25",
+            address="21 CARNEGIE ROAD",
+            postcode="NE19 9GQ",
+        ),
+        mention("agnieszka", first_name="AGNIESZKA", last_name="MAZUR", postcode="NE19 9GQ"),
+    ]
+    result = households(rows, link_co_residents=False)
+    assert family_of(result, "agnieszka") == {"agnieszka", "kacper"}
+    assert family_of(result, "zofia") == {"zofia"}
+    # known by postcode alone, she may well be the MAZUR children's mother
+    rows = [rows[0], mention("ag", first_name="AGNIESZKA", last_name="MAZUR", postcode="NE19 9GQ")]
+    assert family_of(households(rows), "zofia") == {"zofia", "ag"}

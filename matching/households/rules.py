@@ -206,8 +206,10 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     ``parent_contact``: same first and last name, at the pupil's address if
     anyone of that name lives there, else at the pupil's current postcode,
     else at a postcode both were ever recorded at (a family that moved
-    together, one agency not yet told). A contact no one answers by full name
-    is matched by :func:`_unanswered_contacts`.
+    together, one agency not yet told); never one placed at another address
+    of the pupil's postcode (a namesake next door: a parent is placed at the
+    pupil's address, or by postcode alone). A contact no one answers by full
+    name is matched by :func:`_unanswered_contacts`.
     """
     frame, place = ctx.frame, ctx.place
     named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
@@ -234,6 +236,8 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
         postcode_only=pd.isna(key[other]) & pd.notna(postcode[other]),
         pupil_postcode=postcode[pupil],
     )
+    # placed at another address of the pupil's postcode: a namesake next door
+    pairs["next_door"] = pd.notna(key[other]) & ~pairs["same_address"] & pairs["now"]
     # tier of each pair: 2 at the pupil's address, 1 at its current postcode, 0 ever
     pairs["tier"] = pairs["same_address"].astype(int) + pairs["now"].astype(int)
     full_name = (pairs["last_name"] == pairs["contact_last_name"]).to_numpy()
@@ -241,7 +245,7 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     answered = pd.Series(full_name).groupby(by_contact).transform("any").to_numpy()
     named = pairs[full_name]
     best = named["tier"].groupby([named[c] for c in ("node_pupil", *contact)]).transform("max")
-    named = named[named["tier"] == best]
+    named = named[(named["tier"] == best) & ~named["next_door"]]
     return pd.concat(
         [
             _contact_frame(named, "parent_contact"),
