@@ -477,3 +477,20 @@ def test_a_named_contact_living_next_door_is_a_namesake() -> None:
     # known by postcode alone, she may well be the MAZUR children's mother
     rows = [rows[0], mention("ag", first_name="AGNIESZKA", last_name="MAZUR", postcode="NE19 9GQ")]
     assert family_of(households(rows), "zofia") == {"zofia", "ag"}
+
+
+def test_two_namesakes_of_a_named_contact_away_from_the_pupils_address_are_two_guesses() -> None:
+    """Two ELIZABETH SMITHs known by postcode only where the pupil lives: which one is not known;
+    one at the pupil's address is."""
+    pupil = {"postcode": "NE8 4AU", "contact_first_name": "ELIZABETH", "contact_last_name": "SMITH"}
+    liz = {"first_name": "ELIZABETH", "last_name": "SMITH", "postcode": "NE8 4AU"}
+    rows = [
+        mention("lucy", last_name="RICHARDSON", address="1 LINDISFARNE ROAD", **pupil),
+        mention("liz_1", **liz),
+        mention("liz_2", **liz),
+    ]
+    result = households(rows)
+    assert family_of(result, "lucy") == {"lucy"}
+    assert family_of(households(rows[:2]), "lucy") == {"lucy", "liz_1"}
+    rows[2]["address"] = "1 LINDISFARNE ROAD"
+    assert family_of(households(rows, link_co_residents=False), "lucy") == {"lucy", "liz_2"}

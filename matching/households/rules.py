@@ -208,8 +208,9 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     else at a postcode both were ever recorded at (a family that moved
     together, one agency not yet told); never one placed at another address
     of the pupil's postcode (a namesake next door: a parent is placed at the
-    pupil's address, or by postcode alone). A contact no one answers by full
-    name is matched by :func:`_unanswered_contacts`.
+    pupil's address, or by postcode alone), nor either of two namesakes away
+    from the pupil's address. A contact no one answers by full name is
+    matched by :func:`_unanswered_contacts`.
     """
     frame, place = ctx.frame, ctx.place
     named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
@@ -246,6 +247,10 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     named = pairs[full_name]
     best = named["tier"].groupby([named[c] for c in ("node_pupil", *contact)]).transform("max")
     named = named[(named["tier"] == best) & ~named["next_door"]]
+    # away from the pupil's address, two namesakes are two guesses
+    by_named = [named[c] for c in ("node_pupil", *contact)]
+    several = named["node_contact"].groupby(by_named).transform("nunique") > 1
+    named = named[(named["tier"] == 2) | ~several]
     return pd.concat(
         [
             _contact_frame(named, "parent_contact"),
