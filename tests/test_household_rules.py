@@ -494,3 +494,24 @@ def test_two_namesakes_of_a_named_contact_away_from_the_pupils_address_are_two_g
     assert family_of(households(rows[:2]), "lucy") == {"lucy", "liz_1"}
     rows[2]["address"] = "1 LINDISFARNE ROAD"
     assert family_of(households(rows, link_co_residents=False), "lucy") == {"lucy", "liz_2"}
+
+
+def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() -> None:
+    """Two families in one house of flats share its UPRN: the PATELs and the NOWAKs, each
+    joined by a surname, stay two; a lodger known by nothing else joins the house."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    rows = [
+        mention("mum", last_name="PATEL", dob="1985-01-01", **house),
+        mention("son", last_name="PATEL", dob="2015-01-01", **house),
+        mention("dad", last_name="NOWAK", dob="1980-01-01", **house),
+        mention("girl", last_name="NOWAK", dob="2012-01-01", **house),
+        mention("lodger", last_name="REES", dob="1990-01-01", **house),
+    ]
+    result = households(rows)
+    patels, nowaks = family_of(result, "mum"), family_of(result, "dad")
+    assert patels != nowaks
+    assert {"mum", "son"} <= patels and {"dad", "girl"} <= nowaks
+    assert "lodger" in patels | nowaks
+    # a partner of another surname, known by nothing else, joins a family as before
+    alone = households([r for r in rows if r["person_id"] not in ("dad", "girl")])
+    assert family_of(alone, "mum") == {"mum", "son", "lodger"}

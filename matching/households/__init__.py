@@ -37,7 +37,13 @@ from matching.households.graph import (
 )
 from matching.households.model import HouseholdEvidence, HouseholdRules, Households
 from matching.households.placement import address_keys, crowded_addresses, place, prepare
-from matching.households.rules import EDGE_LEVELS, EDGE_RULES, POSTCODE_LEVEL, candidate_edges
+from matching.households.rules import (
+    EDGE_LEVELS,
+    EDGE_RULES,
+    LOOSE_ONLY,
+    POSTCODE_LEVEL,
+    candidate_edges,
+)
 
 __all__ = [
     "EDGE_LEVELS",
@@ -108,6 +114,7 @@ def build_households(
         EDGE_LEVELS,
         POSTCODE_LEVEL,
         recorded[recorded["address"] >= 0],
+        LOOSE_ONLY,
     )
     labels = household_labels(accepted, n_nodes)
 

@@ -41,6 +41,7 @@ def guarded_components(
     levels: Sequence[Collection[str]],
     postcode_only: Collection[str],
     recorded: pd.DataFrame | None = None,
+    loose_only: Collection[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Add edge levels strongest first; drop a weak level inside components it makes too big.
 
@@ -53,7 +54,11 @@ def guarded_components(
     Unless one of the two households was ever recorded at the other's address
     (``recorded``: every ``node, address`` code a record showed, at any time):
     then the two addresses are one family's old and new home, some members
-    placed at the old one by records that lag behind the move.
+    placed at the old one by records that lag behind the move. An edge of a
+    reason in ``loose_only`` (sharing an address, nothing more) only adds
+    persons whom stronger evidence has not already grouped: it never joins
+    two groups of two or more (two families sharing a UPRN in a house of
+    flats, a hostel's residents).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
@@ -63,6 +68,8 @@ def guarded_components(
             candidates = candidates[
                 ~_joins_two_homes(candidates, accepted, address, n_nodes, recorded)
             ]
+        if set(loose_only).intersection(level):
+            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes)]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]
@@ -75,6 +82,15 @@ def guarded_components(
         pd.concat(dropped, ignore_index=True),
         np.isin(labels, oversized),
     )
+
+
+def _joins_two_groups(candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:
+    """Per candidate edge: are its ends in two different components of two or more persons?"""
+    labels = components(accepted, n_nodes)
+    size = np.bincount(labels)
+    a = labels[candidates["a"].to_numpy(dtype=np.int64)]
+    b = labels[candidates["b"].to_numpy(dtype=np.int64)]
+    return (a != b) & (size[a] >= 2) & (size[b] >= 2)
 
 
 def _joins_two_homes(

@@ -26,7 +26,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   social care send no address) and a same-surname person at that postcode,
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
-* ``co_resident``: placed at the same current address;
+* ``co_resident``: placed at the same current address, adding only persons
+  no stronger rule grouped (two families sharing a UPRN stay two);
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
@@ -48,6 +49,7 @@ from matching.households.model import HouseholdEvidence, HouseholdRules
 __all__ = [
     "EDGE_LEVELS",
     "EDGE_RULES",
+    "LOOSE_ONLY",
     "POSTCODE_LEVEL",
     "EdgeContext",
     "EdgeRule",
@@ -89,12 +91,14 @@ class Reason:
     """An edge reason: its guard level, and whether a shared postcode is all it needs.
 
     A postcode-only edge never joins two households already placed at
-    different addresses (see :func:`matching.households.graph.guarded_components`).
+    different addresses, and a loose-only edge never joins two groups that
+    stronger evidence formed (see :func:`matching.households.graph.guarded_components`).
     """
 
     name: str
     level: int
     postcode_only: bool = False
+    loose_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -614,7 +618,7 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
             Reason("surname_earlier_postcode", 3, postcode_only=True),
         ),
     ),
-    EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2),)),
+    EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2, loose_only=True),)),
     EdgeRule(
         "moved_together",
         _moved_together_edges,
@@ -633,3 +637,6 @@ EDGE_LEVELS: tuple[tuple[str, ...], ...] = tuple(
 
 #: Edge reasons that need no shared address, only a shared postcode.
 POSTCODE_LEVEL = frozenset(r.name for r in _REASONS if r.postcode_only)
+
+#: Edge reasons that only add persons no stronger evidence has grouped.
+LOOSE_ONLY = frozenset(r.name for r in _REASONS if r.loose_only)
