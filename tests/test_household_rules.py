@@ -498,20 +498,29 @@ def test_two_namesakes_of_a_named_contact_away_from_the_pupils_address_are_two_g
 
 def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() -> None:
     """Two families in one house of flats share its UPRN: the PATELs and the NOWAKs, each
-    joined by a surname, stay two; a lodger known by nothing else joins the house."""
+    joined by a surname, stay two (with a lodger too: three groups, nothing joins)."""
     house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
     rows = [
         mention("mum", last_name="PATEL", dob="1985-01-01", **house),
         mention("son", last_name="PATEL", dob="2015-01-01", **house),
         mention("dad", last_name="NOWAK", dob="1980-01-01", **house),
         mention("girl", last_name="NOWAK", dob="2012-01-01", **house),
-        mention("lodger", last_name="REES", dob="1990-01-01", **house),
     ]
     result = households(rows)
-    patels, nowaks = family_of(result, "mum"), family_of(result, "dad")
-    assert patels != nowaks
-    assert {"mum", "son"} <= patels and {"dad", "girl"} <= nowaks
-    assert "lodger" in patels | nowaks
+    assert family_of(result, "mum") == {"mum", "son"}
+    assert family_of(result, "dad") == {"dad", "girl"}
     # a partner of another surname, known by nothing else, joins a family as before
-    alone = households([r for r in rows if r["person_id"] not in ("dad", "girl")])
-    assert family_of(alone, "mum") == {"mum", "son", "lodger"}
+    lodger = mention("lodger", last_name="REES", dob="1990-01-01", **house)
+    assert family_of(households([*rows[:2], lodger]), "mum") == {"mum", "son", "lodger"}
+    assert family_of(households([*rows, lodger]), "lodger") == {"lodger"}
+
+
+def test_residents_of_a_hostel_are_not_one_household() -> None:
+    """Three single residents of a hostel share its UPRN and nothing else: three households;
+    two people sharing a flat and nothing else are one."""
+    hostel = {"uprn": "100099999999", "postcode": "LS1 1AA"}
+    rows = [mention(name, last_name=name.upper(), **hostel) for name in ("ash", "bo", "cy")]
+    result = households(rows)
+    assert [family_of(result, name) for name in ("ash", "bo", "cy")] == [{"ash"}, {"bo"}, {"cy"}]
+    assert family_of(households(rows[:2]), "ash") == {"ash", "bo"}
+    assert family_of(households(rows, max_address_groups=3), "ash") == {"ash", "bo", "cy"}

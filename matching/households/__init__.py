@@ -115,6 +115,7 @@ def build_households(
         POSTCODE_LEVEL,
         recorded[recorded["address"] >= 0],
         LOOSE_ONLY,
+        rules.max_address_groups,
     )
     labels = household_labels(accepted, n_nodes)
 

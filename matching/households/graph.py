@@ -42,6 +42,7 @@ def guarded_components(
     postcode_only: Collection[str],
     recorded: pd.DataFrame | None = None,
     loose_only: Collection[str] = (),
+    max_groups: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Add edge levels strongest first; drop a weak level inside components it makes too big.
 
@@ -58,7 +59,9 @@ def guarded_components(
     reason in ``loose_only`` (sharing an address, nothing more) only adds
     persons whom stronger evidence has not already grouped: it never joins
     two groups of two or more (two families sharing a UPRN in a house of
-    flats, a hostel's residents).
+    flats, a hostel's residents), nor adds anyone where it would bring more
+    than ``max_groups`` groups together (a hostel's single residents: its
+    ``evidence`` names the shared place).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
@@ -69,7 +72,7 @@ def guarded_components(
                 ~_joins_two_homes(candidates, accepted, address, n_nodes, recorded)
             ]
         if set(loose_only).intersection(level):
-            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes)]
+            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes, max_groups)]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]
@@ -84,13 +87,23 @@ def guarded_components(
     )
 
 
-def _joins_two_groups(candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:
-    """Per candidate edge: are its ends in two different components of two or more persons?"""
+def _joins_two_groups(
+    candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int, max_groups: int | None
+) -> np.ndarray:
+    """Per candidate edge: are its ends in two different components of two or more persons,
+    or does its place (``evidence``) hold more than ``max_groups`` components?"""
     labels = components(accepted, n_nodes)
     size = np.bincount(labels)
     a = labels[candidates["a"].to_numpy(dtype=np.int64)]
     b = labels[candidates["b"].to_numpy(dtype=np.int64)]
-    return (a != b) & (size[a] >= 2) & (size[b] >= 2)
+    refused = (a != b) & (size[a] >= 2) & (size[b] >= 2)
+    if max_groups is None:
+        return refused
+    ends = pd.DataFrame(
+        {"place": np.tile(candidates["evidence"].to_numpy(dtype=object), 2), "label": np.r_[a, b]}
+    )
+    groups = ends.groupby("place")["label"].nunique()
+    return refused | (candidates["evidence"].map(groups).to_numpy() > max_groups)
 
 
 def _joins_two_homes(

@@ -17,6 +17,11 @@ class HouseholdRules:
         max_address_persons: addresses with more placed persons than this are
             treated as shared accommodation: no ``co_resident`` or
             ``shared_surname`` edges are drawn there.
+        max_address_groups: no ``co_resident`` edges at an address where they
+            would bring together more than this many groups that stronger
+            rules left apart (a hostel or refuge of single people and small
+            families); a family and one loose person, or two loose persons,
+            still join.
         max_household_size: a weak edge level is dropped inside any component
             it would grow beyond this size.
         max_group_size: tenancies and incidents with more persons than this
@@ -60,6 +65,7 @@ class HouseholdRules:
     """
 
     max_address_persons: int = 15
+    max_address_groups: int = 2
     max_household_size: int = 20
     max_group_size: int = 15
     link_co_residents: bool = True
@@ -74,7 +80,12 @@ class HouseholdRules:
     moved_together: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_address_persons", "max_household_size", "max_group_size"):
+        for name in (
+            "max_address_persons",
+            "max_address_groups",
+            "max_household_size",
+            "max_group_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"HouseholdRules.{name} must be at least 1")
         if self.contact_first_name not in ("off", "address", "postcode"):
