@@ -524,3 +524,20 @@ def test_residents_of_a_hostel_are_not_one_household() -> None:
     assert [family_of(result, name) for name in ("ash", "bo", "cy")] == [{"ash"}, {"bo"}, {"cy"}]
     assert family_of(households(rows[:2]), "ash") == {"ash", "bo"}
     assert family_of(households(rows, max_address_groups=3), "ash") == {"ash", "bo", "cy"}
+
+
+def test_a_first_name_answering_two_families_contacts_is_neither_ones() -> None:
+    """KELLY BARRY, known by postcode alone, answers both the NAVARRO children's KELLY NAVARRO
+    and the ROBERTS children's KELLY ROBERTS by first name: she is at most one of them."""
+    kelly_navarro = {"contact_first_name": "KELLY", "contact_last_name": "NAVARRO"}
+    rows = [
+        mention("riley", **{**PUPIL, "last_name": "NAVARRO", **kelly_navarro}),
+        mention("kelly", first_name="KELLY", last_name="BARRY", postcode="NE15 0AB"),
+        *neighbours("NE15 0AB"),
+        *area(),
+    ]
+    assert family_of(households(rows), "kelly") == {"kelly", "riley"}
+    kelly_roberts = {"contact_first_name": "KELLY", "contact_last_name": "ROBERTS"}
+    ella = {**PUPIL, "last_name": "ROBERTS", "address": "8 WILLOW CLOSE", **kelly_roberts}
+    result = households([*rows, mention("ella", **ella)])
+    assert family_of(result, "kelly") == {"kelly"}

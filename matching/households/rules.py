@@ -285,7 +285,8 @@ def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series
       expected at the pupil's postcode by chance (the first name's share of
       placed persons times the persons placed there). One placed at another
       address is refused with every postcode-level edge (see
-      :func:`~matching.households.graph.guarded_components`).
+      :func:`~matching.households.graph.guarded_components`), and one whose
+      first name answers two contacts of different surnames is neither's.
     """
     born, scope = ctx.born, ctx.rules.contact_first_name
     now = pairs["now"].to_numpy(dtype=bool)
@@ -324,12 +325,18 @@ def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series
             & per["postcode_only"].to_numpy(dtype=bool)
             & (_expected_first_names(ctx, per) < ctx.rules.contact_first_name_expected)
         )
-    first_name_only = (scope != "off") & unique & adult & ~per["node_contact"].isin(named)
     typos = per["typo"].to_numpy()
+    first_name_only = (
+        (scope != "off") & unique & adult & ~per["node_contact"].isin(named) & ~typos
+    ).to_numpy()
+    # one person answering two contacts' first names (KELLY NAVARRO's children and KELLY
+    # ROBERTS's) is at most one of them: which one is not known
+    claims = per[first_name_only].groupby("node_contact")["contact_last_name"].nunique()
+    first_name_only &= ~per["node_contact"].isin(claims.index[claims > 1]).to_numpy()
     return pd.concat(
         [
             _contact_frame(per[typos], "contact_typo"),
-            _contact_frame(per[~typos & first_name_only.to_numpy()], "contact_first_name"),
+            _contact_frame(per[first_name_only], "contact_first_name"),
         ],
         ignore_index=True,
     )
