@@ -396,3 +396,148 @@ def test_a_postcode_link_never_joins_two_households_at_different_addresses() -> 
     # without the school's word she is a postcode-only EVANS like any other
     alone = households([r for r in rows if r["person_id"] != "lesley"], **anything)
     assert family_of(alone, "emily") == {"emily", "gregory", "alex"}
+
+
+ORMCOMBE = {"last_name": "ORMCOMBE"}
+
+
+def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_other() -> None:
+    """The ORMCOMBE children's school has their new address; the police still place their
+    father at the old one, where the children's earlier school records put them too."""
+    old, new = {"postcode": "NE18 9HY"}, {"address": "74 FORGE TERRACE", "postcode": "NE19 0EE"}
+
+    def family(earlier_address: str) -> list[dict]:
+        return [
+            mention("charlie", "2026-01-07", address="12 STEPHENSON CLOSE", **old, **ORMCOMBE),
+            mention("archie", "2024-09-01", address=earlier_address, **old, **ORMCOMBE),
+            mention("archie", "2025-09-01", **new, **ORMCOMBE),
+            mention("logan", "2025-09-01", **new, **ORMCOMBE),
+            *neighbours("NE18 9HY"),
+            *neighbours("NE19 0EE"),
+            *area(),
+        ]
+
+    moved = households(family("12 STEPHENSON CLOSE"))
+    assert family_of(moved, "charlie") == {"charlie", "archie", "logan"}
+    assert "surname_earlier_postcode" in reasons(moved)
+    # the children lived at another address of that postcode: two homes, two households
+    next_door = households(family("10 STEPHENSON CLOSE"))
+    assert family_of(next_door, "charlie") == {"charlie"}
+
+
+def test_a_one_off_surname_one_slip_from_a_neighbours_is_read_as_theirs() -> None:
+    """DWP has STEPHEN DIXUN at NE13 0EF, where the DIXON children live: a typo on his only
+    record. A KIXON, or a DIXONS with a namesake elsewhere, is someone else."""
+    hazel = {"address": "11 HAZEL CLOSE", "postcode": "NE13 0EF"}
+    rows = [
+        mention("stephen", last_name="DIXUN", dob="1980-04-29", postcode="NE13 0EF"),
+        mention("william", last_name="DIXON", dob="2013-09-09", **hazel),
+        mention("julie", last_name="DIXON", dob="1986-01-08", postcode="NE13 0EF"),
+        mention("keith", last_name="KIXON", dob="1979-01-01", postcode="NE13 0EF"),
+        mention("dora", last_name="DIXONS", dob="1981-01-01", postcode="NE13 0EF"),
+        mention("dora_elsewhere", last_name="DIXONS", postcode="LS8 1YY"),
+        *neighbours("NE13 0EF"),
+        *[mention(f"dixon{i}", last_name="DIXON", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "stephen") == {"stephen", "william", "julie"}
+    assert "DIXON (typed DIXUN) at NE13 0EF" in result.edges["evidence"].tolist()
+    assert family_of(result, "keith") == {"keith"}  # the first letter differs
+    assert family_of(result, "dora") == {"dora"}  # DIXONS is a real surname here
+    assert family_of(households(rows, surname_typos=False), "stephen") == {"stephen"}
+    # a DIXEN at the postcode too: a slip from either, which one is not known
+    rows.append(mention("dixen", last_name="DIXEN", dob="1981-01-01", postcode="NE13 0EF"))
+    assert family_of(households(rows), "stephen") == {"stephen"}
+
+
+def test_a_named_contact_living_next_door_is_a_namesake() -> None:
+    """The MAZUR children at 20 Carnegie Road name AGNIESZKA MAZUR; the Agnieszka health knows
+    by that (maiden) name lives at 21 with the WOJCIK children, whose school names her
+    AGNIESZKA WOJCIK. The MAZUR children's mother has no record of her own."""
+    carnegie = {"postcode": "NE19 9GQ", "dob": "2016-08-24"}
+    mazur = {"contact_first_name": "AGNIESZKA", "contact_last_name": "MAZUR"}
+    wojcik = {"contact_first_name": "AGNIESZKA", "contact_last_name": "WOJCIK"}
+    rows = [
+        mention("zofia", last_name="MAZUR", address="20 CARNEGIE ROAD", **carnegie, **mazur),
+        mention("kacper", last_name="WOJCIK", address="21 CARNEGIE ROAD", **carnegie, **wojcik),
+        mention(
+            "agnieszka",
+            first_name="AGNIESZKA",
+            last_name="WOJCIK",
+            dob="1977-01-25",
+            address="21 CARNEGIE ROAD",
+            postcode="NE19 9GQ",
+        ),
+        mention("agnieszka", first_name="AGNIESZKA", last_name="MAZUR", postcode="NE19 9GQ"),
+    ]
+    result = households(rows, link_co_residents=False)
+    assert family_of(result, "agnieszka") == {"agnieszka", "kacper"}
+    assert family_of(result, "zofia") == {"zofia"}
+    # known by postcode alone, she may well be the MAZUR children's mother
+    rows = [rows[0], mention("ag", first_name="AGNIESZKA", last_name="MAZUR", postcode="NE19 9GQ")]
+    assert family_of(households(rows), "zofia") == {"zofia", "ag"}
+
+
+def test_two_namesakes_of_a_named_contact_away_from_the_pupils_address_are_two_guesses() -> None:
+    """Two ELIZABETH SMITHs known by postcode only where the pupil lives: which one is not known;
+    one at the pupil's address is."""
+    pupil = {"postcode": "NE8 4AU", "contact_first_name": "ELIZABETH", "contact_last_name": "SMITH"}
+    liz = {"first_name": "ELIZABETH", "last_name": "SMITH", "postcode": "NE8 4AU"}
+    rows = [
+        mention("lucy", last_name="RICHARDSON", address="1 LINDISFARNE ROAD", **pupil),
+        mention("liz_1", **liz),
+        mention("liz_2", **liz),
+    ]
+    result = households(rows)
+    assert family_of(result, "lucy") == {"lucy"}
+    assert family_of(households(rows[:2]), "lucy") == {"lucy", "liz_1"}
+    rows[2]["address"] = "1 LINDISFARNE ROAD"
+    assert family_of(households(rows, link_co_residents=False), "lucy") == {"lucy", "liz_2"}
+
+
+def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() -> None:
+    """Two families in one house of flats share its UPRN: the PATELs and the NOWAKs, each
+    joined by a surname, stay two (with a lodger too: three groups, nothing joins)."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    rows = [
+        mention("mum", last_name="PATEL", dob="1985-01-01", **house),
+        mention("son", last_name="PATEL", dob="2015-01-01", **house),
+        mention("dad", last_name="NOWAK", dob="1980-01-01", **house),
+        mention("girl", last_name="NOWAK", dob="2012-01-01", **house),
+    ]
+    result = households(rows)
+    assert family_of(result, "mum") == {"mum", "son"}
+    assert family_of(result, "dad") == {"dad", "girl"}
+    # a partner of another surname, known by nothing else, joins a family as before
+    lodger = mention("lodger", last_name="REES", dob="1990-01-01", **house)
+    assert family_of(households([*rows[:2], lodger]), "mum") == {"mum", "son", "lodger"}
+    assert family_of(households([*rows, lodger]), "lodger") == {"lodger"}
+
+
+def test_residents_of_a_hostel_are_not_one_household() -> None:
+    """Three single residents of a hostel share its UPRN and nothing else: three households;
+    two people sharing a flat and nothing else are one."""
+    hostel = {"uprn": "100099999999", "postcode": "LS1 1AA"}
+    rows = [mention(name, last_name=name.upper(), **hostel) for name in ("ash", "bo", "cy")]
+    result = households(rows)
+    assert [family_of(result, name) for name in ("ash", "bo", "cy")] == [{"ash"}, {"bo"}, {"cy"}]
+    assert family_of(households(rows[:2]), "ash") == {"ash", "bo"}
+    assert family_of(households(rows, max_address_groups=3), "ash") == {"ash", "bo", "cy"}
+
+
+def test_a_first_name_answering_two_families_contacts_is_neither_ones() -> None:
+    """KELLY BARRY, known by postcode alone, answers both the NAVARRO children's KELLY NAVARRO
+    and the ROBERTS children's KELLY ROBERTS by first name: she is at most one of them."""
+    kelly_navarro = {"contact_first_name": "KELLY", "contact_last_name": "NAVARRO"}
+    rows = [
+        mention("riley", **{**PUPIL, "last_name": "NAVARRO", **kelly_navarro}),
+        mention("kelly", first_name="KELLY", last_name="BARRY", postcode="NE15 0AB"),
+        *neighbours("NE15 0AB"),
+        *area(),
+    ]
+    assert family_of(households(rows), "kelly") == {"kelly", "riley"}
+    kelly_roberts = {"contact_first_name": "KELLY", "contact_last_name": "ROBERTS"}
+    ella = {**PUPIL, "last_name": "ROBERTS", "address": "8 WILLOW CLOSE", **kelly_roberts}
+    result = households([*rows, mention("ella", **ella)])
+    assert family_of(result, "kelly") == {"kelly"}

@@ -16,7 +16,9 @@ are the connected components of those edges
 each weak edge level (:data:`EDGE_LEVELS`) is dropped inside any component
 it would grow beyond ``max_household_size``. Both guards are reported, never
 silent. A postcode-level edge never joins two households already placed at
-different addresses.
+different addresses, unless one was recorded at the other's (a family that
+moved); a shared address alone (``co_resident``) never joins two groups that
+stronger evidence formed, nor more than ``max_address_groups`` groups.
 
 The rules and their defaults are measured by ``benchmarks/households.py``
 (family-level pairwise precision and recall on generated data).
@@ -37,7 +39,13 @@ from matching.households.graph import (
 )
 from matching.households.model import HouseholdEvidence, HouseholdRules, Households
 from matching.households.placement import address_keys, crowded_addresses, place, prepare
-from matching.households.rules import EDGE_LEVELS, EDGE_RULES, POSTCODE_LEVEL, candidate_edges
+from matching.households.rules import (
+    EDGE_LEVELS,
+    EDGE_RULES,
+    LOOSE_ONLY,
+    POSTCODE_LEVEL,
+    candidate_edges,
+)
 
 __all__ = [
     "EDGE_LEVELS",
@@ -94,9 +102,22 @@ def build_households(
 
     crowded = crowded_addresses(placed, rules)
     edges, large_groups = candidate_edges(frame, placed, crowded["key"], rules, evidence, as_of)
-    address = pd.factorize(placed["address_key"])[0]
+    homes = pd.Index(placed["address_key"].dropna().unique())
+    address = homes.get_indexer(placed["address_key"])
+    recorded = frame[["node", "address_key"]].dropna().drop_duplicates()
+    recorded = pd.DataFrame(
+        {"node": recorded["node"], "address": homes.get_indexer(recorded["address_key"])}
+    )
     accepted, dropped, oversized = guarded_components(
-        edges, n_nodes, rules.max_household_size, address, EDGE_LEVELS, POSTCODE_LEVEL
+        edges,
+        n_nodes,
+        rules.max_household_size,
+        address,
+        EDGE_LEVELS,
+        POSTCODE_LEVEL,
+        recorded[recorded["address"] >= 0],
+        LOOSE_ONLY,
+        rules.max_address_groups,
     )
     labels = household_labels(accepted, n_nodes)
 

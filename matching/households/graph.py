@@ -40,6 +40,9 @@ def guarded_components(
     address: np.ndarray,
     levels: Sequence[Collection[str]],
     postcode_only: Collection[str],
+    recorded: pd.DataFrame | None = None,
+    loose_only: Collection[str] = (),
+    max_groups: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Add edge levels strongest first; drop a weak level inside components it makes too big.
 
@@ -49,13 +52,27 @@ def guarded_components(
     edge (a reason in ``postcode_only``) is not drawn between two households
     already placed at different addresses: a mother named by a pupil's school
     at one address is not also the same-surname family's at the next door.
+    Unless one of the two households was ever recorded at the other's address
+    (``recorded``: every ``node, address`` code a record showed, at any time):
+    then the two addresses are one family's old and new home, some members
+    placed at the old one by records that lag behind the move. An edge of a
+    reason in ``loose_only`` (sharing an address, nothing more) only adds
+    persons whom stronger evidence has not already grouped: it never joins
+    two groups of two or more (two families sharing a UPRN in a house of
+    flats, a hostel's residents), nor adds anyone where it would bring more
+    than ``max_groups`` groups together (a hostel's single residents: its
+    ``evidence`` names the shared place).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
     for level in levels[1:]:
         candidates = edges[edges["reason"].isin(level)]
         if set(postcode_only).intersection(level):
-            candidates = candidates[~_joins_two_homes(candidates, accepted, address, n_nodes)]
+            candidates = candidates[
+                ~_joins_two_homes(candidates, accepted, address, n_nodes, recorded)
+            ]
+        if set(loose_only).intersection(level):
+            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes, max_groups)]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]
@@ -70,10 +87,34 @@ def guarded_components(
     )
 
 
-def _joins_two_homes(
-    candidates: pd.DataFrame, accepted: pd.DataFrame, address: np.ndarray, n_nodes: int
+def _joins_two_groups(
+    candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int, max_groups: int | None
 ) -> np.ndarray:
-    """Per candidate edge: do its ends belong to components at two different home addresses?
+    """Per candidate edge: are its ends in two different components of two or more persons,
+    or does its place (``evidence``) hold more than ``max_groups`` components?"""
+    labels = components(accepted, n_nodes)
+    size = np.bincount(labels)
+    a = labels[candidates["a"].to_numpy(dtype=np.int64)]
+    b = labels[candidates["b"].to_numpy(dtype=np.int64)]
+    refused = (a != b) & (size[a] >= 2) & (size[b] >= 2)
+    if max_groups is None:
+        return refused
+    ends = pd.DataFrame(
+        {"place": np.tile(candidates["evidence"].to_numpy(dtype=object), 2), "label": np.r_[a, b]}
+    )
+    groups = ends.groupby("place")["label"].nunique()
+    return refused | (candidates["evidence"].map(groups).to_numpy() > max_groups)
+
+
+def _joins_two_homes(
+    candidates: pd.DataFrame,
+    accepted: pd.DataFrame,
+    address: np.ndarray,
+    n_nodes: int,
+    recorded: pd.DataFrame | None,
+) -> np.ndarray:
+    """Per candidate edge: do its ends belong to components at two different home addresses,
+    neither ever recorded at the other's?
 
     A component's home is the address most of its placed members are at
     (``address`` holds one code per node, -1 when placed at a postcode only).
@@ -87,9 +128,22 @@ def _joins_two_homes(
     home = np.full(n_nodes, -1)
     first = top.drop_duplicates("label")
     home[first["label"].to_numpy()] = first["home"].to_numpy()
-    a = home[labels[candidates["a"].to_numpy(dtype=np.int64)]]
-    b = home[labels[candidates["b"].to_numpy(dtype=np.int64)]]
-    return (a >= 0) & (b >= 0) & (a != b)
+    label_a = labels[candidates["a"].to_numpy(dtype=np.int64)]
+    label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
+    a, b = home[label_a], home[label_b]
+    apart = (a >= 0) & (b >= 0) & (a != b)
+    if recorded is None or recorded.empty or not apart.any():
+        return apart
+    # (component, address) pairs some member was recorded at, as one integer each
+    n_addresses = int(address.max(initial=-1)) + 1
+    seen = np.unique(
+        labels[recorded["node"].to_numpy(dtype=np.int64)] * n_addresses
+        + recorded["address"].to_numpy(dtype=np.int64)
+    )
+    moved = np.isin(label_a * n_addresses + np.maximum(b, 0), seen) | np.isin(
+        label_b * n_addresses + np.maximum(a, 0), seen
+    )
+    return apart & ~moved
 
 
 def household_labels(accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:

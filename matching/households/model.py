@@ -17,6 +17,11 @@ class HouseholdRules:
         max_address_persons: addresses with more placed persons than this are
             treated as shared accommodation: no ``co_resident`` or
             ``shared_surname`` edges are drawn there.
+        max_address_groups: no ``co_resident`` edges at an address where they
+            would bring together more than this many groups that stronger
+            rules left apart (a hostel or refuge of single people and small
+            families); a family and one loose person, or two loose persons,
+            still join.
         max_household_size: a weak edge level is dropped inside any component
             it would grow beyond this size.
         max_group_size: tenancies and incidents with more persons than this
@@ -35,6 +40,10 @@ class HouseholdRules:
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
+        surname_typos: read a surname no one else placed in the area has, and
+            one edit (at least four letters, first letter kept) from a surname
+            at the person's postcode, as that surname for ``surname_postcode``
+            (a clerk's slip on a person's only record: DIXUN among DIXONs).
         contact_first_name: a school's named contact whom no one answers by
             full name may be matched by first name alone to the only such
             adult at the pupil's ``"address"``, or, with ``"postcode"``,
@@ -56,6 +65,7 @@ class HouseholdRules:
     """
 
     max_address_persons: int = 15
+    max_address_groups: int = 2
     max_household_size: int = 20
     max_group_size: int = 15
     link_co_residents: bool = True
@@ -63,13 +73,19 @@ class HouseholdRules:
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
     surname_earlier_postcode: bool = True
+    surname_typos: bool = True
     contact_first_name: str = "postcode"
-    contact_first_name_expected: float = 0.1
+    contact_first_name_expected: float = 0.3
     birth_days: int = 3
     moved_together: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_address_persons", "max_household_size", "max_group_size"):
+        for name in (
+            "max_address_persons",
+            "max_address_groups",
+            "max_household_size",
+            "max_group_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"HouseholdRules.{name} must be at least 1")
         if self.contact_first_name not in ("off", "address", "postcode"):

@@ -26,7 +26,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   social care send no address) and a same-surname person at that postcode,
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
-* ``co_resident``: placed at the same current address;
+* ``co_resident``: placed at the same current address, adding only persons
+  no stronger rule grouped (two families sharing a UPRN stay two);
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
@@ -48,6 +49,7 @@ from matching.households.model import HouseholdEvidence, HouseholdRules
 __all__ = [
     "EDGE_LEVELS",
     "EDGE_RULES",
+    "LOOSE_ONLY",
     "POSTCODE_LEVEL",
     "EdgeContext",
     "EdgeRule",
@@ -89,12 +91,14 @@ class Reason:
     """An edge reason: its guard level, and whether a shared postcode is all it needs.
 
     A postcode-only edge never joins two households already placed at
-    different addresses (see :func:`matching.households.graph.guarded_components`).
+    different addresses, and a loose-only edge never joins two groups that
+    stronger evidence formed (see :func:`matching.households.graph.guarded_components`).
     """
 
     name: str
     level: int
     postcode_only: bool = False
+    loose_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,8 +210,11 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     ``parent_contact``: same first and last name, at the pupil's address if
     anyone of that name lives there, else at the pupil's current postcode,
     else at a postcode both were ever recorded at (a family that moved
-    together, one agency not yet told). A contact no one answers by full name
-    is matched by :func:`_unanswered_contacts`.
+    together, one agency not yet told); never one placed at another address
+    of the pupil's postcode (a namesake next door: a parent is placed at the
+    pupil's address, or by postcode alone), nor either of two namesakes away
+    from the pupil's address. A contact no one answers by full name is
+    matched by :func:`_unanswered_contacts`.
     """
     frame, place = ctx.frame, ctx.place
     named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
@@ -234,6 +241,8 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
         postcode_only=pd.isna(key[other]) & pd.notna(postcode[other]),
         pupil_postcode=postcode[pupil],
     )
+    # placed at another address of the pupil's postcode: a namesake next door
+    pairs["next_door"] = pd.notna(key[other]) & ~pairs["same_address"] & pairs["now"]
     # tier of each pair: 2 at the pupil's address, 1 at its current postcode, 0 ever
     pairs["tier"] = pairs["same_address"].astype(int) + pairs["now"].astype(int)
     full_name = (pairs["last_name"] == pairs["contact_last_name"]).to_numpy()
@@ -241,7 +250,11 @@ def _contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     answered = pd.Series(full_name).groupby(by_contact).transform("any").to_numpy()
     named = pairs[full_name]
     best = named["tier"].groupby([named[c] for c in ("node_pupil", *contact)]).transform("max")
-    named = named[named["tier"] == best]
+    named = named[(named["tier"] == best) & ~named["next_door"]]
+    # away from the pupil's address, two namesakes are two guesses
+    by_named = [named[c] for c in ("node_pupil", *contact)]
+    several = named["node_contact"].groupby(by_named).transform("nunique") > 1
+    named = named[(named["tier"] == 2) | ~several]
     return pd.concat(
         [
             _contact_frame(named, "parent_contact"),
@@ -272,7 +285,8 @@ def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series
       expected at the pupil's postcode by chance (the first name's share of
       placed persons times the persons placed there). One placed at another
       address is refused with every postcode-level edge (see
-      :func:`~matching.households.graph.guarded_components`).
+      :func:`~matching.households.graph.guarded_components`), and one whose
+      first name answers two contacts of different surnames is neither's.
     """
     born, scope = ctx.born, ctx.rules.contact_first_name
     now = pairs["now"].to_numpy(dtype=bool)
@@ -311,12 +325,18 @@ def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series
             & per["postcode_only"].to_numpy(dtype=bool)
             & (_expected_first_names(ctx, per) < ctx.rules.contact_first_name_expected)
         )
-    first_name_only = (scope != "off") & unique & adult & ~per["node_contact"].isin(named)
     typos = per["typo"].to_numpy()
+    first_name_only = (
+        (scope != "off") & unique & adult & ~per["node_contact"].isin(named) & ~typos
+    ).to_numpy()
+    # one person answering two contacts' first names (KELLY NAVARRO's children and KELLY
+    # ROBERTS's) is at most one of them: which one is not known
+    claims = per[first_name_only].groupby("node_contact")["contact_last_name"].nunique()
+    first_name_only &= ~per["node_contact"].isin(claims.index[claims > 1]).to_numpy()
     return pd.concat(
         [
             _contact_frame(per[typos], "contact_typo"),
-            _contact_frame(per[~typos & first_name_only.to_numpy()], "contact_first_name"),
+            _contact_frame(per[first_name_only], "contact_first_name"),
         ],
         ignore_index=True,
     )
@@ -454,14 +474,16 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
         .reset_index()
         .dropna(subset="postcode")
     )
-    placed = surnames.merge(current, on="node").assign(earlier=False)
+    placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
     share = placed.groupby("surname")["node"].nunique() / n_placed
+    if rules.surname_typos:
+        placed = pd.concat([placed, _mistyped_surnames(placed, share * n_placed)])
     if rules.surname_earlier_postcode:
         seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
         seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
         earlier = surnames.merge(seen.drop_duplicates(), on="node")
-        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True)])
+        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True, typed=None)])
     at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
     placed = placed.assign(
@@ -473,7 +495,7 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
     placed = placed[shared]
     pairs = placed[placed["address_key"].isna()].merge(
-        placed[["group", "node", "earlier"]], on="group", suffixes=("", "_other")
+        placed[["group", "node", "earlier", "typed"]], on="group", suffixes=("", "_other")
     )
     pairs = pairs[
         (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
@@ -490,8 +512,54 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
             "b": pairs["node_other"].to_numpy(),
             "reason": np.where(then, "surname_earlier_postcode", "surname_postcode"),
             "evidence": (
-                pairs["surname"] + " at " + pairs["postcode"] + np.where(then, " (earlier)", "")
+                pairs["surname"]
+                + _typed_as(pairs["typed"])
+                + _typed_as(pairs["typed_other"])
+                + " at "
+                + pairs["postcode"]
+                + np.where(then, " (earlier)", "")
             ).to_numpy(dtype=object),
+        }
+    )
+
+
+def _typed_as(typed: pd.Series) -> pd.Series:
+    return (" (typed " + typed + ")").fillna("")
+
+
+def _mistyped_surnames(placed: pd.DataFrame, persons: pd.Series) -> pd.DataFrame:
+    """Surnames held by one placed person only, read as the surname one edit away at their postcode.
+
+    A typo on a person's only record makes a surname no one else has; a
+    genuinely rare surname one slip from a neighbour's is rarer still. The
+    first letter is kept (clerks rarely mistype it) and short names are left
+    alone (one edit from many others), and so is a surname one edit from two
+    at the postcode. Returns ``placed`` rows with the corrected ``surname``
+    and the ``typed`` one.
+    """
+    rows = placed[["node", "surname", "postcode", "address_key"]]
+    alone = rows[rows["surname"].map(persons).eq(1) & (rows["surname"].str.len() >= 4)]
+    pairs = alone.merge(
+        rows[["postcode", "surname"]].drop_duplicates(), on="postcode", suffixes=("", "_near")
+    )
+    pairs = pairs[
+        (pairs["surname"] != pairs["surname_near"])
+        & (pairs["surname"].str[0] == pairs["surname_near"].str[0])
+        & ((pairs["surname"].str.len() - pairs["surname_near"].str.len()).abs() <= 1)
+    ]
+    near = cpdist(
+        pairs["surname"].tolist(), pairs["surname_near"].tolist(), scorer=Levenshtein.distance
+    )
+    pairs = pairs[np.asarray(near) == 1]
+    pairs = pairs[~pairs.duplicated(["node", "surname", "postcode"], keep=False)]  # one reading
+    return pd.DataFrame(
+        {
+            "node": pairs["node"].to_numpy(),
+            "surname": pairs["surname_near"].to_numpy(),
+            "postcode": pairs["postcode"].to_numpy(),
+            "address_key": pairs["address_key"].to_numpy(),
+            "earlier": False,
+            "typed": pairs["surname"].to_numpy(),
         }
     )
 
@@ -557,7 +625,7 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
             Reason("surname_earlier_postcode", 3, postcode_only=True),
         ),
     ),
-    EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2),)),
+    EdgeRule("co_resident", _co_resident_edges, (Reason("co_resident", 2, loose_only=True),)),
     EdgeRule(
         "moved_together",
         _moved_together_edges,
@@ -576,3 +644,6 @@ EDGE_LEVELS: tuple[tuple[str, ...], ...] = tuple(
 
 #: Edge reasons that need no shared address, only a shared postcode.
 POSTCODE_LEVEL = frozenset(r.name for r in _REASONS if r.postcode_only)
+
+#: Edge reasons that only add persons no stronger evidence has grouped.
+LOOSE_ONLY = frozenset(r.name for r in _REASONS if r.loose_only)
