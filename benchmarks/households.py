@@ -34,6 +34,7 @@ import pandas as pd
 
 from matching.explain import pairwise_scores
 from matching.households import HouseholdRules, build_households
+from pipeline.generator.errors import DEFAULT_ERRORS
 from pipeline.linkage.link import household_evidence
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench-households"
@@ -57,7 +58,7 @@ def load(households: int, seed: int, workdir: Path) -> Dataset:
     from pipeline.ingest.load import ingest_landing
     from pipeline.warehouse.engine import Warehouse
 
-    root = workdir / f"generated_{households}_{seed}"
+    root = workdir / f"generated_{households}_{seed}_{DEFAULT_ERRORS}"  # a cache of clean data is not reused
     cached = {name: root / f"{name}.parquet" for name in ("mentions", "events")}
     if not all(path.exists() for path in cached.values()):
         if not (root / "truth.csv").exists():
