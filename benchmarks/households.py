@@ -34,6 +34,7 @@ import pandas as pd
 
 from matching.explain import pairwise_scores
 from matching.households import HouseholdRules, build_households
+from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS
 from pipeline.linkage.link import household_evidence
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench-households"
@@ -51,17 +52,17 @@ class Dataset:
     events: pd.DataFrame  # EVENT_COLUMNS of staging.events
 
 
-def load(households: int, seed: int, workdir: Path) -> Dataset:
+def load(households: int, seed: int, workdir: Path, errors: str = DEFAULT_ERRORS) -> Dataset:
     """Generate and ingest once (cached as parquet), then attach the truth."""
     from pipeline.generator import generate
     from pipeline.ingest.load import ingest_landing
     from pipeline.warehouse.engine import Warehouse
 
-    root = workdir / f"generated_{households}_{seed}"
+    root = workdir / f"generated_{households}_{seed}_{errors}"
     cached = {name: root / f"{name}.parquet" for name in ("mentions", "events")}
     if not all(path.exists() for path in cached.values()):
         if not (root / "truth.csv").exists():
-            generate(root, households=households, seed=seed)
+            generate(root, households=households, seed=seed, errors=errors)
         wh = Warehouse.connect(f"duckdb:///{root / 'warehouse.duckdb'}")
         wh.migrate()
         ingest_landing(wh, root / "landing", root / "quarantine")
@@ -175,6 +176,8 @@ def main() -> None:
     parser.add_argument("--households", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
+    parser.add_argument("--errors", choices=sorted(ERROR_PRESETS), default=DEFAULT_ERRORS,
+                        help="errors of real records in the generated data (pipeline.generator.errors)")
     parser.add_argument("--pipeline", action="store_true", help="also run pipeline.linkage.link.link")
     parser.add_argument("--scale", type=int, default=0, help="time the stage on ~N mentions")
     parser.add_argument("--rule", action="append", default=[], help="HouseholdRules NAME=VALUE")
@@ -182,7 +185,7 @@ def main() -> None:
     rules = _rules(args.rule)
     rows, data = [], None
     for households in args.households:
-        data = load(households, args.seed, args.workdir)
+        data = load(households, args.seed, args.workdir, args.errors)
         runs = [run_stage(data, rules)] + ([run_pipeline(data)] if args.pipeline else [])
         rows += [{"households": households, "mentions": len(data.mentions), **r} for r in runs]
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"))

@@ -61,8 +61,10 @@ PG_ADMIN = os.environ.get("FAMILYHUB_BENCH_PG", "postgresql+psycopg://postgres@1
 
 
 def landing_for(rows: int) -> Path:
+    from pipeline.generator.errors import DEFAULT_ERRORS
+
     households = max(1, round(rows / ROWS_PER_HOUSEHOLD))
-    out = CACHE / f"households-{households}"
+    out = CACHE / f"households-{households}-{DEFAULT_ERRORS}"  # a cache of clean data is not reused
     if not (out / "truth.csv").exists():
         from pipeline.generator import generate
 

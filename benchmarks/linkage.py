@@ -49,13 +49,14 @@ import pandas as pd
 from matching.explain import pairwise_scores
 from matching.households import build_households
 from matching.matcher import Matcher, MatchSettings
+from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS
 from pipeline.linkage.link import household_evidence
 
 WORKDIR = Path(tempfile.gettempdir()) / "familyhub-bench"
 
 
 def mentions_with_truth(
-    households: int, seed: int, workdir: Path, fast_ingest: bool = False, errors: str = "none"
+    households: int, seed: int, workdir: Path, fast_ingest: bool = False, errors: str = DEFAULT_ERRORS
 ) -> tuple[pd.DataFrame, str]:
     """A generated data set's mention frame with ``true_person_id`` and ``true_household_id``
     (cached as parquet), and the generator's as-of date.
@@ -71,7 +72,7 @@ def mentions_with_truth(
     return with_truth(pd.read_parquet(cached), root)
 
 
-def generated(households: int, seed: int, workdir: Path, errors: str = "none") -> Path:
+def generated(households: int, seed: int, workdir: Path, errors: str = DEFAULT_ERRORS) -> Path:
     """The folder of a generated data set (generated now unless cached)."""
     from pipeline.generator import generate
 
@@ -434,7 +435,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--skip-splink", action="store_true")
     parser.add_argument(
-        "--errors", choices=["none", "hostile"], default="none",
+        "--errors", choices=sorted(ERROR_PRESETS), default=DEFAULT_ERRORS,
         help="errors of real records in the generated data (pipeline.generator.errors)",
     )
     parser.add_argument(

@@ -27,6 +27,7 @@ import pandas as pd
 from benchmarks.linkage import WORKDIR, mentions_with_truth
 from matching.explain import pairwise_scores
 from matching.matcher import Matcher, MatchSettings
+from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS
 
 TRUTH = ["true_person_id", "true_household_id"]
 IDS = ["nhs_number", "upn", "nino", "source_person_id"]
@@ -161,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--households", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--errors", choices=["none", "hostile"], default="hostile")
+    parser.add_argument("--errors", choices=sorted(ERROR_PRESETS), default=DEFAULT_ERRORS)
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--rows", type=int, default=40, help="rows listed per table")
     args = parser.parse_args()

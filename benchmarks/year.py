@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from matching.explain import pairwise_scores
 from pipeline.generator import generate
+from pipeline.generator.errors import DEFAULT_ERRORS
 from pipeline.generator.replay import Delivery, deliveries, stage
 from pipeline.ingest.quality import prepare_gate
 from pipeline.programme.keyworkers import attach
@@ -151,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("pipeline.runner").setLevel(logging.ERROR)  # the demo key warning, once a month
 
-    out = args.workdir / f"generated_{args.households}_{args.seed}"
+    out = args.workdir / f"generated_{args.households}_{args.seed}_{DEFAULT_ERRORS}"  # not a clean-data cache
     if not (out / "manifest.json").exists():
         generate(out, args.households, args.seed, extracts=13, bad_files=False)
     n_attach = args.attach or max(args.households // 100, 5)

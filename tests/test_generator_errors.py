@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.generator import generate
 from pipeline.generator.errors import (
     ERROR_PRESETS,
@@ -54,6 +57,19 @@ def persons(area: Path) -> pd.DataFrame:
 def test_unknown_preset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="hostile"):
         generate(tmp_path, households=5, seed=1, errors="brutal")
+
+
+def test_every_error_kind_is_on_by_default_and_none_gives_clean_data(tmp_path: Path) -> None:
+    """Issue 13: demo and test data carry every error kind; `--errors none` is the old clean data."""
+    runner = CliRunner()
+    for folder, extra in (("default", []), ("none", ["--errors", "none"])):
+        result = runner.invoke(main, ["generate", str(tmp_path / folder), "--households", "20", *extra])
+        assert result.exit_code == 0, result.output
+    errors = json.loads((tmp_path / "default" / "manifest.json").read_text())["errors"]
+    assert errors == vars(HOSTILE) and all(rate > 0 for rate in errors.values())
+    assert "errors" not in json.loads((tmp_path / "none" / "manifest.json").read_text())
+    generate(tmp_path / "api", households=20, seed=1)
+    assert (tmp_path / "api" / "truth.csv").read_bytes() == (tmp_path / "default" / "truth.csv").read_bytes()
 
 
 def test_mistyped_nhs_numbers_still_pass_modulus_11_at_their_rate() -> None:

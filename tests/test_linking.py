@@ -98,9 +98,12 @@ def test_ids_stay_stable_across_a_second_extract(warehouse: Warehouse, extracts:
     assert set(lost_person) <= set(moved.loc[moved["kind"] == "person", "old_id"])
     kept = person1.drop(lost_person.index)
     assert len(kept) > 0.99 * len(person1)
-    lost_family = family1[family1 != family2.reindex(family1.index)]
+    # families are carried forward on records (a person merging into another of the same family
+    # retires the person id, not the family's hold on the records), so compare family per record
+    family_of1, family_of2 = person1.map(family1), person2.map(family2)
+    lost_family = family_of1[family_of1 != family_of2.reindex(family_of1.index)]
     assert set(lost_family) <= set(moved.loc[moved["kind"] == "family", "old_id"])
-    assert len(lost_family) < 0.05 * len(family1)
+    assert len(lost_family) < 0.05 * len(family_of1)
 
     # new records of people already known join those people's existing ids
     new = extracts.every["mention_id"][~extracts.every["mention_id"].isin(extracts.first["mention_id"])]

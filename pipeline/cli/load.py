@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.options import archive_option, landing_options, open_warehouse, warehouse_option
+from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS
 
 __all__ = ["COMMANDS"]
 
@@ -21,8 +22,9 @@ __all__ = ["COMMANDS"]
               help="Also write deliberately bad files under OUT/bad/ and a few bad rows.")
 @click.option("--extracts", type=click.IntRange(3), default=4, show_default=True,
               help="Monthly extracts per agency, the first a backfill (13: a baseline and a year of deltas).")
-@click.option("--errors", type=click.Choice(["none", "hostile"]), default="none", show_default=True,
-              help="Errors of real records (wrong but valid identifiers, namesakes, shared addresses...).")
+@click.option("--errors", type=click.Choice(sorted(ERROR_PRESETS)), default=DEFAULT_ERRORS, show_default=True,
+              help="Errors of real records (wrong but valid identifiers, namesakes, shared addresses...); "
+                   "'none' gives the clean data of before issue 13.")
 def generate(out: Path, households: int, seed: int, bad_files: bool, extracts: int, errors: str) -> None:
     """Write realistic synthetic extracts for every agency into OUT/landing, with a truth file.
 

@@ -35,7 +35,7 @@ import pandas as pd
 from pipeline.generator.cases import Cases, draw_cases, truth_cases
 from pipeline.generator.dates import day, format_days
 from pipeline.generator.delivery import deliver
-from pipeline.generator.errors import ERROR_PRESETS, Errors, plan_errors
+from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS, Errors, plan_errors
 from pipeline.generator.events import World, health_events, police_events, yot_events
 from pipeline.generator.extracts import FORMATS
 from pipeline.generator.noise import LEVELS, profile_for
@@ -116,7 +116,7 @@ def _write_truth_tables(out: Path, pop: Population, cases: Cases) -> dict:
 
 def generate(
     out: Path, households: int, seed: int, as_of: date = date(2026, 11, 1), bad_files: bool = True,
-    noise: str = "normal", extracts: int = 4, errors: str | Errors = "none",
+    noise: str = "normal", extracts: int = 4, errors: str | Errors = DEFAULT_ERRORS,
 ) -> dict:
     """Write a synthetic area's partner extracts and their truth under ``out``; return a summary.
 
@@ -124,8 +124,9 @@ def generate(
     files under ``bad/`` and ~0.2% bad rows in the landing files. ``extracts`` is the number of
     monthly extracts per agency (the first a backfill; 13 gives a baseline and a year of monthly
     deltas, see :mod:`pipeline.generator.replay`). ``errors`` adds the errors of real records
-    (:mod:`pipeline.generator.errors`): a preset name ("none", "hostile") or an ``Errors``. The
-    same arguments always give the same bytes.
+    (:mod:`pipeline.generator.errors`): a preset name ("hostile", the default, or "none" for
+    the clean data of before issue 13) or an ``Errors``. The same arguments always give the
+    same bytes.
     """
     if noise not in LEVELS:
         raise ValueError(f"noise must be one of {sorted(LEVELS)}, not {noise!r}")
