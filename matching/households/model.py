@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["HouseholdEvidence", "HouseholdRules", "Households"]
+__all__ = ["EdgeContext", "HouseholdEvidence", "HouseholdRules", "Households"]
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,31 @@ class Households:
     edges: pd.DataFrame
     guard: pd.DataFrame
     dropped_edges: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class EdgeContext:
+    """What every edge builder may read.
+
+    Attributes:
+        frame: mentions seen by the evaluation date, one row each, with their
+            person ``node`` and its ``current_postcode`` and ``current_address_key``.
+        place: one row per node, where it is placed (:func:`placement.place`).
+        groups: mentions of usable groups (declared kinds, not too large).
+        at_address: placed nodes at addresses that are not crowded.
+        surnames: every ``node, surname`` (parts of double-barrelled ones too).
+        born: per node the ``min``, ``median`` and ``max`` date of birth recorded.
+        age: per node, age in years on the evaluation date (median date of birth).
+        rules: the tunable limits.
+        evidence: which group kinds and event types count.
+    """
+
+    frame: pd.DataFrame
+    place: pd.DataFrame
+    groups: pd.DataFrame
+    at_address: pd.DataFrame
+    surnames: pd.DataFrame
+    born: pd.DataFrame
+    age: pd.Series
+    rules: HouseholdRules
+    evidence: HouseholdEvidence
