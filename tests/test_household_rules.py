@@ -515,6 +515,33 @@ def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() ->
     assert family_of(households([*rows, lodger]), "lodger") == {"lodger"}
 
 
+def test_a_shared_address_never_joins_a_tenancy_to_a_non_member() -> None:
+    """A current tenancy lists who lives there: a pupil also recorded at a separated father's
+    flat, or the tenant of another flat under the same UPRN, is not joined to its members by
+    the address alone; a non-member is still joined by stronger evidence (a shared surname),
+    so is a child whose named carer has a tenant's surname, and two non-members at one address
+    still join each other."""
+    flat = {"uprn": "100012345678", "postcode": "LS1 1AA", "address": "1 MILL LANE"}
+    tenancy = {"group_kind": "tenancy", "group_ref": "housing:T1", "tenancy_current": True, **flat}
+    rows = [
+        mention("tenant", last_name="MAYNARD", dob="1990-01-01", **tenancy),
+        mention("pupil", last_name="BROMBY", dob="2012-01-01", **flat),
+    ]
+    assert family_of(households(rows), "pupil") == {"pupil"}
+    other = {"group_kind": "tenancy", "group_ref": "housing:T2", "tenancy_current": True, **flat}
+    neighbour = mention("neighbour", last_name="SHARP", dob="1948-01-01", **other)
+    assert family_of(households([rows[0], neighbour]), "neighbour") == {"neighbour"}
+    son = mention("son", last_name="MAYNARD", dob="2015-01-01", **flat)
+    assert family_of(households([*rows, son]), "son") == {"tenant", "son"}
+    partner = mention("partner", last_name="REES", dob="1991-01-01", **flat)
+    assert family_of(households([rows[1], partner]), "pupil") == {"pupil", "partner"}
+    # a child the tenancy does not list, whose named carer is of the tenant's surname
+    child = mention("child", last_name="BULLOCK", dob="2016-01-01", contact_first_name="LIZ",
+                    contact_last_name="MAYNARD", **flat)
+    assert family_of(households([rows[0], child]), "child") == {"tenant", "child"}
+    assert family_of(households(rows, co_resident_tenancy=False), "pupil") == {"tenant", "pupil"}
+
+
 def test_residents_of_a_hostel_are_not_one_household() -> None:
     """Three single residents of a hostel share its UPRN and nothing else: three households;
     two people sharing a flat and nothing else are one."""

@@ -27,6 +27,11 @@ class HouseholdRules:
         max_group_size: tenancies and incidents with more persons than this
             are not used (a data error or a block-wide record).
         link_co_residents: draw ``co_resident`` edges at all.
+        co_resident_tenancy: a shared address alone never joins a member of a
+            current residence group (a tenancy) to a non-member: the tenancy
+            lists who lives there (a child also recorded at a separated
+            parent's tenancy, two tenancies under one UPRN); a person sharing a
+            member's surname there, or whose named parent or carer does, still joins.
         surname_expected: a postcode-only person and a same-surname person at
             their postcode are paired when fewer people of that surname than
             this are expected there by chance (the surname's share of the
@@ -69,6 +74,7 @@ class HouseholdRules:
     max_household_size: int = 20
     max_group_size: int = 15
     link_co_residents: bool = True
+    co_resident_tenancy: bool = True
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
     surname_family_years: float = 70

@@ -27,7 +27,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
 * ``co_resident``: placed at the same current address, adding only persons
-  no stronger rule grouped (two families sharing a UPRN stay two);
+  no stronger rule grouped (two families sharing a UPRN stay two), and never
+  a person a current tenancy there does not list to its members;
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
@@ -137,20 +138,25 @@ def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.
     )
 
 
-def _tenancy_edges(ctx: EdgeContext) -> pd.DataFrame:
-    """Members of a residence group (a tenancy) current on the evaluation date placed there.
+def _current_tenancies(ctx: EdgeContext) -> pd.DataFrame:
+    """Mentions of residence groups (tenancies) current on the evaluation date whose member is
+    placed there.
 
     Placement lets a current tenancy outrank later stale postcodes, so a
     member placed elsewhere has a newer tenancy or a newer full address.
     """
     tenancies = ctx.groups[ctx.groups["group_kind"].isin(ctx.evidence.residence_groups)]
-    current = tenancies["current_tenancy"]
     stayed = (
         tenancies["current_postcode"].isna()
         | tenancies["postcode"].isna()
         | (tenancies["current_postcode"] == tenancies["postcode"])
     )
-    return _star(tenancies[current & stayed], ["group_ref"], "tenancy", "group_ref")
+    return tenancies[tenancies["current_tenancy"] & stayed]
+
+
+def _tenancy_edges(ctx: EdgeContext) -> pd.DataFrame:
+    """Members of a residence group (a tenancy) current on the evaluation date placed there."""
+    return _star(_current_tenancies(ctx), ["group_ref"], "tenancy", "group_ref")
 
 
 def _incident_edges(ctx: EdgeContext) -> pd.DataFrame:
@@ -408,10 +414,38 @@ def _moved_together_edges(ctx: EdgeContext) -> pd.DataFrame:
 
 
 def _co_resident_edges(ctx: EdgeContext) -> pd.DataFrame:
-    """Persons placed at the same current address (unless ``rules.link_co_residents`` is off)."""
+    """Persons placed at the same current address (unless ``rules.link_co_residents`` is off).
+
+    With ``rules.co_resident_tenancy``, a current tenancy's members are the
+    household at its address: a shared address alone never joins a member to a
+    non-member (a child also known at a separated parent's flat, another
+    tenancy under one UPRN). Stronger evidence, such as a shared surname or a
+    named parent, still does.
+    """
     if not ctx.rules.link_co_residents:
         return _no_edges()
-    return _star(ctx.at_address, ["address_key"], "co_resident", "address_key")
+    placed = ctx.at_address.assign(tenancy="")
+    if ctx.rules.co_resident_tenancy:
+        placed["tenancy"] = _tenancy_of_address(ctx, placed)
+    return _star(placed, ["address_key", "tenancy"], "co_resident", "address_key")
+
+
+def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
+    """Per placed node, the current tenancy at its address it belongs to, or ``""``.
+
+    A member belongs to its tenancy; so does a non-member who shares a member's
+    surname there, or whose named parent or carer has it (a child born since the
+    tenancy began, or the tenant's partner's child, is not listed).
+    """
+    tenancies = _current_tenancies(ctx)
+    tenancy = placed["node"].map(tenancies.groupby("node")["group_ref"].min())
+    at = placed[["node", "address_key"]].assign(tenancy=tenancy.to_numpy())
+    members = at.dropna(subset="tenancy").merge(ctx.surnames, on="node")
+    contacts = ctx.frame[["node", "contact_last_name"]].dropna().drop_duplicates()
+    named = pd.concat([ctx.surnames, contacts.set_axis(["node", "surname"], axis=1)])
+    others = at[tenancy.isna().to_numpy()].drop(columns="tenancy").merge(named, on="node")
+    kin = members.drop(columns="node").merge(others, on=["address_key", "surname"])
+    return tenancy.fillna(placed["node"].map(kin.groupby("node")["tenancy"].min())).fillna("")
 
 
 #: The household rules, in the order their edges are drawn.
