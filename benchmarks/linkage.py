@@ -98,7 +98,7 @@ def scratch_warehouse(root: Path, pg: str | None = None) -> Iterator[str]:
     """URL of a throw-away warehouse holding the data set's ingest: a fresh PostgreSQL
     database ingested now (``pg``: an admin URL), else a copy of the cached embedded one."""
     if pg is not None:
-        from benchmarks.year import pg_warehouse
+        from benchmarks.scratch import pg_warehouse
         from pipeline.ingest.load import ingest_landing
 
         with pg_warehouse(pg, prefix="fh_bench_linkage") as wh, tempfile.TemporaryDirectory() as tmp:

@@ -30,10 +30,10 @@ from pathlib import Path
 from unittest import mock
 
 import pandas as pd
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.scratch import pg_warehouse
 from pipeline.ingest import ledger
 from pipeline.ingest.agencies import load_agencies
 from pipeline.warehouse.engine import Warehouse
@@ -113,17 +113,8 @@ def main() -> None:
         if backend == "duckdb":
             measure("", args.years)
             continue
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"fh_bench_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"'))
-        try:
-            measure(admin.url.set(database=name).render_as_string(hide_password=False), args.years)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-            admin.dispose()
-
+        with pg_warehouse(PG_ADMIN, prefix="fh_bench_sensor") as wh:
+            measure(wh.engine.url.render_as_string(hide_password=False), args.years)
 
 if __name__ == "__main__":
     main()

@@ -22,14 +22,13 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
+from benchmarks.scratch import pg_warehouse
 from matching.explain import pairwise_scores
 from pipeline.generator import generate
 from pipeline.generator.errors import DEFAULT_ERRORS
@@ -123,24 +122,6 @@ def agreement(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> dict[st
             "cohort_agreement": len(ea & eb) / max(len(ea | eb), 1)}
 
 
-@contextmanager
-def pg_warehouse(admin_url: str, prefix: str = "fh_bench_year") -> Iterator[Warehouse]:
-    """A fresh PostgreSQL warehouse (database ``prefix_<random>``), dropped afterwards."""
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    wh = Warehouse.connect(admin.url.set(database=name).render_as_string(hide_password=False))
-    wh.migrate()
-    try:
-        yield wh
-    finally:
-        wh.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--households", type=int, default=20000)
@@ -159,7 +140,7 @@ def main() -> None:
     run = args.workdir / f"run_{uuid.uuid4().hex[:8]}"
 
     prepare_gate()  # Great Expectations' import (~5-10 s) once, before any timed run: not the baseline's
-    with pg_warehouse(args.pg) as wh:
+    with pg_warehouse(args.pg, prefix="fh_bench_year") as wh:
         def mid_year(month: int, delivery: Delivery) -> None:
             if month == 6:
                 attached = attach_eligible(wh, delivery.as_of, n_attach, ["Key Worker A", "Key Worker B"])
@@ -176,7 +157,7 @@ def main() -> None:
     print("seconds per step:\n" + stage_table(stages))
     if args.no_one_shot:
         return
-    with pg_warehouse(args.pg) as wh:
+    with pg_warehouse(args.pg, prefix="fh_bench_year") as wh:
         once = one_shot(wh, out, run / "once")
         print(f"one-shot run on every file: {once:.1f} s")
         agree = agreement(monthly, final_state(wh))

@@ -113,13 +113,13 @@ def warehouse_pool() -> str:
 
 
 @contextmanager
-def _warehouse(url: str | None = None) -> Iterator[Warehouse]:
+def _warehouse() -> Iterator[Warehouse]:
     """The warehouse for one task, closed afterwards (releases the DuckDB file lock).
 
     Tasks never change the schema (the deployment upgrades it once, and the loader role may
     not): a warehouse behind this release fails the task at once, without retries, saying so.
     """
-    wh = Warehouse.connect(url or settings().warehouse_url)
+    wh = Warehouse.connect(settings().warehouse_url)
     try:
         try:
             wh.require_current()
@@ -148,12 +148,11 @@ def pending_files(agency: str) -> list[str]:
     unsafe to read (a link, a pipe, ...) is never hashed: it is returned as pending, so its
     ``gate_and_load`` task refuses it loudly until someone removes it.
     """
-    task = settings()  # read once: a sensor pokes often
-    files = find_files(task.landing, agency)
+    files = find_files(settings().landing, agency)
     if not files:
         return []
     declared = get_agency(agency)
-    with _warehouse(task.warehouse_url) as wh:
+    with _warehouse() as wh:
         seen = set(recorded(wh, files)["path"])
         return [str(p) for p in files if str(p) not in seen
                 and (not _safe(p, declared) or earlier_copy(wh, sha256_of(p), p.name).empty)]

@@ -419,10 +419,11 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     new = ~mentions["mention_id"].isin(previous.index)
     rates = delivery_match_rates(mentions[["mention_id", "agency", "file_id", "person_id"]], new, result)
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
+    touched = None if mode == "full" else _touched_persons(
+        mention_person, old, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy())
     with wh.begin() as conn:
         _write_changed_records(wh, conn, mention_person, old)
-        _write_persons(wh, conn, mentions, None if mode == "full" else _touched_persons(
-            mention_person, old, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy()))
+        _write_persons(wh, conn, mentions, touched)
         wh.sync(conn, "linked.person_family", members[["person_id", "family_id", "address", "postcode", "located_on"]],
                 key=["person_id"])
         wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],

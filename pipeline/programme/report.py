@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -43,7 +43,7 @@ class ReportData:
     outcomes: pd.DataFrame  # reporting.family_outcome rows of (programme, as_of)
     alerts: pd.DataFrame  # kind, n
     feeds: pd.DataFrame | None = None  # per agency: schedule, last file, state, flagged deliveries
-    agency_linkage: pd.DataFrame | None = None  # reporting.agency_linkage
+    agency_linkage: pd.DataFrame = field(default_factory=pd.DataFrame)  # reporting.agency_linkage
 
 
 def collect(wh: Warehouse, programme: str | None = None, as_of: date | None = None) -> ReportData:
@@ -238,8 +238,7 @@ def render(data: ReportData) -> str:
         linkage={"cards": [("record pairs scored", f"{len(data.links):,}"), ("clerical review queue", f"{review:,}"),
                            ("records linked by a match weight", f"{len(data.person_weights):,}")],
                  "chart": _chart(_linkage_chart(data.links, data.person_weights), "match-weight distribution"),
-                 "elsewhere": linked_elsewhere_table(
-                     data.agency_linkage if data.agency_linkage is not None else pd.DataFrame())},
+                 "elsewhere": linked_elsewhere_table(data.agency_linkage)},
         claims={"cards": [("claims", f"{len(claims):,}"), ("claimed", _money(float(claims["amount"].sum())))],
                 "chart": _chart(_claims_chart(claims), "claims by window"), "table": claim_table},
         savings={"cards": [("attached families", f"{saved['families']:,}"),
