@@ -343,9 +343,13 @@ def review_oracle(url: str, mentions: pd.DataFrame, as_of: str, workdir: Path) -
     the ``familyhub`` commands on the warehouse at ``url``.
 
     Returns:
-        ``queue`` (pairs exported), ``answered``, ``seconds`` (the two links, export and
+        ``queue`` (pairs exported), ``answered``, ``left`` (pairs still queued after the second
+        link: what one round of review did not settle), ``seconds`` (the two links, export and
         import), and person and family per record ``before`` and ``after`` review.
     """
+    from pipeline.linkage.review_queue import open_queue
+    from pipeline.warehouse.engine import Warehouse
+
     truth = mentions.set_index("mention_id")["true_person_id"]
     sheet_path = workdir / f"review_{uuid.uuid4().hex[:8]}.csv"
     who = ("--as", "benchmark", "--reason", "review oracle benchmark")
@@ -362,7 +366,12 @@ def review_oracle(url: str, mentions: pd.DataFrame, as_of: str, workdir: Path) -
         sheet_path.unlink(missing_ok=True)
     _familyhub("link", "--warehouse", url, "--as-of", as_of)
     seconds = time.perf_counter() - start
-    return {"queue": len(sheet), "answered": int((answered["decision"] != "").sum()),
+    wh = Warehouse.connect(url)
+    try:
+        left = len(open_queue(wh))
+    finally:
+        wh.engine.dispose()
+    return {"queue": len(sheet), "answered": int((answered["decision"] != "").sum()), "left": left,
             "seconds": seconds, "before": before, "after": linked_state(url)}
 
 
@@ -509,7 +518,7 @@ def _run_oracle(url: str, mentions: pd.DataFrame, as_of: str, root: Path, workdi
     outcome = review_oracle(url, mentions, as_of, workdir)
     print(f"\nclerical review: {outcome['queue']:,} pair(s) queued, "
           f"{outcome['queue'] / len(mentions):.2%} of {len(mentions):,} records; "
-          f"{outcome['answered']:,} answered by the oracle")
+          f"{outcome['answered']:,} answered by the oracle; {outcome['left']:,} queued after review")
     groups = record_groups(mentions, root, as_of)
     rows = []
     for label, (persons, families_) in (("before", outcome["before"]), ("after", outcome["after"])):

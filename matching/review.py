@@ -174,9 +174,17 @@ def build_queue(
     log: pd.DataFrame | None = None,
     *,
     profiles: pd.Series | None = None,
+    persons: pd.Series | None = None,
     requeue_unsure: bool = False,
 ) -> pd.DataFrame:
     """The pairs still waiting for a person, most likely matches first.
+
+    With ``persons`` (the run's person per mention id) the queue asks one question per pair
+    of persons, not per pair of records: a pair inside one person is left out (an answer
+    would change nothing), so is a pair between two persons another answered pair already
+    stands between (a ``match`` joins the two whole persons at the next link, a ``non-match``
+    keeps them apart through any chain of links), and of the rest only the strongest pair
+    per two persons is shown; its answer binds the others in the same way.
 
     Args:
         uncertain: pairs in the uncertain band: ``mention_id_l``,
@@ -184,12 +192,15 @@ def build_queue(
         log: the decision log (:data:`DECISION_COLUMNS`); decided pairs are
             left out, whichever way round they were decided.
         profiles: mention id -> representative mention id (see module doc).
+        persons: mention id -> person (of the run that scored the pairs); a
+            record without one stands for itself.
         requeue_unsure: show pairs answered ``unsure`` again (e.g. to a
             senior reviewer); by default any answer takes a pair off the queue.
 
     Returns:
         ``uncertain`` rows in canonical pair order (``mention_id_l`` <
-        ``mention_id_r``), one row per pair, sorted by weight descending.
+        ``mention_id_r``), one row per pair (per pair of persons with
+        ``persons``), sorted by weight descending.
     """
     missing = {"mention_id_l", "mention_id_r", "match_weight"} - set(uncertain.columns)
     if missing:
@@ -209,7 +220,30 @@ def build_queue(
     queue = queue[undecided].sort_values(
         ["match_weight", "mention_id_l", "mention_id_r"], ascending=[False, True, True]
     )
-    return queue.drop_duplicates(["mention_id_l", "mention_id_r"]).reset_index(drop=True)
+    queue = queue.drop_duplicates(["mention_id_l", "mention_id_r"])
+    if persons is not None:
+        queue = _one_per_persons(queue, decided, persons)
+    return queue.reset_index(drop=True)
+
+
+def _person_pair(left: pd.Series, right: pd.Series, persons: pd.Series) -> pd.MultiIndex:
+    """Unordered (person, person) of record pairs; a record without a person stands for itself."""
+    of_left = left.map(persons).fillna(left).to_numpy(dtype=object)
+    of_right = right.map(persons).fillna(right).to_numpy(dtype=object)
+    swap = of_left > of_right
+    return _pair_index(np.where(swap, of_right, of_left), np.where(swap, of_left, of_right))
+
+
+def _one_per_persons(
+    queue: pd.DataFrame, decided: pd.DataFrame, persons: pd.Series
+) -> pd.DataFrame:
+    """The strongest pair of each two persons no answered pair stands between (``queue`` is
+    sorted strongest first); pairs inside one person are left out."""
+    key = _person_pair(queue["mention_id_l"], queue["mention_id_r"], persons)
+    answered = _person_pair(decided["mention_id_l"], decided["mention_id_r"], persons)
+    apart = key.get_level_values(0) != key.get_level_values(1)
+    keep = apart & ~key.isin(answered) & ~key.duplicated()
+    return queue[keep]
 
 
 def export_queue(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from matching.review import DECISION_COLUMNS
+from matching.review import DECISION_COLUMNS, build_queue
 from pipeline.ingest.load import ingest_landing
 from pipeline.linkage.link import bind_decisions, link
 from pipeline.linkage.review_queue import import_decisions
@@ -206,6 +206,24 @@ def test_bind_decisions_joins_matches_transitively_and_reports_contradictions() 
     bound = bind_decisions(labels, contradiction, mentions, none)
     assert bound.labels["a|1"] != bound.labels["c|1"]  # the non-match holds ...
     assert len(bound.warnings) == 1 and "could not hold" in bound.warnings[0]  # ... and says so
+
+
+def test_an_answer_on_the_one_queued_pair_of_two_persons_binds_their_other_records() -> None:
+    ids = ["a|1", "a|2", "b|1", "b|2"]
+    labels = pd.Series(["x", "x", "y", "y"], index=ids)
+    mentions = pd.DataFrame({"mention_id": ids, "first_name": ["A", "AA", "B", "BB"], "dob": "2000-01-01"})
+    uncertain = pd.DataFrame({"mention_id_l": ["a|2", "a|1"], "mention_id_r": ["b|2", "b|1"],
+                              "match_weight": [3.0, 1.0]})
+    asked = build_queue(uncertain, persons=labels)
+    assert asked[["mention_id_l", "mention_id_r"]].values.tolist() == [["a|2", "b|2"]]
+    links = pd.DataFrame({"mention_id_l": ["a|1", "b|1", "a|1"], "mention_id_r": ["a|2", "b|2", "b|1"],
+                          "match_weight": [20.0, 20.0, 8.0]})
+    later = pd.Series("x", index=ids)  # a later run links a|1 and b|1, the pair nobody was shown
+    kept_apart = bind_decisions(later, _log(("a|2", "b|2", "non-match", "Bob")), mentions, lambda nodes: links)
+    assert kept_apart.labels["a|1"] == kept_apart.labels["a|2"] != kept_apart.labels["b|1"]
+    assert kept_apart.labels["b|1"] == kept_apart.labels["b|2"]
+    joined = bind_decisions(labels, _log(("a|2", "b|2", "match", "Ann")), mentions, lambda nodes: links)
+    assert joined.labels.nunique() == 1  # both whole persons, a|1 and b|1 with them
 
 
 def _log(*rows: tuple[str, str, str, str]) -> pd.DataFrame:

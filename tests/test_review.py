@@ -81,6 +81,30 @@ def test_queue_is_canonical_sorted_and_leaves_out_decided_pairs() -> None:
     assert build_queue(UNCERTAIN, decided)["match_weight"].tolist() == [6.5, 2.0]
 
 
+def test_queue_asks_once_per_two_persons() -> None:
+    # A = {police N1 twice, health E1}, B = {schools A1, health E2}; dwp C1 and yot Y1 unlinked
+    persons = pd.Series({"police|OC/1|N1": "A", "police|OC/3|N1": "A", "health|E1": "A",
+                         "schools|A1|2025-AUT": "B", "health|E2": "B"})
+    uncertain = pairs(
+        ("police|OC/1|N1", "health|E1", 9.0),  # inside A: an answer would change nothing
+        ("police|OC/1|N1", "schools|A1|2025-AUT", 3.0),
+        ("health|E2", "police|OC/3|N1", 5.0),  # the strongest of A and B
+        ("health|E1", "health|E2", 1.0),
+        ("dwp|C1", "yot|Y1", 2.0),  # records without a person stand for themselves
+        ("dwp|C1", "health|E2", 0.5),
+    )
+    queue = build_queue(uncertain, persons=persons)
+    assert list(zip(queue["mention_id_l"], queue["mention_id_r"], strict=True)) == [
+        ("health|E2", "police|OC/3|N1"), ("dwp|C1", "yot|Y1"), ("dwp|C1", "health|E2")]
+    assert len(build_queue(uncertain)) == 6  # without persons: every record pair
+    for answer in ("match", "non-match", "unsure"):  # an answer on any pair of A and B settles A and B
+        answered = log(decision("health|E1", "health|E2", answer))
+        assert build_queue(uncertain, answered, persons=persons)["match_weight"].tolist() == [2.0, 0.5]
+    unsure = log(decision("health|E2", "police|OC/3|N1", "unsure"))
+    assert build_queue(uncertain, unsure, persons=persons, requeue_unsure=True)["match_weight"].tolist() == [
+        5.0, 2.0, 0.5]
+
+
 def test_unsure_leaves_the_queue_unless_asked_and_undo_puts_a_pair_back() -> None:
     unsure = log(decision("dwp|C1", "yot|Y1", "unsure"))
     assert 2.0 not in build_queue(UNCERTAIN, unsure)["match_weight"].tolist()

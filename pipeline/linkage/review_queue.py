@@ -5,9 +5,10 @@ The pure rules (what is queued, what a decision means, how a file is validated) 
 
 * the queue is ``linked.record_links`` rows with ``status = 'review'``, minus pairs with a
   standing answer in ``linked.review_decisions`` (decisions about any record identical to a
-  queued one count: pairs are compared between profile representatives) and minus pairs whose
-  two records are already one person (a ``match`` joining two persons takes the other
-  uncertain pairs between them off the queue too);
+  queued one count: pairs are compared between profile representatives), asked once per pair
+  of persons (:func:`matching.review.build_queue` with the last run's persons): pairs inside
+  one person and pairs between two persons an answered pair already stands between are left
+  out, and of the rest only the strongest pair per two persons is shown;
 * exports are blind unless scores are asked for, audited (a reason, and one audit row per
   person and family whose records are in the file) and safe to open in a spreadsheet
   (:func:`pipeline.governance.exports.export_identifiable`: a cell starting with ``=``, ``+``, ``-``,
@@ -131,25 +132,11 @@ def open_queue(wh: Warehouse, *, requeue_unsure: bool = False) -> pd.DataFrame:
     )
     if uncertain.empty:
         return uncertain
-    queue = build_queue(
-        uncertain, decision_log(wh), profiles=_profile_map(wh), requeue_unsure=requeue_unsure
+    persons = wh.read("select mention_id, person_id from linked.mention_person")
+    return build_queue(
+        uncertain, decision_log(wh), profiles=_profile_map(wh),
+        persons=persons.set_index("mention_id")["person_id"], requeue_unsure=requeue_unsure,
     )
-    return queue[~_one_person(wh, queue)].reset_index(drop=True)
-
-
-def _one_person(wh: Warehouse, pairs: pd.DataFrame) -> np.ndarray:
-    """Which pairs' two records are already one person, joined through surer links (or by a
-    reviewer's answer on another pair): answering them would change nothing, so on the generated
-    data with every error kind they were nearly all true matches and a third of the queue."""
-    ids = pd.DataFrame({"mention_id": pd.unique(np.r_[pairs["mention_id_l"], pairs["mention_id_r"]])})
-    with wh.begin() as conn, wh.staged(conn, "_fh_ids", ids):
-        person = wh.read(
-            "select p.mention_id, p.person_id from linked.mention_person p "
-            "join _fh_ids i on i.mention_id = p.mention_id", conn=conn,
-        ).set_index("mention_id")["person_id"]
-    left = person.reindex(pairs["mention_id_l"]).to_numpy(dtype=object)
-    right = person.reindex(pairs["mention_id_r"]).to_numpy(dtype=object)
-    return pd.notna(left) & (left == right)
 
 
 def restore_keys(frame: pd.DataFrame) -> pd.DataFrame:
