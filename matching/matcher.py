@@ -51,7 +51,8 @@ class PersonLinkResult:
             representative mention used in ``links``), ``match_weight`` (strongest accepted
             link of the profile; null when the mention is alone or only identical records
             join it), and ``person_id`` for incremental runs.
-        review: pairs in the uncertain band, same columns as ``links``.
+        review: pairs in the uncertain band, same columns as ``links``; pairs the generation
+            rule forbids (born a generation apart) are never in it.
         dropped: accepted links removed to satisfy cannot-link rules, same columns plus ``reason``.
         model: the trained model (with this run's statistics in ``model.run``).
         blocking: per pass: pairs added, blocks, largest block, split/dropped blocks, worst keys.
@@ -274,8 +275,12 @@ class Matcher:
         identity = model.identity_weight(scan.levels)
         accept = th.accepts(weight, identity)
         band = (weight >= th.review_weight) & (identity >= th.identity_review_min_weight) & ~accept
+        constraints = self.constraints(run)
+        # records born a generation apart never merge: no answer could join them, and on the
+        # tuning seeds none of them was one person (father and son of one name, mostly)
+        band[band] = ~constraints.conflict_kinds(scan.left[band], scan.right[band])[0]
         clustered = self.clustering.cluster(
-            run, scan.left[accept], scan.right[accept], weight[accept], groups
+            run, scan.left[accept], scan.right[accept], weight[accept], groups, constraints
         )
         pairs = self._pair_frame(run, scan, weight, identity)
         links_all = pairs[accept].reset_index(drop=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from matching.blocking import Blocker
-from matching.clustering import ClusterResult, cluster
+from matching.clustering import ClusterResult, Constraints, cluster
 from matching.comparisons import Comparer, FieldTable
 from matching.explain import pairwise_scores, waterfall
 from matching.scoring import (
@@ -262,11 +262,12 @@ class ClusteringNamespace:
         right: np.ndarray,
         weight: np.ndarray,
         groups: np.ndarray | None = None,
+        constraints: Constraints | None = None,
     ) -> ClusterResult:
-        """Cluster a run's profiles with the settings' cannot-link rules (see :func:`cluster`)."""
-        result = cluster(
-            len(run.profiles.frame), left, right, weight, self._matcher.constraints(run), groups
-        )
+        """Cluster a run's profiles with the settings' cannot-link rules (see :func:`cluster`;
+        ``constraints``: the run's, when already built)."""
+        rules = self._matcher.constraints(run) if constraints is None else constraints
+        result = cluster(len(run.profiles.frame), left, right, weight, rules, groups)
         if len(result.dropped):
             log.info(
                 "clustering dropped %d links to keep cannot-link rules: %s",

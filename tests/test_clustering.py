@@ -172,6 +172,28 @@ def test_a_shared_identifier_never_merges_two_generations() -> None:
     assert clusters["police|son"] == clusters["health|son"]
 
 
+def test_records_born_a_generation_apart_are_never_queued_for_review() -> None:
+    at_home = {"postcode": "DH1 0DS", "address": "77 NEWTON ROAD"}
+    rows = [  # a son named after his father, and his father's record with the year mistyped
+        mention("police|dad", "police", "MARTIN", "BARTHORPE", "1983-12-09", source_person_id="police:N9", **at_home),
+        mention("schools|son", "schools", "MARTIN", "BARTHORPE", "2007-05-31", upn="B1", **at_home),
+        mention("housing|dad", "housing", "MARTIN", "BARTHORPE", "1993-12-09", **at_home),
+    ]
+    frame = pd.concat([population(), pd.DataFrame(rows)], ignore_index=True)
+    trainer = Matcher(SMALL)
+    trainer.link_persons(frame)
+    model = trainer.model
+    model.thresholds = replace(model.thresholds, accept=0.999999, review=0.001, identity_review_min_weight=-np.inf)
+    matcher = Matcher(SMALL, model=model)
+    review = matcher.link_persons(frame).review
+    queued = set(zip(review["mention_id_l"], review["mention_id_r"], strict=True))
+    queued |= {(b, a) for a, b in queued}
+    weight = matcher.diagnostics.waterfall(frame, "police|dad", "schools|son")["weight"].iloc[-1]
+    assert weight >= model.thresholds.review_weight  # the band would hold the pair by its weight ...
+    assert ("police|dad", "schools|son") not in queued and ("housing|dad", "schools|son") not in queued
+    assert ("police|dad", "housing|dad") in queued  # ... a typo in the year stays a question
+
+
 def test_placeholder_dates_of_birth_link_but_never_agree() -> None:
     rows = [
         mention("health|x", "health", "POPPY", "PARKIN", "1998-11-11", nhs_number="9990000009", sex="F"),
