@@ -17,7 +17,9 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   ``contact_first_name``: on first name alone when no one answers the full
   name (a changed surname), the only adult of that name at the address, or
   the only one sharing a postcode with the pupil, known there by postcode
-  alone, when the first name is rare enough there;
+  alone, when the first name is rare enough there; ``contact_unplaced``: on
+  full name anywhere, when the only person of that name has no postcode or
+  address on any record;
 * ``birth``: a mother's birth event on a child's date of birth at the
   child's postcode (events needed);
 * ``shared_surname``: a shared surname (or part of a double-barrelled one)
@@ -459,6 +461,7 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
             Reason("parent_contact", 0),
             Reason("contact_typo", 0),
             Reason("contact_first_name", 4, postcode_only=True),
+            Reason("contact_unplaced", 0),
         ),
     ),
     EdgeRule("birth", _birth_edges, (Reason("birth", 0),)),
