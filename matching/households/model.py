@@ -42,6 +42,11 @@ class HouseholdRules:
         surname_family_years: the most years between a child (under 18) and
             an older person whose ages fit a family for ``surname_expected_family``
             (55: a parent or sibling; about 80 also admits a grandparent).
+        surname_expected_couple: ... or fewer than this when both are adults at
+            most ``surname_couple_years`` apart, as a couple's ages are (two
+            unrelated adults of a surname are any ages).
+        surname_couple_years: the most years between two adults whose ages
+            fit a couple for ``surname_expected_couple``.
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
@@ -78,6 +83,8 @@ class HouseholdRules:
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
+    surname_expected_couple: float = 0.15
+    surname_couple_years: float = 8
     surname_earlier_postcode: bool = True
     surname_typos: bool = True
     contact_first_name: str = "postcode"

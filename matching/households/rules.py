@@ -283,9 +283,12 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     the placed persons times the persons placed there) is below
     ``rules.surname_expected``, or below ``rules.surname_expected_family``
     when their ages fit a child with a parent or sibling (the younger under
-    18, at most ``rules.surname_family_years`` apart). A SMITH shares a postcode with another SMITH
-    by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
-    SMITH child and a SMITH thirty years older.
+    18, at most ``rules.surname_family_years`` apart), or below
+    ``rules.surname_expected_couple`` when they fit a couple (both adults, at
+    most ``rules.surname_couple_years`` apart). A SMITH shares a postcode with
+    another SMITH by chance; a WHITHOPE rarely does, and two adult SMITHs more
+    often than a SMITH child and a SMITH thirty years older, or two SMITHs of
+    an age.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
     current = (
@@ -321,9 +324,15 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
         (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
     ]
     one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
-    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= rules.surname_family_years)
-    expected = pairs["expected"].to_numpy()
-    plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
+    adults, gap = np.fmin(one, other) >= 18, np.abs(one - other)
+    family = (np.fmin(one, other) < 18) & (gap <= rules.surname_family_years)
+    couple = adults & (gap <= rules.surname_couple_years)
+    limit = np.select(
+        [family, couple],
+        [rules.surname_expected_family, rules.surname_expected_couple],
+        rules.surname_expected,
+    )
+    plausible = pairs["expected"].to_numpy() < limit
     pairs = pairs[plausible]
     then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
