@@ -66,6 +66,12 @@ class HouseholdRules:
             postcode by chance (the first name's share of the placed persons
             times the persons placed there), and only a person known there by
             postcode alone.
+        contact_unplaced_expected: a school's named contact is matched by
+            full name anywhere to the only person of that name, when no record
+            places that person (no postcode, no address), if fewer persons of
+            that full name than this are expected in the area by chance (the
+            first name's share times the surname's share times the persons); 0
+            turns it off.
         birth_days: a mother's birth event (:class:`HouseholdEvidence`) at
             most this many days from a child's date of birth, at the child's
             postcode, makes a ``birth`` edge (-1 turns the rule off).
@@ -89,6 +95,7 @@ class HouseholdRules:
     surname_typos: bool = True
     contact_first_name: str = "postcode"
     contact_first_name_expected: float = 0.3
+    contact_unplaced_expected: float = 0.1
     birth_days: int = 3
     moved_together: int = 2
 

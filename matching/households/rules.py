@@ -18,8 +18,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   name (a changed surname), the only adult of that name at the address, or
   the only one sharing a postcode with the pupil, known there by postcode
   alone, when the first name is rare enough there; ``contact_unplaced``: on
-  full name anywhere, when the only person of that name has no postcode or
-  address on any record;
+  full name anywhere, when the only person of that (uncommon) name has no
+  postcode or address on any record;
 * ``birth``: a mother's birth event on a child's date of birth at the
   child's postcode (events needed);
 * ``shared_surname``: a shared surname (or part of a double-barrelled one)
