@@ -323,23 +323,6 @@ def test_a_common_surname_at_a_postcode_joins_a_child_and_a_parent_not_two_adult
     assert family_of(result, "gran") == {"gran"}
 
 
-def test_two_adults_of_a_surname_whose_ages_fit_a_couple_join_at_a_less_rare_surname() -> None:
-    """KIERAN WATERS at an address and MICHELLE WATERS, two years older, known to health by
-    postcode only: about 0.09 WATERS are expected there by chance."""
-    rows = [
-        mention("kieran", last_name="WATERS", dob="1966-09-22", **HIGH_ST),
-        mention("michelle", last_name="WATERS", dob="1964-07-11", postcode="LS1 1AA"),
-        *neighbours("LS1 1AA"),
-        *[mention(f"waters{i}", last_name="WATERS", postcode=f"LS8 {i}YY") for i in range(4)],
-        *area(),
-    ]
-    assert family_of(households(rows), "kieran") == {"kieran", "michelle"}
-    assert family_of(households(rows, surname_expected_couple=0.05), "kieran") == {"kieran"}
-    # twenty-four years apart: not a couple's ages, and not rare enough for any two adults
-    rows[1] = {**rows[1], "dob": "1990-07-11"}
-    assert family_of(households(rows), "kieran") == {"kieran"}
-
-
 def test_a_rare_surname_joins_the_family_at_a_postcode_the_person_was_recorded_at() -> None:
     """BRIAN GILSHAW's school has the family's new address; health still places his father and
     grandfather, known by postcode only, at the old postcode, where Brian was recorded too."""

@@ -44,7 +44,9 @@ class HouseholdRules:
             (55: a parent or sibling; about 80 also admits a grandparent).
         surname_expected_couple: ... or fewer than this when both are adults at
             most ``surname_couple_years`` apart, as a couple's ages are (two
-            unrelated adults of a surname are any ages).
+            unrelated adults of a surname are any ages), and the person known by
+            postcode has no other such partner there, nor is either one a member
+            of a current tenancy (it would list the partner).
         surname_couple_years: the most years between two adults whose ages
             fit a couple for ``surname_expected_couple``.
         surname_earlier_postcode: also pair, on the same terms, a person once
@@ -90,7 +92,7 @@ class HouseholdRules:
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
     surname_expected_couple: float = 0.15
-    surname_couple_years: float = 8
+    surname_couple_years: float = 6
     surname_earlier_postcode: bool = True
     surname_typos: bool = True
     contact_first_name: str = "postcode"

@@ -285,7 +285,8 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     when their ages fit a child with a parent or sibling (the younger under
     18, at most ``rules.surname_family_years`` apart), or below
     ``rules.surname_expected_couple`` when they fit a couple (both adults, at
-    most ``rules.surname_couple_years`` apart). A SMITH shares a postcode with
+    most ``rules.surname_couple_years`` apart, and the only one of a partner's
+    age there for the person known by postcode). A SMITH shares a postcode with
     another SMITH by chance; a WHITHOPE rarely does, and two adult SMITHs more
     often than a SMITH child and a SMITH thirty years older, or two SMITHs of
     an age.
@@ -326,7 +327,14 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
     adults, gap = np.fmin(one, other) >= 18, np.abs(one - other)
     family = (np.fmin(one, other) < 18) & (gap <= rules.surname_family_years)
-    couple = adults & (gap <= rules.surname_couple_years)
+    # a current tenancy lists its tenant's partner: one it does not list is not theirs
+    tenants = _current_tenancies(ctx)["node"].unique()
+    listed = np.isin(pairs["node"], tenants) | np.isin(pairs["node_other"], tenants)
+    couple = adults & (gap <= rules.surname_couple_years) & ~listed
+    # a couple is two: with two or more of a partner's age there, which one is not known
+    partners = pd.Series(pairs["node_other"].to_numpy()[couple])
+    candidates = partners.groupby([pairs["node"].to_numpy()[couple], pairs["group"].to_numpy()[couple]])
+    couple[couple] = candidates.transform("nunique").to_numpy() == 1
     limit = np.select(
         [family, couple],
         [rules.surname_expected_family, rules.surname_expected_couple],
