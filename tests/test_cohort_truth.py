@@ -34,6 +34,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from benchmarks.cohort_truth import cohort_frames, household_of_family, score
 from pipeline.programme.cohort import evaluate, load_programme
 from pipeline.programme.cohort.frames import prepare_events, prepare_members
 from pipeline.programme.cohort.rules import Context, condition_hits
@@ -93,57 +94,13 @@ def truth_frames(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The loaded events and their persons, as they really are (see the module docstring)."""
     events = w.events.drop(columns=["person_id", "family_id"]).merge(w.truth, on=KEY, how="left", validate="m:1")
     assert events["true_person_id"].notna().all(), "every loaded record is in truth.csv"
-    events = events.rename(columns={"true_person_id": "person_id", "true_household_id": "family_id"})
-    seen = w.persons[w.persons["true_person_id"].isin(events["person_id"])]
-    postcode = w.households.set_index("true_household_id")["postcode"]
-    members = pd.DataFrame({
-        "family_id": seen["true_household_id"],
-        "person_id": seen["true_person_id"],
-        "dob": pd.to_datetime(seen["dob"]),
-        "postcode": seen["true_household_id"].map(postcode),
-    })
-    return events, members
-
-
-def _plurality(frame: pd.DataFrame, group: str, value: str) -> pd.Series:
-    """Per `group`, the `value` it holds most often (ties: the smallest value)."""
-    counts = frame.groupby([group, value]).size().rename("n").reset_index()
-    top = counts.sort_values([group, "n", value], ascending=[True, False, True]).drop_duplicates(group)
-    return top.set_index(group)[value]
+    return cohort_frames(events, w.persons, w.households)
 
 
 def true_household_of_family(w: World) -> pd.Series:
     """Linked family_id -> the true household holding most of its persons."""
     records = w.events[[*KEY, "person_id", "family_id"]].merge(w.truth, on=KEY)
-    true_person = _plurality(records, "person_id", "true_person_id")
-    household = w.persons.set_index("true_person_id")["true_household_id"]
-    persons = w.members[["person_id", "family_id"]].drop_duplicates("person_id")
-    persons = persons.assign(true_household_id=persons["person_id"].map(true_person).map(household))
-    return _plurality(persons.dropna(subset=["true_household_id"]), "family_id", "true_household_id")
-
-
-@dataclass(frozen=True)
-class Score:
-    precision: float
-    recall: float
-    predicted: int
-    true: int
-    missed: list[str]  # truly eligible households no predicted eligible family stands for
-    extra: list[str]  # predicted eligible families not standing for a distinct eligible household
-
-
-def score(predicted: pd.DataFrame, true: pd.DataFrame, household_of: pd.Series) -> Score:
-    families = predicted.loc[predicted["eligible"], "family_id"]
-    eligible = set(true.loc[true["eligible"], "family_id"])
-    stands_for = families.map(household_of)
-    hits = stands_for.isin(eligible) & ~stands_for.duplicated()
-    found = set(stands_for[hits])
-    return Score(
-        precision=hits.sum() / len(families) if len(families) else 1.0,
-        recall=len(found) / len(eligible) if eligible else 1.0,
-        predicted=len(families), true=len(eligible),
-        missed=sorted(eligible - found), extra=sorted(families[~hits]),
-    )
+    return household_of_family(records, w.members, w.persons)
 
 
 def explain(w: World, household: str, true_cohort: pd.DataFrame, predicted: pd.DataFrame) -> str:

@@ -223,6 +223,19 @@ def test_a_named_contact_is_found_at_a_postcode_the_family_left() -> None:
     assert family_of(households(rows), "dean") == {"dean"}
 
 
+def test_a_named_contact_placed_nowhere_is_matched_by_a_full_name_no_one_else_has() -> None:
+    """The police know PAMELA BRYANT with no postcode: nothing places her anywhere else."""
+    rows = [mention("dean", **PUPIL), pamela(last_name="BRYANT", postcode=None), *area()]
+    result = households(rows)
+    assert family_of(result, "dean") == {"dean", "pamela"}
+    assert reasons(result) == {"contact_unplaced"}
+    # among two people, PAMELA and BRYANT are common names: a namesake is likely
+    assert family_of(households(rows[:2]), "dean") == {"dean"}
+    # a second PAMELA BRYANT in the area: which one is not known
+    rows.append(pamela("other", last_name="BRYANT", postcode="NE17 1XX"))
+    assert family_of(households(rows), "dean") == {"dean"}
+
+
 def test_people_recorded_at_the_same_two_postcodes_moved_together() -> None:
     """A father (DWP) and a daughter (health), different surnames, both seen before and after a
     move; a neighbour seen at the old postcode only stays apart."""

@@ -3,7 +3,8 @@
 Schools name a pupil's contacts; this rule finds each contact among the persons by full name at
 the pupil's address (else current postcode, else a postcode both were ever recorded at), then by
 first name and a surname a typo away, then by first name alone when no one answers the full name
-(a changed surname), guarded by how many people of that first name chance would put there.
+(a changed surname), guarded by how many people of that first name chance would put there; and
+by full name alone when the only person of that uncommon name is placed nowhere (no postcode).
 Kept apart from :mod:`matching.households.rules` (the registry) because it is the largest rule.
 """
 
@@ -74,9 +75,46 @@ def contact_edges(ctx: EdgeContext) -> pd.DataFrame:
         [
             _contact_frame(named, "parent_contact"),
             _unanswered_contacts(ctx, pairs[~answered], named["node_contact"]),
+            _unplaced_contacts(ctx),
         ],
         ignore_index=True,
     )
+
+
+def _unplaced_contacts(ctx: EdgeContext) -> pd.DataFrame:
+    """A named contact held, by full name, by one person only in the area, whom no record places.
+
+    A parent known only to police or health with the postcode left blank shares no postcode
+    with the pupil, so :func:`contact_edges` cannot look for them there; with no postcode or
+    address at all nothing says they live elsewhere, and a full name held by no one else is
+    theirs (``contact_unplaced``), unless the name is common enough that a namesake of a contact
+    no agency knows is likely: ``rules.contact_unplaced_expected`` or more persons of that full
+    name expected in the area by chance (the first name's share times the surname's share times
+    the persons named).
+    """
+    frame, place = ctx.frame, ctx.place
+    unplaced = (place["postcode"].isna() & place["address_key"].isna()).to_numpy()
+    names = frame[["node", "first_name", "last_name"]].dropna().drop_duplicates()
+    holders = names.groupby(["first_name", "last_name"])["node"].transform("size").to_numpy()
+    persons = max(names["node"].nunique(), 1)
+    share = {
+        part: names.drop_duplicates(["node", part])[part].value_counts() / persons
+        for part in ("first_name", "last_name")
+    }
+    expected = (
+        names["first_name"].map(share["first_name"]) * names["last_name"].map(share["last_name"])
+    ).to_numpy() * persons
+    names = names[
+        (holders == 1)
+        & unplaced[names["node"].to_numpy()]
+        & (expected < ctx.rules.contact_unplaced_expected)
+    ]
+    contact = ["contact_first_name", "contact_last_name"]
+    pupils = frame[["node", *contact]].dropna().drop_duplicates()
+    pairs = pupils.merge(
+        names, left_on=contact, right_on=["first_name", "last_name"], suffixes=("_pupil", "_contact")
+    )
+    return _contact_frame(pairs[pairs["node_pupil"] != pairs["node_contact"]], "contact_unplaced")
 
 
 def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series) -> pd.DataFrame:

@@ -42,6 +42,13 @@ class HouseholdRules:
         surname_family_years: the most years between a child (under 18) and
             an older person whose ages fit a family for ``surname_expected_family``
             (55: a parent or sibling; about 80 also admits a grandparent).
+        surname_expected_couple: ... or fewer than this when both are adults at
+            most ``surname_couple_years`` apart, as a couple's ages are (two
+            unrelated adults of a surname are any ages), and the person known by
+            postcode has no other such partner there, nor is either one a member
+            of a current tenancy (it would list the partner).
+        surname_couple_years: the most years between two adults whose ages
+            fit a couple for ``surname_expected_couple``.
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
@@ -61,6 +68,12 @@ class HouseholdRules:
             postcode by chance (the first name's share of the placed persons
             times the persons placed there), and only a person known there by
             postcode alone.
+        contact_unplaced_expected: a school's named contact is matched by
+            full name anywhere to the only person of that name, when no record
+            places that person (no postcode, no address), if fewer persons of
+            that full name than this are expected in the area by chance (the
+            first name's share times the surname's share times the persons); 0
+            turns it off.
         birth_days: a mother's birth event (:class:`HouseholdEvidence`) at
             most this many days from a child's date of birth, at the child's
             postcode, makes a ``birth`` edge (-1 turns the rule off).
@@ -78,10 +91,13 @@ class HouseholdRules:
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
+    surname_expected_couple: float = 0.15
+    surname_couple_years: float = 6
     surname_earlier_postcode: bool = True
     surname_typos: bool = True
     contact_first_name: str = "postcode"
     contact_first_name_expected: float = 0.3
+    contact_unplaced_expected: float = 0.1
     birth_days: int = 3
     moved_together: int = 2
 

@@ -17,7 +17,9 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   ``contact_first_name``: on first name alone when no one answers the full
   name (a changed surname), the only adult of that name at the address, or
   the only one sharing a postcode with the pupil, known there by postcode
-  alone, when the first name is rare enough there;
+  alone, when the first name is rare enough there; ``contact_unplaced``: on
+  full name anywhere, when the only person of that (uncommon) name has no
+  postcode or address on any record;
 * ``birth``: a mother's birth event on a child's date of birth at the
   child's postcode (events needed);
 * ``shared_surname``: a shared surname (or part of a double-barrelled one)
@@ -281,9 +283,13 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     the placed persons times the persons placed there) is below
     ``rules.surname_expected``, or below ``rules.surname_expected_family``
     when their ages fit a child with a parent or sibling (the younger under
-    18, at most ``rules.surname_family_years`` apart). A SMITH shares a postcode with another SMITH
-    by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
-    SMITH child and a SMITH thirty years older.
+    18, at most ``rules.surname_family_years`` apart), or below
+    ``rules.surname_expected_couple`` when they fit a couple (both adults, at
+    most ``rules.surname_couple_years`` apart, and the only one of a partner's
+    age there for the person known by postcode). A SMITH shares a postcode with
+    another SMITH by chance; a WHITHOPE rarely does, and two adult SMITHs more
+    often than a SMITH child and a SMITH thirty years older, or two SMITHs of
+    an age.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
     current = (
@@ -319,9 +325,22 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
         (pairs["node"] != pairs["node_other"]) & ~(pairs["earlier"] & pairs["earlier_other"])
     ]
     one, other = age.to_numpy()[pairs["node"]], age.to_numpy()[pairs["node_other"]]
-    family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= rules.surname_family_years)
-    expected = pairs["expected"].to_numpy()
-    plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
+    adults, gap = np.fmin(one, other) >= 18, np.abs(one - other)
+    family = (np.fmin(one, other) < 18) & (gap <= rules.surname_family_years)
+    # a current tenancy lists its tenant's partner: one it does not list is not theirs
+    tenants = _current_tenancies(ctx)["node"].unique()
+    listed = np.isin(pairs["node"], tenants) | np.isin(pairs["node_other"], tenants)
+    couple = adults & (gap <= rules.surname_couple_years) & ~listed
+    # a couple is two: with two or more of a partner's age there, which one is not known
+    partners = pd.Series(pairs["node_other"].to_numpy()[couple])
+    candidates = partners.groupby([pairs["node"].to_numpy()[couple], pairs["group"].to_numpy()[couple]])
+    couple[couple] = candidates.transform("nunique").to_numpy() == 1
+    limit = np.select(
+        [family, couple],
+        [rules.surname_expected_family, rules.surname_expected_couple],
+        rules.surname_expected,
+    )
+    plausible = pairs["expected"].to_numpy() < limit
     pairs = pairs[plausible]
     then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
@@ -459,6 +478,7 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
             Reason("parent_contact", 0),
             Reason("contact_typo", 0),
             Reason("contact_first_name", 4, postcode_only=True),
+            Reason("contact_unplaced", 0),
         ),
     ),
     EdgeRule("birth", _birth_edges, (Reason("birth", 0),)),
