@@ -17,7 +17,8 @@ Method, chosen so that only the hub's own errors count:
   that stand for a distinct truly eligible household / predicted eligible families (a
   household split into two eligible families counts once; the other is a false positive).
 
-The figures are reported as a warning (visible in any pytest run) and as junit properties.
+The scoring is ``benchmarks/cohort_errors.py``'s, which also lists why each extra family is
+there. The figures are reported as a warning (visible in any pytest run) and as junit properties.
 Reproduce with ``.venv/bin/pytest tests/test_cohort_truth.py -q``; other generated sets with
 ``COHORT_TRUTH_SEED=11 .venv/bin/pytest tests/test_cohort_truth.py -q`` (seed 7 is the one
 the rules and the linkage were tuned on).
@@ -28,16 +29,22 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 import pytest
 
+from benchmarks.cohort_errors import (
+    KEY,
+    World,
+    score,
+    true_household_of_family,
+    truth_frames,
+    truth_world,
+)
 from pipeline.programme.cohort import evaluate, load_programme
 from pipeline.programme.cohort.frames import prepare_events, prepare_members
 from pipeline.programme.cohort.rules import Context, condition_hits
-from pipeline.programme.identification import load_inputs
 from pipeline.runner import run_all
 from pipeline.warehouse.engine import Warehouse
 
@@ -53,22 +60,6 @@ TARGETS = {
     "none": {"tf2015": (0.98, 0.98), "tf2012": (0.98, 0.98), "sf2022": (0.995, 0.99)},
     "hostile": {"tf2015": (0.98, 0.98), "tf2012": (0.98, 0.98), "sf2022": (0.95, 0.99)},
 }
-KEY = ["agency", "record_key"]
-
-
-@dataclass(frozen=True)
-class World:
-    """The hub's inputs and linkage on a generated set, with that set's truth."""
-
-    errors: str  # the generator's errors preset
-    as_of: date
-    wh: Warehouse
-    events: pd.DataFrame
-    members: pd.DataFrame
-    referrals: pd.DataFrame
-    truth: pd.DataFrame  # one row per (agency, record_key): true_person_id, true_household_id
-    persons: pd.DataFrame  # truth_persons.csv
-    households: pd.DataFrame  # truth_households.csv
 
 
 @pytest.fixture(scope="module", params=sorted(TARGETS))
@@ -81,69 +72,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     wh = Warehouse.connect(f"duckdb:///{out / 'wh.duckdb'}")
     wh.migrate()
     run_all(wh, out / "landing", out / "quarantine", as_of, list(PROGRAMMES))
-
-    def csv(name: str) -> pd.DataFrame:
-        return pd.read_csv(out / name, dtype=str, keep_default_na=False)
-
-    truth = csv("truth.csv").drop_duplicates(KEY)[[*KEY, "true_person_id", "true_household_id"]]
-    return World(request.param, as_of, wh, *load_inputs(wh), truth, csv("truth_persons.csv"), csv("truth_households.csv"))
-
-
-def truth_frames(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The loaded events and their persons, as they really are (see the module docstring)."""
-    events = w.events.drop(columns=["person_id", "family_id"]).merge(w.truth, on=KEY, how="left", validate="m:1")
-    assert events["true_person_id"].notna().all(), "every loaded record is in truth.csv"
-    events = events.rename(columns={"true_person_id": "person_id", "true_household_id": "family_id"})
-    seen = w.persons[w.persons["true_person_id"].isin(events["person_id"])]
-    postcode = w.households.set_index("true_household_id")["postcode"]
-    members = pd.DataFrame({
-        "family_id": seen["true_household_id"],
-        "person_id": seen["true_person_id"],
-        "dob": pd.to_datetime(seen["dob"]),
-        "postcode": seen["true_household_id"].map(postcode),
-    })
-    return events, members
-
-
-def _plurality(frame: pd.DataFrame, group: str, value: str) -> pd.Series:
-    """Per `group`, the `value` it holds most often (ties: the smallest value)."""
-    counts = frame.groupby([group, value]).size().rename("n").reset_index()
-    top = counts.sort_values([group, "n", value], ascending=[True, False, True]).drop_duplicates(group)
-    return top.set_index(group)[value]
-
-
-def true_household_of_family(w: World) -> pd.Series:
-    """Linked family_id -> the true household holding most of its persons."""
-    records = w.events[[*KEY, "person_id", "family_id"]].merge(w.truth, on=KEY)
-    true_person = _plurality(records, "person_id", "true_person_id")
-    household = w.persons.set_index("true_person_id")["true_household_id"]
-    persons = w.members[["person_id", "family_id"]].drop_duplicates("person_id")
-    persons = persons.assign(true_household_id=persons["person_id"].map(true_person).map(household))
-    return _plurality(persons.dropna(subset=["true_household_id"]), "family_id", "true_household_id")
-
-
-@dataclass(frozen=True)
-class Score:
-    precision: float
-    recall: float
-    predicted: int
-    true: int
-    missed: list[str]  # truly eligible households no predicted eligible family stands for
-    extra: list[str]  # predicted eligible families not standing for a distinct eligible household
-
-
-def score(predicted: pd.DataFrame, true: pd.DataFrame, household_of: pd.Series) -> Score:
-    families = predicted.loc[predicted["eligible"], "family_id"]
-    eligible = set(true.loc[true["eligible"], "family_id"])
-    stands_for = families.map(household_of)
-    hits = stands_for.isin(eligible) & ~stands_for.duplicated()
-    found = set(stands_for[hits])
-    return Score(
-        precision=hits.sum() / len(families) if len(families) else 1.0,
-        recall=len(found) / len(eligible) if eligible else 1.0,
-        predicted=len(families), true=len(eligible),
-        missed=sorted(eligible - found), extra=sorted(families[~hits]),
-    )
+    return truth_world(out, wh, request.param, as_of)
 
 
 def explain(w: World, household: str, true_cohort: pd.DataFrame, predicted: pd.DataFrame) -> str:
