@@ -515,6 +515,27 @@ def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() ->
     assert family_of(households([*rows, lodger]), "lodger") == {"lodger"}
 
 
+def test_a_shared_address_never_joins_a_family_that_weaker_kin_evidence_formed() -> None:
+    """The MORGAN pupil shares a UPRN with the PATELs; her father, known by postcode alone,
+    joins her by their rare surname (a weaker level than the address): she is his family's,
+    and the address alone does not join that family to the PATELs."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    rows = [
+        mention("mum", last_name="PATEL", dob="1985-01-01", **house),
+        mention("son", last_name="PATEL", dob="2015-01-01", **house),
+        mention("girl", last_name="WHITHOPE", dob="2020-01-01", **house),
+        mention("dad", last_name="WHITHOPE", dob="1994-01-01", postcode="LS1 1AA"),
+        *neighbours("LS1 1AA"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "girl") == {"girl", "dad"}
+    assert family_of(result, "mum") == {"mum", "son"}
+    # without the father the pupil is a loose person at the address, and joins as before
+    assert family_of(households([r for r in rows if r["person_id"] != "dad"]), "girl") == {
+        "mum", "son", "girl"}
+
+
 def test_a_shared_address_never_joins_a_tenancy_to_a_non_member() -> None:
     """A current tenancy lists who lives there: a pupil also recorded at a separated father's
     flat, or the tenant of another flat under the same UPRN, is not joined to its members by

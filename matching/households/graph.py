@@ -57,7 +57,8 @@ def guarded_components(
     then the two addresses are one family's old and new home, some members
     placed at the old one by records that lag behind the move. An edge of a
     reason in ``loose_only`` (sharing an address, nothing more) only adds
-    persons whom stronger evidence has not already grouped: it never joins
+    persons whom no other rule groups, at any level (a pupil joined to her
+    father by their surname at the postcode is a group): it never joins
     two groups of two or more (two families sharing a UPRN in a house of
     flats, a hostel's residents), nor adds anyone where it would bring more
     than ``max_groups`` groups together (a hostel's single residents: its
@@ -65,14 +66,19 @@ def guarded_components(
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
-    for level in levels[1:]:
+    for i, level in enumerate(levels[1:], start=1):
         candidates = edges[edges["reason"].isin(level)]
         if set(postcode_only).intersection(level):
             candidates = candidates[
                 ~_joins_two_homes(candidates, accepted, address, n_nodes, recorded)
             ]
         if set(loose_only).intersection(level):
-            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes, max_groups)]
+            # groups are what every other rule forms, weaker levels too (kin by surname at a
+            # postcode): a shared address alone never joins one of them to another
+            weaker = [reason for later in levels[i + 1 :] for reason in later]
+            kin = edges[edges["reason"].isin(weaker) & ~edges["reason"].isin(loose_only)]
+            grouped = pd.concat([accepted, kin])
+            candidates = candidates[~_joins_two_groups(candidates, grouped, n_nodes, max_groups)]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]

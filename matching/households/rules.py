@@ -27,7 +27,7 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
 * ``co_resident``: placed at the same current address, adding only persons
-  no stronger rule grouped (two families sharing a UPRN stay two), and never
+  no other rule grouped (two families sharing a UPRN stay two), and never
   a person a current tenancy there does not list to its members;
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
@@ -491,5 +491,5 @@ EDGE_LEVELS: tuple[tuple[str, ...], ...] = tuple(
 #: Edge reasons that need no shared address, only a shared postcode.
 POSTCODE_LEVEL = frozenset(r.name for r in _REASONS if r.postcode_only)
 
-#: Edge reasons that only add persons no stronger evidence has grouped.
+#: Edge reasons that only add persons no other rule has grouped.
 LOOSE_ONLY = frozenset(r.name for r in _REASONS if r.loose_only)
