@@ -536,6 +536,28 @@ def test_a_shared_address_never_joins_a_family_that_weaker_kin_evidence_formed()
         "mum", "son", "girl"}
 
 
+def test_a_shared_address_joins_a_family_only_at_its_home() -> None:
+    """MIA, whose school has her at her separated father's flat half the time, is placed there;
+    her mother and brother, who name the same home, are placed at theirs: the father is not
+    joined to their family by the flat."""
+    home = {"address": "5 DISRAELI ROAD", "postcode": "LS1 1AA"}
+    flat = {"address": "8 STATION STREET", "postcode": "LS2 2BB"}
+    contact = {"last_name": "CROSSLEY", "contact_first_name": "NICOLA", "contact_last_name": "WHITE"}
+    rows = [
+        mention("nicola", first_name="NICOLA", last_name="WHITE", dob="1992-02-07", **home),
+        mention("mip", dob="2014-08-23", **contact, **home),
+        mention("mia", seen="2024-09-01", dob="2014-08-23", **contact, **home),
+        mention("mia", seen="2025-01-01", dob="2014-08-23", **contact, **flat),
+        mention("mia", seen="2025-05-01", dob="2014-08-23", **contact, **home),
+        mention("gary", first_name="GARY", last_name="BURNS", dob="1961-12-08", **flat),
+    ]
+    result = households(rows)
+    assert family_of(result, "mia") == {"nicola", "mip", "mia"}
+    # the flat is the home of a pupil known there alone: the man there is her family
+    alone = [row for row in rows if row["person_id"] in ("mia", "gary")]
+    assert family_of(households(alone), "mia") == {"mia", "gary"}
+
+
 def test_a_shared_address_never_joins_a_tenancy_to_a_non_member() -> None:
     """A current tenancy lists who lives there: a pupil also recorded at a separated father's
     flat, or the tenant of another flat under the same UPRN, is not joined to its members by

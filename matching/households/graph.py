@@ -62,7 +62,8 @@ def guarded_components(
     two groups of two or more (two families sharing a UPRN in a house of
     flats, a hostel's residents), nor adds anyone where it would bring more
     than ``max_groups`` groups together (a hostel's single residents: its
-    ``evidence`` names the shared place).
+    ``evidence`` names the shared place), nor joins a group at an address that
+    is not its home (:func:`_at_home`: a child placed at a separated parent's).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
@@ -78,7 +79,10 @@ def guarded_components(
             weaker = [reason for later in levels[i + 1 :] for reason in later]
             kin = edges[edges["reason"].isin(weaker) & ~edges["reason"].isin(loose_only)]
             grouped = pd.concat([accepted, kin])
-            candidates = candidates[~_joins_two_groups(candidates, grouped, n_nodes, max_groups)]
+            candidates = candidates[
+                ~_joins_two_groups(candidates, grouped, n_nodes, max_groups)
+                & _at_home(candidates, grouped, address, n_nodes)
+            ]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]
@@ -110,6 +114,29 @@ def _joins_two_groups(
     )
     groups = ends.groupby("place")["label"].nunique()
     return refused | (candidates["evidence"].map(groups).to_numpy() > max_groups)
+
+
+def _at_home(
+    candidates: pd.DataFrame, grouped: pd.DataFrame, address: np.ndarray, n_nodes: int
+) -> np.ndarray:
+    """Per candidate edge between two persons placed at one address: is it home to both ends'
+    groups (no other address holds more of a group's placed members)?
+
+    A child of separated parents placed at the father's flat by half her records is one of
+    her mother's group placed there: that address is not her group's home, and its residents
+    are not joined to her family by the address alone.
+    """
+    labels = components(grouped, n_nodes)
+    placed = address >= 0
+    counts = pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
+    most = counts.groupby(level="label").max()
+    a = candidates["a"].to_numpy(dtype=np.int64)
+    here = address[a]
+    home = np.ones(len(candidates), dtype=bool)
+    for end in (a, candidates["b"].to_numpy(dtype=np.int64)):
+        at = pd.MultiIndex.from_arrays([labels[end], here], names=["label", "home"])
+        home &= counts.reindex(at).fillna(0).to_numpy() >= most.reindex(labels[end]).to_numpy()
+    return home
 
 
 def _joins_two_homes(

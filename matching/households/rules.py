@@ -27,8 +27,9 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
 * ``co_resident``: placed at the same current address, adding only persons
-  no other rule grouped (two families sharing a UPRN stay two), and never
-  a person a current tenancy there does not list to its members;
+  no other rule grouped (two families sharing a UPRN stay two), only at
+  the home of the group it joins (not a separated parent's flat where a child
+  is placed), and never a person a current tenancy there does not list to its members;
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
