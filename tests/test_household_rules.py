@@ -594,6 +594,14 @@ def test_residents_of_a_hostel_are_not_one_household() -> None:
     assert [family_of(result, name) for name in ("ash", "bo", "cy")] == [{"ash"}, {"bo"}, {"cy"}]
     assert family_of(households(rows[:2]), "ash") == {"ash", "bo"}
     assert family_of(households(rows, max_address_groups=3), "ash") == {"ash", "bo", "cy"}
+    # a pupil no rule joins to anyone there still counts as a group of the hostel
+    mum = mention("mum", first_name="SUSAN", last_name="CLARKE", **hostel)
+    girl = mention("girl", last_name="NORHOPE", dob="2009-03-24", contact_first_name="SUSAN",
+                   contact_last_name="CLARKE", **hostel)
+    boy = mention("boy", last_name="TODCROFT", dob="2016-12-07", contact_first_name="LIZ",
+                  contact_last_name="GOLDDALE", **hostel)
+    assert family_of(households([mum, girl, rows[0]]), "ash") == {"ash", "mum", "girl"}
+    assert family_of(households([mum, girl, rows[0], boy]), "ash") == {"ash"}
 
 
 def test_a_first_name_answering_two_families_contacts_is_neither_ones() -> None:

@@ -61,8 +61,8 @@ def guarded_components(
     father by their surname at the postcode is a group): it never joins
     two groups of two or more (two families sharing a UPRN in a house of
     flats, a hostel's residents), nor adds anyone where it would bring more
-    than ``max_groups`` groups together (a hostel's single residents: its
-    ``evidence`` names the shared place), nor joins a group at an address that
+    than ``max_groups`` groups together (a hostel's single residents; every
+    person placed at the address counts), nor joins a group at an address that
     is not its home (:func:`_at_home`: a child placed at a separated parent's).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
@@ -80,7 +80,7 @@ def guarded_components(
             kin = edges[edges["reason"].isin(weaker) & ~edges["reason"].isin(loose_only)]
             grouped = pd.concat([accepted, kin])
             candidates = candidates[
-                ~_joins_two_groups(candidates, grouped, n_nodes, max_groups)
+                ~_joins_two_groups(candidates, grouped, n_nodes, max_groups, address)
                 & _at_home(candidates, grouped, address, n_nodes)
             ]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
@@ -98,22 +98,27 @@ def guarded_components(
 
 
 def _joins_two_groups(
-    candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int, max_groups: int | None
+    candidates: pd.DataFrame,
+    accepted: pd.DataFrame,
+    n_nodes: int,
+    max_groups: int | None,
+    address: np.ndarray,
 ) -> np.ndarray:
     """Per candidate edge: are its ends in two different components of two or more persons,
-    or does its place (``evidence``) hold more than ``max_groups`` components?"""
+    or does its place (the address its ends are placed at) hold more than ``max_groups``
+    components, counting every person placed there (a resident no rule draws an edge for
+    is a group of their own)?"""
     labels = components(accepted, n_nodes)
     size = np.bincount(labels)
-    a = labels[candidates["a"].to_numpy(dtype=np.int64)]
+    ends = candidates["a"].to_numpy(dtype=np.int64)
+    a = labels[ends]
     b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     refused = (a != b) & (size[a] >= 2) & (size[b] >= 2)
     if max_groups is None:
         return refused
-    ends = pd.DataFrame(
-        {"place": np.tile(candidates["evidence"].to_numpy(dtype=object), 2), "label": np.r_[a, b]}
-    )
-    groups = ends.groupby("place")["label"].nunique()
-    return refused | (candidates["evidence"].map(groups).to_numpy() > max_groups)
+    placed = address >= 0
+    groups = pd.Series(labels[placed]).groupby(address[placed]).nunique()
+    return refused | (groups.reindex(address[ends]).to_numpy() > max_groups)
 
 
 def _at_home(
