@@ -558,6 +558,32 @@ def test_a_shared_address_joins_a_family_only_at_its_home() -> None:
     assert family_of(households(alone), "mia") == {"mia", "gary"}
 
 
+def test_a_pupil_whose_names_no_one_at_the_address_holds_is_another_familys() -> None:
+    """FILIP WROBEL's school names ANNA NOWAK, whom no agency sent; the LOWEs share his UPRN
+    (one house of flats): neither name is theirs, so the address does not join them. A pupil
+    naming the same mother as a half-sibling there still joins, and so does a pupil whose named
+    parent is known."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    lowes = [
+        mention("susan", first_name="SUSAN", last_name="LOWE", dob="1974-01-01", postcode="LS1 1AA"),
+        mention("amelia", last_name="TAYLOR", dob="2014-05-06", contact_first_name="SUSAN",
+                contact_last_name="LOWE", **house),
+        mention("nigel", last_name="LOWE", dob="2018-07-11", contact_first_name="SUSAN",
+                contact_last_name="LOWE", **house),
+    ]
+    filip = mention("filip", last_name="WROBEL", dob="2019-12-29", contact_first_name="ANNA",
+                    contact_last_name="NOWAK", **house)
+    assert family_of(households([*lowes, filip]), "filip") == {"filip"}
+    # a half-sibling of another surname names the same mother: one family
+    kai = mention("kai", last_name="BELL", dob="2016-01-01", contact_first_name="ANNA",
+                  contact_last_name="NOWAK", **house)
+    assert family_of(households([kai, filip]), "filip") == {"filip", "kai"}
+    # with his mother known, the lodger there is taken for her partner, as before
+    anna = mention("anna", first_name="ANNA", last_name="NOWAK", dob="1990-01-01", postcode="LS1 1AA")
+    lodger = mention("lodger", last_name="REES", dob="1991-01-01", **house)
+    assert family_of(households([filip, anna, lodger]), "filip") == {"filip", "anna", "lodger"}
+
+
 def test_a_shared_address_never_joins_a_tenancy_to_a_non_member() -> None:
     """A current tenancy lists who lives there: a pupil also recorded at a separated father's
     flat, or the tenant of another flat under the same UPRN, is not joined to its members by

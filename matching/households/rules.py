@@ -428,7 +428,34 @@ def _co_resident_edges(ctx: EdgeContext) -> pd.DataFrame:
     placed = ctx.at_address.assign(tenancy="")
     if ctx.rules.co_resident_tenancy:
         placed["tenancy"] = _tenancy_of_address(ctx, placed)
+    stranger = _stranger_pupils(ctx, placed)
+    placed["tenancy"] = placed["tenancy"].where(~stranger, "pupil " + placed["node"].astype(str))
     return _star(placed, ["address_key", "tenancy"], "co_resident", "address_key")
+
+
+def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
+    """Per placed node: a pupil whose school names a parent or carer no one answers by full
+    name at a postcode the pupil was recorded at, and who shares neither their own surname nor
+    that contact's with anyone else placed at the address (as a surname or as a named
+    contact: half-siblings name one mother).
+
+    The named parent lives with the pupil, and a family carries the parent's or the pupil's
+    surname; a pupil whose names no one at the address holds is another family's under the
+    same UPRN (a house of flats), whose parent no agency has sent.
+    """
+    frame = ctx.frame
+    named = ["contact_first_name", "contact_last_name"]
+    contacts = frame[["node", *named, "postcode"]].dropna().drop_duplicates()
+    found = contacts.merge(frame[["node", "first_name", "last_name", "postcode"]].dropna(),
+                           left_on=[*named, "postcode"], right_on=["first_name", "last_name", "postcode"])
+    unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
+    kin = pd.concat([ctx.surnames, frame[["node", "contact_last_name"]].dropna().set_axis(["node", "surname"], axis=1)])
+    pupils = placed[["node", "address_key"]].merge(kin[kin["node"].isin(unanswered["node"])], on="node")
+    others = placed[["node", "address_key"]].merge(kin, on="node")
+    shared = pupils.merge(others, on=["address_key", "surname"], suffixes=("", "_other"))
+    shared = shared[shared["node"] != shared["node_other"]]
+    alone = placed["address_key"].map(placed["address_key"].value_counts()) < 2
+    return placed["node"].isin(pupils["node"]) & ~placed["node"].isin(shared["node"]) & ~alone
 
 
 def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
