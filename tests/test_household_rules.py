@@ -401,6 +401,26 @@ def test_a_postcode_link_never_joins_two_households_at_different_addresses() -> 
 ORMCOMBE = {"last_name": "ORMCOMBE"}
 
 
+def test_a_postcode_only_person_reaching_two_homes_joins_neither() -> None:
+    """HENRY, known by postcode alone, is TODSHAW to health and GREEN to social care (a
+    step-parent's surname); the TODSHAWs and the GREENs live at two addresses of his postcode.
+    Through him the surname rule would join the two families: which one is his is a guess."""
+    street = "LS1 1AA"
+    rows = [
+        mention("maisie", last_name="TODSHAW", dob="2019-01-01", address="23 LIME TERRACE", postcode=street),
+        mention("mason", last_name="TODSHAW", dob="2015-01-01", address="23 LIME TERRACE", postcode=street),
+        mention("timothy", last_name="GREEN", dob="1975-01-01", address="9 LIME TERRACE", postcode=street),
+        mention("mia", last_name="GREEN", dob="2016-01-01", address="9 LIME TERRACE", postcode=street),
+        mention("henry", last_name="TODSHAW", dob="2021-01-01", postcode=street),
+        *neighbours(street),
+        *area(),
+    ]
+    assert family_of(households(rows), "maisie") == {"maisie", "mason", "henry"}
+    rows.append(mention("henry", last_name="GREEN", dob="2021-01-01", postcode=street))
+    result = households(rows)
+    assert [family_of(result, p) for p in ("henry", "maisie")] == [{"henry"}, {"maisie", "mason"}]
+
+
 def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_other() -> None:
     """The ORMCOMBE children's school has their new address; the police still place their
     father at the old one, where the children's earlier school records put them too."""

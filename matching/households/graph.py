@@ -51,7 +51,9 @@ def guarded_components(
     so the guard never splits what stronger evidence joined. A postcode-level
     edge (a reason in ``postcode_only``) is not drawn between two households
     already placed at different addresses: a mother named by a pupil's school
-    at one address is not also the same-surname family's at the next door.
+    at one address is not also the same-surname family's at the next door, and
+    a person known by postcode alone whose two surnames each match a family at
+    another address joins neither.
     Unless one of the two households was ever recorded at the other's address
     (``recorded``: every ``node, address`` code a record showed, at any time):
     then the two addresses are one family's old and new home, some members
@@ -152,7 +154,8 @@ def _joins_two_homes(
     recorded: pd.DataFrame | None,
 ) -> np.ndarray:
     """Per candidate edge: do its ends belong to components at two different home addresses,
-    neither ever recorded at the other's?
+    neither ever recorded at the other's, or does a component without a home reach, through
+    this level's edges, two components at different homes (then none of those edges)?
 
     A component's home is the address most of its placed members are at
     (``address`` holds one code per node, -1 when placed at a postcode only).
@@ -170,8 +173,13 @@ def _joins_two_homes(
     label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     a, b = home[label_a], home[label_b]
     apart = (a >= 0) & (b >= 0) & (a != b)
+    # one without a home reaching two homes (a child of two surnames, each a family's there)
+    # would join them through itself: a guess between two families, so neither
+    loose = np.where(a < 0, label_a, label_b)
+    reached = pd.Series(np.where(a < 0, b, a)).where((a < 0) != (b < 0))
+    bridge = (reached.groupby(loose).transform("nunique") > 1).to_numpy()
     if recorded is None or recorded.empty or not apart.any():
-        return apart
+        return apart | bridge
     # (component, address) pairs some member was recorded at, as one integer each
     n_addresses = int(address.max(initial=-1)) + 1
     seen = np.unique(
@@ -181,7 +189,7 @@ def _joins_two_homes(
     moved = np.isin(label_a * n_addresses + np.maximum(b, 0), seen) | np.isin(
         label_b * n_addresses + np.maximum(a, 0), seen
     )
-    return apart & ~moved
+    return (apart & ~moved) | bridge
 
 
 def household_labels(accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:
