@@ -12,8 +12,13 @@ by which member's records, the true criteria of the household it stands for, and
   rest come from persons of other households joined to it;
 * ``false person link``: some criteria come from records of another household's person that
   person linkage attached to a member;
-* ``criterion read``: its own household's records meet the rule as the hub reads them, but not
-  the rule applied to the truth (an age from a wrong date of birth, a member the truth lacks).
+* ``date of birth``: its own household's records and members meet the rule, but not with the
+  members' true dates of birth (a child read as an adult, a placeholder date);
+* ``criterion read``: none of these: its own household's records meet the rule as the hub
+  reads them, but not the rule applied to the truth (look for a truth-side artefact).
+
+No cause is a verdict: each false family is printed with the household edges that joined
+another household's persons (``linked.household_edges``) so the evidence can be judged.
 
 Run (from the repository root)::
 
