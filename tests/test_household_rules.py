@@ -419,6 +419,18 @@ def test_a_postcode_only_person_reaching_two_homes_joins_neither() -> None:
     rows.append(mention("henry", last_name="GREEN", dob="2021-01-01", postcode=street))
     result = households(rows)
     assert [family_of(result, p) for p in ("henry", "maisie")] == [{"henry"}, {"maisie", "mason"}]
+    # two homes of one family (DANIEL's school has him at the new one) are not two families
+    old, new = {"address": "24 CHAUCER AVENUE", "postcode": "NE3 1AG"}, {"address": "11 WEST CLOSE"}
+    pearces = [
+        mention("megan", last_name="PEARCE", dob="2013-01-01", **old),
+        mention("janet", last_name="PEARCE", dob="2016-01-01", **old),
+        mention("daniel", seen="2025-01-01", last_name="PEARCE", dob="2020-01-01", **old),
+        mention("daniel", seen="2025-09-01", last_name="PEARCE", dob="2020-01-01", postcode="DH3 1AX", **new),
+        mention("jeremy", last_name="PEARCE", dob="2023-01-01", postcode="NE3 1AG"),
+        *neighbours("NE3 1AG"),
+        *area(),
+    ]
+    assert family_of(households(pearces), "jeremy") == {"megan", "janet", "daniel", "jeremy"}
 
 
 def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_other() -> None:

@@ -9,7 +9,7 @@ reported, never silent.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -155,7 +155,7 @@ def _joins_two_homes(
 ) -> np.ndarray:
     """Per candidate edge: do its ends belong to components at two different home addresses,
     neither ever recorded at the other's, or does a component without a home reach, through
-    this level's edges, two components at different homes (then none of those edges)?
+    this level's edges, two such components (then none of its edges: :func:`_bridges`)?
 
     A component's home is the address most of its placed members are at
     (``address`` holds one code per node, -1 when placed at a postcode only).
@@ -173,23 +173,51 @@ def _joins_two_homes(
     label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     a, b = home[label_a], home[label_b]
     apart = (a >= 0) & (b >= 0) & (a != b)
-    # one without a home reaching two homes (a child of two surnames, each a family's there)
-    # would join them through itself: a guess between two families, so neither
-    loose = np.where(a < 0, label_a, label_b)
-    reached = pd.Series(np.where(a < 0, b, a)).where((a < 0) != (b < 0))
-    bridge = (reached.groupby(loose).transform("nunique") > 1).to_numpy()
-    if recorded is None or recorded.empty or not apart.any():
-        return apart | bridge
     # (component, address) pairs some member was recorded at, as one integer each
     n_addresses = int(address.max(initial=-1)) + 1
-    seen = np.unique(
-        labels[recorded["node"].to_numpy(dtype=np.int64)] * n_addresses
-        + recorded["address"].to_numpy(dtype=np.int64)
+    if recorded is None or recorded.empty:
+        seen = np.array([], dtype=np.int64)
+    else:
+        seen = np.unique(
+            labels[recorded["node"].to_numpy(dtype=np.int64)] * n_addresses
+            + recorded["address"].to_numpy(dtype=np.int64)
+        )
+
+    def moved(
+        one: np.ndarray, its_home: np.ndarray, other: np.ndarray, home_of_other: np.ndarray
+    ) -> np.ndarray:
+        """Was either component recorded at the other's home (one family's old and new)?"""
+        return np.isin(one * n_addresses + np.maximum(home_of_other, 0), seen) | np.isin(
+            other * n_addresses + np.maximum(its_home, 0), seen
+        )
+
+    return (apart & ~moved(label_a, a, label_b, b)) | _bridges(
+        label_a, label_b, a, b, moved
     )
-    moved = np.isin(label_a * n_addresses + np.maximum(b, 0), seen) | np.isin(
-        label_b * n_addresses + np.maximum(a, 0), seen
-    )
-    return (apart & ~moved) | bridge
+
+
+def _bridges(
+    label_a: np.ndarray,
+    label_b: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    moved: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Per candidate edge between a component without a home and one with a home: does the
+    homeless one reach, through these edges, two components at different homes that are not
+    one family's old and new (``moved``)? Then it would join two families through itself: a
+    guess between them (a child of two surnames, each a family's at the postcode), so neither."""
+    one_side = (a < 0) != (b < 0)
+    reach = pd.DataFrame({
+        "loose": np.where(a < 0, label_a, label_b),
+        "label": np.where(a < 0, label_b, label_a),
+        "home": np.where(a < 0, b, a),
+    })[one_side].drop_duplicates()
+    pairs = reach.merge(reach, on="loose")
+    pairs = pairs[pairs["home_x"] < pairs["home_y"]]
+    apart = ~moved(pairs["label_x"].to_numpy(), pairs["home_x"].to_numpy(),
+                   pairs["label_y"].to_numpy(), pairs["home_y"].to_numpy())
+    return one_side & np.isin(np.where(a < 0, label_a, label_b), pairs.loc[apart, "loose"])
 
 
 def household_labels(accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:
