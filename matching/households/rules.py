@@ -29,7 +29,8 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
 * ``co_resident``: placed at the same current address, adding only persons
   no other rule grouped (two families sharing a UPRN stay two), only at
   the home of the group it joins (not a separated parent's flat where a child
-  is placed), and never a person a current tenancy there does not list to its members;
+  is placed), never a person a current tenancy there does not list to its members,
+  nor a pupil whose names (own surname, named parent's) no one else there holds;
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
