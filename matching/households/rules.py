@@ -447,10 +447,12 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     frame = ctx.frame
     named = ["contact_first_name", "contact_last_name"]
     contacts = frame[["node", *named, "postcode"]].dropna().drop_duplicates()
-    found = contacts.merge(frame[["node", "first_name", "last_name", "postcode"]].dropna(),
-                           left_on=[*named, "postcode"], right_on=["first_name", "last_name", "postcode"])
+    persons = frame[["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
+    found = contacts.merge(persons, left_on=[*named, "postcode"],
+                           right_on=["first_name", "last_name", "postcode"])
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
-    kin = pd.concat([ctx.surnames, frame[["node", "contact_last_name"]].dropna().set_axis(["node", "surname"], axis=1)])
+    named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
+    kin = pd.concat([ctx.surnames, named_kin]).drop_duplicates()
     pupils = placed[["node", "address_key"]].merge(kin[kin["node"].isin(unanswered["node"])], on="node")
     others = placed[["node", "address_key"]].merge(kin, on="node")
     shared = pupils.merge(others, on=["address_key", "surname"], suffixes=("", "_other"))
