@@ -348,6 +348,31 @@ def test_a_grandparent_fits_a_family_within_surname_family_years() -> None:
     assert family_of(households(rows), "julie") == {"julie", "harry"}
 
 
+def test_a_surname_one_child_alone_carries_at_the_address_is_no_grandparents() -> None:
+    """COLIN is DAVIS at school (a step-parent's surname) among the LANGCOMBEs; MAX DAVIS, 53
+    years older, is known by postcode alone there: chance, not his grandfather. A DAVIS of a
+    father's age still joins, and a grandparent of the family's own surname too."""
+    home = {"address": "6 ALDER WAY", "postcode": "NE3 3AQ"}
+    rows = [
+        mention("joanne", first_name="JOANNE", last_name="LANGCOMBE", dob="1989-01-12", **home),
+        mention("riley", last_name="LANGCOMBE", dob="2017-07-22", **home),
+        mention("colin", last_name="DAVIS", dob="2020-10-17", contact_first_name="JOANNE",
+                contact_last_name="LANGCOMBE", **home),
+        mention("max", last_name="DAVIS", dob="1967-10-06", postcode="NE3 3AQ"),
+        *neighbours("NE3 3AQ"),
+        *area(),
+    ]
+    assert family_of(households(rows), "max") == {"max"}
+    assert family_of(households(rows, surname_lone_years=70), "max") == {
+        "max", "joanne", "riley", "colin"}
+    father = {**rows[3], "dob": "1990-01-01"}
+    assert family_of(households([*rows[:3], father, *rows[4:]]), "max") == {
+        "max", "joanne", "riley", "colin"}
+    gran = {**rows[3], "last_name": "LANGCOMBE"}
+    assert family_of(households([*rows[:3], gran, *rows[4:]]), "max") == {
+        "max", "joanne", "riley", "colin"}
+
+
 def test_a_postcode_only_parent_joins_the_children_at_an_address_of_the_postcode() -> None:
     """MATTHEW WILSON at NE15 6AG, his children at 56 Kingfisher Crescent, NE15 6AG."""
     kingfisher = {"address": "56 KINGFISHER CRESCENT", "postcode": "NE15 6AG"}

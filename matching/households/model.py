@@ -42,6 +42,10 @@ class HouseholdRules:
         surname_family_years: the most years between a child (under 18) and
             an older person whose ages fit a family for ``surname_expected_family``
             (55: a parent or sibling; about 80 also admits a grandparent).
+        surname_lone_years: ... but never when they are more than this many years apart
+            and the surname is one person's alone among those placed at their address (a
+            child known by a step-parent's or an absent father's surname, a partner's maiden
+            name): a same-surname person a grandparent's age apart is then chance.
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
@@ -78,6 +82,7 @@ class HouseholdRules:
     surname_expected: float = 0.05
     surname_expected_family: float = 0.5
     surname_family_years: float = 70
+    surname_lone_years: float = 45
     surname_earlier_postcode: bool = True
     surname_typos: bool = True
     contact_first_name: str = "postcode"

@@ -285,7 +285,10 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     when their ages fit a child with a parent or sibling (the younger under
     18, at most ``rules.surname_family_years`` apart). A SMITH shares a postcode with another SMITH
     by chance; a WHITHOPE rarely does, and two adult SMITHs more often than a
-    SMITH child and a SMITH thirty years older.
+    SMITH child and a SMITH thirty years older. A surname its holder alone
+    carries among those placed at their address (a child known by a
+    step-parent's surname among the LANGCOMBEs) pairs with no one more than
+    ``rules.surname_lone_years`` apart.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
     current = (
@@ -324,7 +327,11 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     family = (np.fmin(one, other) < 18) & (np.abs(one - other) <= rules.surname_family_years)
     expected = pairs["expected"].to_numpy()
     plausible = expected < np.where(family, rules.surname_expected_family, rules.surname_expected)
-    pairs = pairs[plausible]
+    # a surname one person alone carries among the others placed at their address (a
+    # step-parent's, an absent father's), shared by someone a grandparent's age apart: chance
+    far = np.abs(one - other) > rules.surname_lone_years
+    lone = _lone_surname(ctx, pairs["node_other"].to_numpy(), pairs["surname"].to_numpy())
+    pairs = pairs[plausible & ~(far & lone)]
     then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
         {
@@ -341,6 +348,18 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
             ).to_numpy(dtype=object),
         }
     )
+
+
+def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> np.ndarray:
+    """Per (node, surname): is the node placed at an address with others, none of whom holds
+    the surname (``rules.surname_lone_years``)?"""
+    at = ctx.at_address[["node", "address_key"]]
+    size = at["address_key"].map(at["address_key"].value_counts())
+    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"]).size()
+    address = ctx.place["address_key"].to_numpy()[nodes]
+    n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
+    held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
+    return (n >= 2) & (held <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
