@@ -11,10 +11,17 @@ families counts once, the other is a false positive).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Score", "cohort_frames", "household_of_family", "plurality", "score"]
+from pipeline.warehouse.engine import Warehouse
+
+__all__ = ["KEY", "Score", "World", "cohort_frames", "household_of_family", "plurality", "score",
+           "true_household_of_family", "truth_frames", "truth_world"]
+
+KEY = ["agency", "record_key"]
 
 
 def plurality(frame: pd.DataFrame, group: str, value: str) -> pd.Series:
@@ -94,3 +101,44 @@ def cohort_frames(
         "postcode": seen["true_household_id"].map(postcode),
     })
     return events, members
+
+
+@dataclass(frozen=True)
+class World:
+    """The hub's inputs and linkage on a generated set, with that set's truth."""
+
+    errors: str  # the generator's errors preset
+    as_of: date
+    wh: Warehouse
+    events: pd.DataFrame
+    members: pd.DataFrame
+    referrals: pd.DataFrame
+    truth: pd.DataFrame  # one row per (agency, record_key): true_person_id, true_household_id
+    persons: pd.DataFrame  # truth_persons.csv
+    households: pd.DataFrame  # truth_households.csv
+
+
+def truth_world(root: Path, wh: Warehouse, errors: str, as_of: date) -> World:
+    """The linked warehouse's inputs with the truth of the generated set under ``root``."""
+    from pipeline.programme.identification import load_inputs
+
+    def csv(name: str) -> pd.DataFrame:
+        return pd.read_csv(root / name, dtype=str, keep_default_na=False)
+
+    truth = csv("truth.csv").drop_duplicates(KEY)[[*KEY, "true_person_id", "true_household_id"]]
+    return World(errors, as_of, wh, *load_inputs(wh), truth, csv("truth_persons.csv"),
+                 csv("truth_households.csv"))
+
+
+def truth_frames(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The loaded events and their persons, as they really are: each event under its true
+    person and household (:func:`cohort_frames`)."""
+    events = w.events.drop(columns=["person_id", "family_id"]).merge(w.truth, on=KEY, how="left", validate="m:1")
+    assert events["true_person_id"].notna().all(), "every loaded record is in truth.csv"
+    return cohort_frames(events, w.persons, w.households)
+
+
+def true_household_of_family(w: World) -> pd.Series:
+    """Linked family_id -> the true household holding most of its persons."""
+    records = w.events[[*KEY, "person_id", "family_id"]].merge(w.truth, on=KEY)
+    return household_of_family(records, w.members, w.persons)

@@ -361,6 +361,31 @@ def test_a_grandparent_fits_a_family_within_surname_family_years() -> None:
     assert family_of(households(rows), "julie") == {"julie", "harry"}
 
 
+def test_a_surname_one_child_alone_carries_at_the_address_is_no_grandparents() -> None:
+    """COLIN is DAVIS at school (a step-parent's surname) among the LANGCOMBEs; MAX DAVIS, 53
+    years older, is known by postcode alone there: chance, not his grandfather. A DAVIS of a
+    father's age still joins, and a grandparent of the family's own surname too."""
+    home = {"address": "6 ALDER WAY", "postcode": "NE3 3AQ"}
+    rows = [
+        mention("joanne", first_name="JOANNE", last_name="LANGCOMBE", dob="1989-01-12", **home),
+        mention("riley", last_name="LANGCOMBE", dob="2017-07-22", **home),
+        mention("colin", last_name="DAVIS", dob="2020-10-17", contact_first_name="JOANNE",
+                contact_last_name="LANGCOMBE", **home),
+        mention("max", last_name="DAVIS", dob="1967-10-06", postcode="NE3 3AQ"),
+        *neighbours("NE3 3AQ"),
+        *area(),
+    ]
+    assert family_of(households(rows), "max") == {"max"}
+    assert family_of(households(rows, surname_lone_years=70), "max") == {
+        "max", "joanne", "riley", "colin"}
+    father = {**rows[3], "dob": "1990-01-01"}
+    assert family_of(households([*rows[:3], father, *rows[4:]]), "max") == {
+        "max", "joanne", "riley", "colin"}
+    gran = {**rows[3], "last_name": "LANGCOMBE"}
+    assert family_of(households([*rows[:3], gran, *rows[4:]]), "max") == {
+        "max", "joanne", "riley", "colin"}
+
+
 def test_a_postcode_only_parent_joins_the_children_at_an_address_of_the_postcode() -> None:
     """MATTHEW WILSON at NE15 6AG, his children at 56 Kingfisher Crescent, NE15 6AG."""
     kingfisher = {"address": "56 KINGFISHER CRESCENT", "postcode": "NE15 6AG"}
@@ -412,6 +437,38 @@ def test_a_postcode_link_never_joins_two_households_at_different_addresses() -> 
 
 
 ORMCOMBE = {"last_name": "ORMCOMBE"}
+
+
+def test_a_postcode_only_person_reaching_two_homes_joins_neither() -> None:
+    """HENRY, known by postcode alone, is TODSHAW to health and GREEN to social care (a
+    step-parent's surname); the TODSHAWs and the GREENs live at two addresses of his postcode.
+    Through him the surname rule would join the two families: which one is his is a guess."""
+    street = "LS1 1AA"
+    rows = [
+        mention("maisie", last_name="TODSHAW", dob="2019-01-01", address="23 LIME TERRACE", postcode=street),
+        mention("mason", last_name="TODSHAW", dob="2015-01-01", address="23 LIME TERRACE", postcode=street),
+        mention("timothy", last_name="GREEN", dob="1975-01-01", address="9 LIME TERRACE", postcode=street),
+        mention("mia", last_name="GREEN", dob="2016-01-01", address="9 LIME TERRACE", postcode=street),
+        mention("henry", last_name="TODSHAW", dob="2021-01-01", postcode=street),
+        *neighbours(street),
+        *area(),
+    ]
+    assert family_of(households(rows), "maisie") == {"maisie", "mason", "henry"}
+    rows.append(mention("henry", last_name="GREEN", dob="2021-01-01", postcode=street))
+    result = households(rows)
+    assert [family_of(result, p) for p in ("henry", "maisie")] == [{"henry"}, {"maisie", "mason"}]
+    # two homes of one family (DANIEL's school has him at the new one) are not two families
+    old, new = {"address": "24 CHAUCER AVENUE", "postcode": "NE3 1AG"}, {"address": "11 WEST CLOSE"}
+    pearces = [
+        mention("megan", last_name="PEARCE", dob="2013-01-01", **old),
+        mention("janet", last_name="PEARCE", dob="2016-01-01", **old),
+        mention("daniel", seen="2025-01-01", last_name="PEARCE", dob="2020-01-01", **old),
+        mention("daniel", seen="2025-09-01", last_name="PEARCE", dob="2020-01-01", postcode="DH3 1AX", **new),
+        mention("jeremy", last_name="PEARCE", dob="2023-01-01", postcode="NE3 1AG"),
+        *neighbours("NE3 1AG"),
+        *area(),
+    ]
+    assert family_of(households(pearces), "jeremy") == {"megan", "janet", "daniel", "jeremy"}
 
 
 def test_a_postcode_link_joins_two_addresses_when_one_household_lived_at_the_other() -> None:
@@ -528,6 +585,76 @@ def test_sharing_an_address_adds_loose_persons_but_never_joins_two_families() ->
     assert family_of(households([*rows, lodger]), "lodger") == {"lodger"}
 
 
+def test_a_shared_address_never_joins_a_family_that_weaker_kin_evidence_formed() -> None:
+    """The MORGAN pupil shares a UPRN with the PATELs; her father, known by postcode alone,
+    joins her by their rare surname (a weaker level than the address): she is his family's,
+    and the address alone does not join that family to the PATELs."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    rows = [
+        mention("mum", last_name="PATEL", dob="1985-01-01", **house),
+        mention("son", last_name="PATEL", dob="2015-01-01", **house),
+        mention("girl", last_name="WHITHOPE", dob="2020-01-01", **house),
+        mention("dad", last_name="WHITHOPE", dob="1994-01-01", postcode="LS1 1AA"),
+        *neighbours("LS1 1AA"),
+        *area(),
+    ]
+    result = households(rows)
+    assert family_of(result, "girl") == {"girl", "dad"}
+    assert family_of(result, "mum") == {"mum", "son"}
+    # without the father the pupil is a loose person at the address, and joins as before
+    assert family_of(households([r for r in rows if r["person_id"] != "dad"]), "girl") == {
+        "mum", "son", "girl"}
+
+
+def test_a_shared_address_joins_a_family_only_at_its_home() -> None:
+    """MIA, whose school has her at her separated father's flat half the time, is placed there;
+    her mother and brother, who name the same home, are placed at theirs: the father is not
+    joined to their family by the flat."""
+    home = {"address": "5 DISRAELI ROAD", "postcode": "LS1 1AA"}
+    flat = {"address": "8 STATION STREET", "postcode": "LS2 2BB"}
+    contact = {"last_name": "CROSSLEY", "contact_first_name": "NICOLA", "contact_last_name": "WHITE"}
+    rows = [
+        mention("nicola", first_name="NICOLA", last_name="WHITE", dob="1992-02-07", **home),
+        mention("mip", dob="2014-08-23", **contact, **home),
+        mention("mia", seen="2024-09-01", dob="2014-08-23", **contact, **home),
+        mention("mia", seen="2025-01-01", dob="2014-08-23", **contact, **flat),
+        mention("mia", seen="2025-05-01", dob="2014-08-23", **contact, **home),
+        mention("gary", first_name="GARY", last_name="BURNS", dob="1961-12-08", **flat),
+    ]
+    result = households(rows)
+    assert family_of(result, "mia") == {"nicola", "mip", "mia"}
+    # the flat is the home of a pupil known there alone (no parent named): the man there is her family
+    alone = [{k: v for k, v in row.items() if not k.startswith("contact")}
+             for row in rows if row["person_id"] in ("mia", "gary")]
+    assert family_of(households(alone), "mia") == {"mia", "gary"}
+
+
+def test_a_pupil_whose_names_no_one_at_the_address_holds_is_another_familys() -> None:
+    """FILIP WROBEL's school names ANNA NOWAK, whom no agency sent; the LOWEs share his UPRN
+    (one house of flats): neither name is theirs, so the address does not join them. A pupil
+    naming the same mother as a half-sibling there still joins, and so does a pupil whose named
+    parent is known."""
+    house = {"uprn": "100012345678", "postcode": "LS1 1AA"}
+    lowes = [
+        mention("susan", first_name="SUSAN", last_name="LOWE", dob="1974-01-01", postcode="LS1 1AA"),
+        mention("amelia", last_name="TAYLOR", dob="2014-05-06", contact_first_name="SUSAN",
+                contact_last_name="LOWE", **house),
+        mention("nigel", last_name="LOWE", dob="2018-07-11", contact_first_name="SUSAN",
+                contact_last_name="LOWE", **house),
+    ]
+    filip = mention("filip", last_name="WROBEL", dob="2019-12-29", contact_first_name="ANNA",
+                    contact_last_name="NOWAK", **house)
+    assert family_of(households([*lowes, filip]), "filip") == {"filip"}
+    # a half-sibling of another surname names the same mother: one family
+    kai = mention("kai", last_name="BELL", dob="2016-01-01", contact_first_name="ANNA",
+                  contact_last_name="NOWAK", **house)
+    assert family_of(households([kai, filip]), "filip") == {"filip", "kai"}
+    # with his mother known, the lodger there is taken for her partner, as before
+    anna = mention("anna", first_name="ANNA", last_name="NOWAK", dob="1990-01-01", postcode="LS1 1AA")
+    lodger = mention("lodger", last_name="REES", dob="1991-01-01", **house)
+    assert family_of(households([filip, anna, lodger]), "filip") == {"filip", "anna", "lodger"}
+
+
 def test_a_shared_address_never_joins_a_tenancy_to_a_non_member() -> None:
     """A current tenancy lists who lives there: a pupil also recorded at a separated father's
     flat, or the tenant of another flat under the same UPRN, is not joined to its members by
@@ -564,6 +691,14 @@ def test_residents_of_a_hostel_are_not_one_household() -> None:
     assert [family_of(result, name) for name in ("ash", "bo", "cy")] == [{"ash"}, {"bo"}, {"cy"}]
     assert family_of(households(rows[:2]), "ash") == {"ash", "bo"}
     assert family_of(households(rows, max_address_groups=3), "ash") == {"ash", "bo", "cy"}
+    # a pupil no rule joins to anyone there still counts as a group of the hostel
+    mum = mention("mum", first_name="SUSAN", last_name="CLARKE", **hostel)
+    girl = mention("girl", last_name="NORHOPE", dob="2009-03-24", contact_first_name="SUSAN",
+                   contact_last_name="CLARKE", **hostel)
+    boy = mention("boy", last_name="TODCROFT", dob="2016-12-07", contact_first_name="LIZ",
+                  contact_last_name="GOLDDALE", **hostel)
+    assert family_of(households([mum, girl, rows[0]]), "ash") == {"ash", "mum", "girl"}
+    assert family_of(households([mum, girl, rows[0], boy]), "ash") == {"ash"}
 
 
 def test_a_first_name_answering_two_families_contacts_is_neither_ones() -> None:

@@ -18,7 +18,7 @@ it would grow beyond ``max_household_size``. Both guards are reported, never
 silent. A postcode-level edge never joins two households already placed at
 different addresses, unless one was recorded at the other's (a family that
 moved); a shared address alone (``co_resident``) never joins two groups that
-stronger evidence formed, nor more than ``max_address_groups`` groups.
+any other rule formed, nor more than ``max_address_groups`` groups.
 
 The rules and their defaults are measured by ``benchmarks/households.py``
 (family-level pairwise precision and recall on generated data).

@@ -9,7 +9,7 @@ reported, never silent.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,28 +51,40 @@ def guarded_components(
     so the guard never splits what stronger evidence joined. A postcode-level
     edge (a reason in ``postcode_only``) is not drawn between two households
     already placed at different addresses: a mother named by a pupil's school
-    at one address is not also the same-surname family's at the next door.
+    at one address is not also the same-surname family's at the next door, and
+    a person known by postcode alone whose two surnames each match a family at
+    another address joins neither.
     Unless one of the two households was ever recorded at the other's address
     (``recorded``: every ``node, address`` code a record showed, at any time):
     then the two addresses are one family's old and new home, some members
     placed at the old one by records that lag behind the move. An edge of a
     reason in ``loose_only`` (sharing an address, nothing more) only adds
-    persons whom stronger evidence has not already grouped: it never joins
+    persons whom no other rule groups, at any level (a pupil joined to her
+    father by their surname at the postcode is a group): it never joins
     two groups of two or more (two families sharing a UPRN in a house of
     flats, a hostel's residents), nor adds anyone where it would bring more
-    than ``max_groups`` groups together (a hostel's single residents: its
-    ``evidence`` names the shared place).
+    than ``max_groups`` groups together (a hostel's single residents; every
+    person placed at the address counts), nor joins a group at an address that
+    is not its home (:func:`_at_home`: a child placed at a separated parent's).
     """
     accepted = edges[edges["reason"].isin(levels[0])]
     dropped = [edges.iloc[:0]]
-    for level in levels[1:]:
+    for i, level in enumerate(levels[1:], start=1):
         candidates = edges[edges["reason"].isin(level)]
         if set(postcode_only).intersection(level):
             candidates = candidates[
                 ~_joins_two_homes(candidates, accepted, address, n_nodes, recorded)
             ]
         if set(loose_only).intersection(level):
-            candidates = candidates[~_joins_two_groups(candidates, accepted, n_nodes, max_groups)]
+            # groups are what every other rule forms, weaker levels too (kin by surname at a
+            # postcode): a shared address alone never joins one of them to another
+            weaker = [reason for later in levels[i + 1 :] for reason in later]
+            kin = edges[edges["reason"].isin(weaker) & ~edges["reason"].isin(loose_only)]
+            grouped = pd.concat([accepted, kin])
+            candidates = candidates[
+                ~_joins_two_groups(candidates, grouped, n_nodes, max_groups, address)
+                & _at_home(candidates, grouped, address, n_nodes)
+            ]
         labels = components(pd.concat([accepted, candidates]), n_nodes)
         too_big = np.bincount(labels)[labels] > max_size
         refused = too_big[candidates["a"].to_numpy(dtype=np.int64)]
@@ -88,22 +100,50 @@ def guarded_components(
 
 
 def _joins_two_groups(
-    candidates: pd.DataFrame, accepted: pd.DataFrame, n_nodes: int, max_groups: int | None
+    candidates: pd.DataFrame,
+    accepted: pd.DataFrame,
+    n_nodes: int,
+    max_groups: int | None,
+    address: np.ndarray,
 ) -> np.ndarray:
     """Per candidate edge: are its ends in two different components of two or more persons,
-    or does its place (``evidence``) hold more than ``max_groups`` components?"""
+    or does its place (the address its ends are placed at) hold more than ``max_groups``
+    components, counting every person placed there (a resident no rule draws an edge for
+    is a group of their own)?"""
     labels = components(accepted, n_nodes)
     size = np.bincount(labels)
-    a = labels[candidates["a"].to_numpy(dtype=np.int64)]
+    ends = candidates["a"].to_numpy(dtype=np.int64)
+    a = labels[ends]
     b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     refused = (a != b) & (size[a] >= 2) & (size[b] >= 2)
     if max_groups is None:
         return refused
-    ends = pd.DataFrame(
-        {"place": np.tile(candidates["evidence"].to_numpy(dtype=object), 2), "label": np.r_[a, b]}
-    )
-    groups = ends.groupby("place")["label"].nunique()
-    return refused | (candidates["evidence"].map(groups).to_numpy() > max_groups)
+    placed = address >= 0
+    groups = pd.Series(labels[placed]).groupby(address[placed]).nunique()
+    return refused | (groups.reindex(address[ends]).to_numpy() > max_groups)
+
+
+def _at_home(
+    candidates: pd.DataFrame, grouped: pd.DataFrame, address: np.ndarray, n_nodes: int
+) -> np.ndarray:
+    """Per candidate edge between two persons placed at one address: is it home to both ends'
+    groups (no other address holds more of a group's placed members)?
+
+    A child of separated parents placed at the father's flat by half her records is one of
+    her mother's group placed there: that address is not her group's home, and its residents
+    are not joined to her family by the address alone.
+    """
+    labels = components(grouped, n_nodes)
+    placed = address >= 0
+    counts = pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
+    most = counts.groupby(level="label").max()
+    a = candidates["a"].to_numpy(dtype=np.int64)
+    here = address[a]
+    home = np.ones(len(candidates), dtype=bool)
+    for end in (a, candidates["b"].to_numpy(dtype=np.int64)):
+        at = pd.MultiIndex.from_arrays([labels[end], here], names=["label", "home"])
+        home &= counts.reindex(at).fillna(0).to_numpy() >= most.reindex(labels[end]).to_numpy()
+    return home
 
 
 def _joins_two_homes(
@@ -114,7 +154,8 @@ def _joins_two_homes(
     recorded: pd.DataFrame | None,
 ) -> np.ndarray:
     """Per candidate edge: do its ends belong to components at two different home addresses,
-    neither ever recorded at the other's?
+    neither ever recorded at the other's, or does a component without a home reach, through
+    this level's edges, two such components (then none of its edges: :func:`_bridges`)?
 
     A component's home is the address most of its placed members are at
     (``address`` holds one code per node, -1 when placed at a postcode only).
@@ -132,18 +173,51 @@ def _joins_two_homes(
     label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     a, b = home[label_a], home[label_b]
     apart = (a >= 0) & (b >= 0) & (a != b)
-    if recorded is None or recorded.empty or not apart.any():
-        return apart
     # (component, address) pairs some member was recorded at, as one integer each
     n_addresses = int(address.max(initial=-1)) + 1
-    seen = np.unique(
-        labels[recorded["node"].to_numpy(dtype=np.int64)] * n_addresses
-        + recorded["address"].to_numpy(dtype=np.int64)
+    if recorded is None or recorded.empty:
+        seen = np.array([], dtype=np.int64)
+    else:
+        seen = np.unique(
+            labels[recorded["node"].to_numpy(dtype=np.int64)] * n_addresses
+            + recorded["address"].to_numpy(dtype=np.int64)
+        )
+
+    def moved(
+        one: np.ndarray, its_home: np.ndarray, other: np.ndarray, home_of_other: np.ndarray
+    ) -> np.ndarray:
+        """Was either component recorded at the other's home (one family's old and new)?"""
+        return np.isin(one * n_addresses + np.maximum(home_of_other, 0), seen) | np.isin(
+            other * n_addresses + np.maximum(its_home, 0), seen
+        )
+
+    return (apart & ~moved(label_a, a, label_b, b)) | _bridges(
+        label_a, label_b, a, b, moved
     )
-    moved = np.isin(label_a * n_addresses + np.maximum(b, 0), seen) | np.isin(
-        label_b * n_addresses + np.maximum(a, 0), seen
-    )
-    return apart & ~moved
+
+
+def _bridges(
+    label_a: np.ndarray,
+    label_b: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    moved: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Per candidate edge between a component without a home and one with a home: does the
+    homeless one reach, through these edges, two components at different homes that are not
+    one family's old and new (``moved``)? Then it would join two families through itself: a
+    guess between them (a child of two surnames, each a family's at the postcode), so neither."""
+    one_side = (a < 0) != (b < 0)
+    reach = pd.DataFrame({
+        "loose": np.where(a < 0, label_a, label_b),
+        "label": np.where(a < 0, label_b, label_a),
+        "home": np.where(a < 0, b, a),
+    })[one_side].drop_duplicates()
+    pairs = reach.merge(reach, on="loose")
+    pairs = pairs[pairs["home_x"] < pairs["home_y"]]
+    apart = ~moved(pairs["label_x"].to_numpy(), pairs["home_x"].to_numpy(),
+                   pairs["label_y"].to_numpy(), pairs["home_y"].to_numpy())
+    return one_side & np.isin(np.where(a < 0, label_a, label_b), pairs.loc[apart, "loose"])
 
 
 def household_labels(accepted: pd.DataFrame, n_nodes: int) -> np.ndarray:

@@ -49,6 +49,10 @@ class HouseholdRules:
             of a current tenancy (it would list the partner).
         surname_couple_years: the most years between two adults whose ages
             fit a couple for ``surname_expected_couple``.
+        surname_lone_years: ... but never when they are more than this many years apart
+            and the surname is one person's alone among those placed at their address (a
+            child known by a step-parent's or an absent father's surname, a partner's maiden
+            name): a same-surname person a grandparent's age apart is then chance.
         surname_earlier_postcode: also pair, on the same terms, a person once
             recorded at the postcode (since moved, or placed by a newer
             record) with the same-surname persons placed there now.
@@ -93,6 +97,7 @@ class HouseholdRules:
     surname_family_years: float = 70
     surname_expected_couple: float = 0.15
     surname_couple_years: float = 6
+    surname_lone_years: float = 45
     surname_earlier_postcode: bool = True
     surname_typos: bool = True
     contact_first_name: str = "postcode"

@@ -29,8 +29,10 @@ reason, evidence`` between person nodes. The rules, in :data:`EDGE_RULES` order:
   when they live at one address at most and chance is an unlikely
   explanation (a rare surname, or a child with a parent or sibling);
 * ``co_resident``: placed at the same current address, adding only persons
-  no stronger rule grouped (two families sharing a UPRN stay two), and never
-  a person a current tenancy there does not list to its members;
+  no other rule grouped (two families sharing a UPRN stay two), only at
+  the home of the group it joins (not a separated parent's flat where a child
+  is placed), never a person a current tenancy there does not list to its members,
+  nor a pupil whose names (own surname, named parent's) no one else there holds;
 * ``moved_together``: recorded at the same two (or more) postcodes.
 
 Which group kinds and event types count (:class:`HouseholdEvidence`) comes
@@ -289,7 +291,9 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     age there for the person known by postcode). A SMITH shares a postcode with
     another SMITH by chance; a WHITHOPE rarely does, and two adult SMITHs more
     often than a SMITH child and a SMITH thirty years older, or two SMITHs of
-    an age.
+    an age. A surname its holder alone carries among those placed at their
+    address (a child known by a step-parent's surname among the LANGCOMBEs)
+    pairs with no one more than ``rules.surname_lone_years`` apart.
     """
     surnames, place, age, rules = ctx.surnames, ctx.place, ctx.age, ctx.rules
     current = (
@@ -341,7 +345,10 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
         rules.surname_expected,
     )
     plausible = pairs["expected"].to_numpy() < limit
-    pairs = pairs[plausible]
+    # a surname one person alone carries among the others placed at their address (a
+    # step-parent's, an absent father's), shared by someone a grandparent's age apart: chance
+    lone = _lone_surname(ctx, pairs["node_other"].to_numpy(), pairs["surname"].to_numpy())
+    pairs = pairs[plausible & ~((gap > rules.surname_lone_years) & lone)]
     then = (pairs["earlier"] | pairs["earlier_other"]).to_numpy()
     return pd.DataFrame(
         {
@@ -358,6 +365,18 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
             ).to_numpy(dtype=object),
         }
     )
+
+
+def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> np.ndarray:
+    """Per (node, surname): is the node placed at an address with others, none of whom holds
+    the surname (``rules.surname_lone_years``)?"""
+    at = ctx.at_address[["node", "address_key"]]
+    size = at["address_key"].map(at["address_key"].value_counts())
+    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"]).size()
+    address = ctx.place["address_key"].to_numpy()[nodes]
+    n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
+    held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
+    return (n >= 2) & (held <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
@@ -446,7 +465,36 @@ def _co_resident_edges(ctx: EdgeContext) -> pd.DataFrame:
     placed = ctx.at_address.assign(tenancy="")
     if ctx.rules.co_resident_tenancy:
         placed["tenancy"] = _tenancy_of_address(ctx, placed)
+    stranger = _stranger_pupils(ctx, placed)
+    placed["tenancy"] = placed["tenancy"].where(~stranger, "pupil " + placed["node"].astype(str))
     return _star(placed, ["address_key", "tenancy"], "co_resident", "address_key")
+
+
+def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
+    """Per placed node: a pupil whose school names a parent or carer no one answers by full
+    name at a postcode the pupil was recorded at, and who shares neither their own surname nor
+    that contact's with anyone else placed at the address (as a surname or as a named
+    contact: half-siblings name one mother).
+
+    The named parent lives with the pupil, and a family carries the parent's or the pupil's
+    surname; a pupil whose names no one at the address holds is another family's under the
+    same UPRN (a house of flats), whose parent no agency has sent.
+    """
+    frame = ctx.frame
+    named = ["contact_first_name", "contact_last_name"]
+    contacts = frame[["node", *named, "postcode"]].dropna().drop_duplicates()
+    persons = frame[["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
+    found = contacts.merge(persons, left_on=[*named, "postcode"],
+                           right_on=["first_name", "last_name", "postcode"])
+    unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
+    named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
+    kin = pd.concat([ctx.surnames, named_kin]).drop_duplicates()
+    pupils = placed[["node", "address_key"]].merge(kin[kin["node"].isin(unanswered["node"])], on="node")
+    others = placed[["node", "address_key"]].merge(kin, on="node")
+    shared = pupils.merge(others, on=["address_key", "surname"], suffixes=("", "_other"))
+    shared = shared[shared["node"] != shared["node_other"]]
+    alone = placed["address_key"].map(placed["address_key"].value_counts()) < 2
+    return placed["node"].isin(pupils["node"]) & ~placed["node"].isin(shared["node"]) & ~alone
 
 
 def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
@@ -511,5 +559,5 @@ EDGE_LEVELS: tuple[tuple[str, ...], ...] = tuple(
 #: Edge reasons that need no shared address, only a shared postcode.
 POSTCODE_LEVEL = frozenset(r.name for r in _REASONS if r.postcode_only)
 
-#: Edge reasons that only add persons no stronger evidence has grouped.
+#: Edge reasons that only add persons no other rule has grouped.
 LOOSE_ONLY = frozenset(r.name for r in _REASONS if r.loose_only)
