@@ -51,6 +51,12 @@ __all__ = ["AfterLink", "Bound", "bind_decisions", "household_evidence", "link",
 
 log = logging.getLogger(__name__)
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
+#: The mention columns a run reads: the matcher's, the household rules', the best values' and
+#: the delivery monitoring's (not the loader's bookkeeping: a third less to read each month).
+_MENTION_COLUMNS = ["mention_id", "agency", "file_id", "source_person_id", "first_name_raw", "last_name_raw",
+                    "first_name", "middle_names", "last_name", "dob", "sex", "address", "postcode", "uprn",
+                    "nhs_number", "upn", "nino", "seen_date", "group_kind", "group_ref", "contact_first_name",
+                    "contact_last_name", "tenancy_current"]
 
 
 def saved_model(wh: Warehouse, run_id: str | None = None) -> FellegiSunterModel | None:
@@ -367,14 +373,14 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     nothing of what follows it: the runner passes the programme's casework)."""
     started, laps = datetime.now(), _Laps()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
-    mentions = wh.read("select * from staging.person_mentions order by mention_id")
+    mentions = wh.read_bulk(f"select {', '.join(_MENTION_COLUMNS)} from staging.person_mentions order by mention_id")
     if mentions.empty:
         raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
     for col in ("dob", "seen_date"):
         mentions[col] = pd.to_datetime(mentions[col])
     # the previous run's person, weight and family of every record, read once
-    old = wh.read("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
-                  "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
+    old = wh.read_bulk("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
+                       "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
     previous = old["person_id"] if len(old) else pd.Series(dtype=object)
     laps.lap("read")
     current, result, mode, model = _person_link(wh, mentions, previous, full)
