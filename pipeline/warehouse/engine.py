@@ -364,7 +364,7 @@ def _row_signatures(frame: pd.DataFrame, dates: Collection[str]) -> pd.MultiInde
     for column in frame.columns:
         values = frame[column]
         if column in dates:
-            days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
+            days = pd.to_datetime(values, cache=False).to_numpy(dtype="datetime64[D]")  # no per-value probe
             values = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
         elif pd.api.types.is_numeric_dtype(values):
             values = values.to_numpy(dtype=float)
