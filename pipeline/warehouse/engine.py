@@ -172,8 +172,7 @@ class _Postgres(_Backend):
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict(zip(names, types, strict=True)), null_values=[""], true_values=["t"],
-                false_values=["f"],
-                strings_can_be_null=True, quoted_strings_can_be_null=False))
+                false_values=["f"], strings_can_be_null=True, quoted_strings_can_be_null=False))
         return table.to_pandas()
 
 
