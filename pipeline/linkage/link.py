@@ -52,7 +52,7 @@ __all__ = ["AfterLink", "Bound", "bind_decisions", "household_evidence", "link",
 log = logging.getLogger(__name__)
 _BEST_FIELDS = ["first_name_raw", "last_name_raw", "dob", "sex", "address", "postcode"]
 #: The mention columns a run reads: the matcher's, the household rules', the best values' and
-#: the delivery monitoring's (not the loader's bookkeeping: a third less to read each month).
+#: the delivery monitoring's (not the loader's bookkeeping, read for nothing every month).
 _MENTION_COLUMNS = ["mention_id", "agency", "file_id", "source_person_id", "first_name_raw", "last_name_raw",
                     "first_name", "middle_names", "last_name", "dob", "sex", "address", "postcode", "uprn",
                     "nhs_number", "upn", "nino", "seen_date", "group_kind", "group_ref", "contact_first_name",
