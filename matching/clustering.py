@@ -328,7 +328,9 @@ def cluster(
     )
     _, labels = connected_components(graph, directed=False)
     if constraints is not None:
-        bad = _violating(labels, constraints)
+        # a component no link joins is one earlier person (or one node), which repair keeps
+        # whole: only linked components are checked (an incremental run links a few)
+        bad = _violating(labels, constraints, np.unique(labels[np.r_[left, right]]))
         if len(bad):
             labels, lost = _repair(labels, bad, left, right, weight, constraints, groups)
             dropped.append(lost)
@@ -351,10 +353,10 @@ def _group_edges(groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     return nodes[keep], first[keep]
 
 
-def _violating(labels: np.ndarray, constraints: Constraints) -> np.ndarray:
-    """Components containing at least one forbidden pair."""
+def _violating(labels: np.ndarray, constraints: Constraints, linked: np.ndarray) -> np.ndarray:
+    """Components among ``linked`` containing at least one forbidden pair."""
     sizes = np.bincount(labels)
-    members = np.flatnonzero(sizes[labels] > 1)
+    members = np.flatnonzero((sizes[labels] > 1) & np.isin(labels, linked))
     if not len(members):
         return np.empty(0, np.int64)
     a, b = constraints.candidate_pairs(members, labels[members], distinct=True)

@@ -95,3 +95,26 @@ def test_sync_writes_only_the_rows_that_differ(warehouse: Warehouse):
     stored["located_on"] = pd.to_datetime(stored["located_on"])
     expected = pd.concat([moved.iloc[[0]], after.iloc[1:]]).sort_values("person_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
+
+
+def test_bulk_read_gives_what_read_gives(warehouse: Warehouse):
+    """``read_bulk`` (PostgreSQL: COPY parsed by Arrow) returns the same values, types and nulls
+    as ``read``: empty text stays empty, text that looks like a null, a boolean or a number stays
+    text, and quotes, commas and line breaks survive."""
+    rows = pd.DataFrame({
+        "mention_id": ["a|1", "a|2", "a|3"], "agency": ["a", "a", "a"], "record_key": ["1", "2", "3"],
+        "file_id": [1, 1, 2], "row_number": [1, 2, 3], "version": [10, 10, 20],
+        "first_name": ["", None, 'O"NEIL, JO'], "last_name": ["NULL", "t", "line\nbreak"],
+        "uprn": ["00123", None, "1e3"], "dob": pd.to_datetime(["2001-02-03", None, "1999-12-31"]),
+        "tenancy_current": [True, None, False]})
+    with warehouse.begin() as conn:
+        warehouse.insert(conn, "staging.person_mentions", rows)
+    sql = ("select mention_id, file_id, row_number, first_name, last_name, uprn, dob, tenancy_current "
+           "from staging.person_mentions order by mention_id")
+    expected, bulk = warehouse.read(sql), warehouse.read_bulk(sql)
+    pd.testing.assert_frame_equal(bulk, expected, check_dtype=False)
+    for column in expected.columns:
+        assert list(map(type, bulk[column])) == list(map(type, expected[column])), column
+    assert bulk["first_name"].tolist()[:2] == ["", None] and bulk["last_name"].tolist()[2] == "line\nbreak"
+    empty = warehouse.read_bulk("select mention_id, dob from staging.person_mentions where file_id < 0")
+    assert list(empty.columns) == ["mention_id", "dob"] and empty.empty

@@ -19,7 +19,7 @@ import pytest
 
 from matching.review import DECISION_COLUMNS, build_queue
 from pipeline.ingest.load import ingest_landing
-from pipeline.linkage.link import bind_decisions, link
+from pipeline.linkage.link import _explanations, bind_decisions, link
 from pipeline.linkage.review_queue import import_decisions
 from pipeline.warehouse.engine import Warehouse
 
@@ -316,3 +316,19 @@ def test_a_persons_details_come_from_the_agency_its_declaration_trusts_most(
     assert _best_person_values(mentions)["first_name"].tolist() == ["John"]  # health 1, police 7, undeclared last
     _declarations(tmp_path, monkeypatch, {"police": ("trust: 7", "trust: 1"), "health": ("trust: 1", "trust: 8")})
     assert _best_person_values(mentions)["first_name"].tolist() == ["Jon"]
+
+
+def test_explanations_are_each_pairs_levels_and_weights_as_json():
+    """A pair's explanation is the JSON of its levels and rounded weights, whatever pairs share
+    them: 0.0 and -0.0 stay apart, infinities and a missing weight are written as JSON does."""
+    weights = [1.23449, -0.0004, 0.0, float("inf"), float("-inf"), float("nan"), 1.23449]
+    pairs = pd.DataFrame({
+        "dob": pd.Categorical(["exact", "exact", "exact", 'a "quoted" level', "exact", "else", "exact"]),
+        "bf_dob": weights, "sex": pd.Categorical(["agree"] * 7), "bf_sex": [0.5] * 7,
+    }, index=[4, 9, 2, 7, 1, 3, 8])
+    expected = [json.dumps({"dob": [lv, round(w, 3)], "sex": ["agree", 0.5]})
+                for lv, w in zip(pairs["dob"].astype(str), weights, strict=True)]
+    explained = _explanations(pairs)
+    assert explained.index.equals(pairs.index) and explained.tolist() == expected
+    assert '"dob": ["exact", -0.0]' in explained[9] and '"dob": ["exact", 0.0]' in explained[2]
+    assert _explanations(pairs.iloc[:0]).empty
