@@ -440,7 +440,7 @@ def _ingest_in_workers(wh: Warehouse, work: dict[str, list[Path]], quarantine: P
     """One task per agency, largest first, on ``workers`` forked processes with their own connections."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    prepare_gate()  # built once here, shared by the forked workers
+    prepare_gate(work)  # built once here (and kept for the next run), shared by the forked workers
     url = wh.engine.url.render_as_string(hide_password=False)
     wh.engine.dispose()  # no open connection may be inherited by a child
     largest = sorted(work, key=lambda a: -sum(p.stat().st_size for p in work[a]))
