@@ -88,23 +88,40 @@ def test_a_delivery_with_day_and_month_swapped_is_flagged_an_ordinary_one_is_not
     wh.engine.dispose()
 
 
-def _run(wh: Warehouse, run_id: str, mode: str, when: datetime, share_unlinked: float) -> None:
-    stats = {"run": {"share_unlinked": share_unlinked, "mentions": 10, "accepted_links_per_profile": 0.5}}
+def _run(wh: Warehouse, run_id: str, mode: str, when: datetime, run: dict, new: int | None = None) -> None:
+    stats = {"run": {"mentions": 10, **run}}
     with wh.begin() as conn:
         wh.insert(conn, "linked.runs", pd.DataFrame([{"run_id": run_id, "as_of": date(2026, 11, 1), "mode": mode,
-                                                      "started_at": when, "stats_json": json.dumps(stats)}]))
+                                                      "started_at": when, "n_new_mentions": new,
+                                                      "stats_json": json.dumps(stats)}]))
 
 
 def test_drift_compares_with_the_previous_run_of_the_same_mode(warehouse: Warehouse) -> None:
     """A full run and a delta are not alike: each is compared with its own kind; counts are not
     compared (they follow the size of the delivery), rates are."""
-    _run(warehouse, "a", "full", datetime(2026, 11, 1), 0.30)
-    _run(warehouse, "b", "incremental", datetime(2026, 11, 2), 0.80)
+    _run(warehouse, "a", "full", datetime(2026, 11, 1), {"share_unlinked": 0.30, "accepted_links_per_profile": 0.5})
+    _run(warehouse, "b", "incremental", datetime(2026, 11, 2), {"share_unlinked": 0.80})
     now = {"share_unlinked": 0.78, "mentions": 1000, "accepted_links_per_profile": 0.5}
-    assert drift(warehouse, "incremental", now) == []
-    (warning,) = drift(warehouse, "full", now)
+    assert drift(warehouse, "incremental", now, 10) == []
+    (warning,) = drift(warehouse, "full", now, 1000)
     assert warning.startswith("full run vs the previous full run: share_unlinked moved from 0.3 to 0.78")
-    assert drift(warehouse, "unchanged", now) == []  # nothing to compare with
+    assert drift(warehouse, "unchanged", now, 0) == []  # nothing to compare with
+
+
+def test_a_delta_is_judged_against_the_latest_delta_per_new_record(warehouse: Warehouse) -> None:
+    """Runs of one day, as PostgreSQL's bulk load dates them: the reference is the latest delta,
+    not the day's first; and a delta's links count per new record (per profile of the whole
+    warehouse they grow with the delivery), so a bigger ordinary month is not drift."""
+    day = datetime(2026, 11, 1)
+    _run(warehouse, "20261101T080000000000", "full", day, {"profiles": 1000, "accepted_links_per_profile": 0.4})
+    _run(warehouse, "20261101T090000000000", "incremental", day,
+         {"profiles": 1000, "accepted_links_per_profile": 0.05, "share_unlinked": 0.2}, new=100)  # 0.5 per new
+    _run(warehouse, "20261101T100000000000", "incremental", day,
+         {"profiles": 1100, "accepted_links_per_profile": 0.20, "share_unlinked": 0.2}, new=200)  # 1.1 per new
+    ordinary = {"profiles": 1400, "accepted_links_per_profile": 0.35, "share_unlinked": 0.2}  # 490 links
+    assert drift(warehouse, "incremental", ordinary, 420) == []  # 1.17 per new record
+    (warning,) = drift(warehouse, "incremental", ordinary | {"accepted_links_per_profile": 0.02}, 420)
+    assert "accepted_links_per_new_record moved from 1.1 to 0.06667" in warning
 
 
 def test_the_rule_needs_history_and_ignores_flagged_deliveries(warehouse: Warehouse) -> None:
@@ -121,3 +138,33 @@ def test_the_rule_needs_history_and_ignores_flagged_deliveries(warehouse: Wareho
     stored = warehouse.read("select file_id, flagged, n_history from linked.delivery_match_rates order by file_id")
     assert stored["flagged"].tolist() == [False, False, False, True, True, False]
     assert stored["n_history"].tolist() == [0, 1, 2, 3, 3, 3]
+
+
+def test_an_ordinary_delta_after_an_ordinary_delta_does_not_drift_a_perturbed_one_does(
+        generated: Path, tmp_path: Path) -> None:
+    """Real runs: the health backfill's events shuffled into a baseline (with the other agencies')
+    and three deltas of one size; the second ordinary delta is judged against the first and passes; a delta whose
+    identifying details are scrambled (nobody's name, date of birth or NHS number) links to
+    almost nobody, and is flagged as drift."""
+    landing = tmp_path / "landing"
+    for agency in agency_names():
+        (landing / agency).mkdir(parents=True)
+        if agency != "health":
+            shutil.copy2(find_files(generated / "landing", agency)[0], landing / agency)
+    health = find_files(generated / "landing", "health")[0]
+    rows = pd.read_csv(health, sep="|", dtype=str, keep_default_na=False).sample(frac=1, random_state=3)
+    size = len(rows) // 6
+    parts = [rows.iloc[:3 * size], rows.iloc[3 * size:4 * size], rows.iloc[4 * size:5 * size], rows.iloc[5 * size:]]
+    scrambled = parts[3].assign(**{c: parts[3][c].sample(frac=1, random_state=4).to_numpy()
+                                   for c in ("FamilyName", "BirthDate", "NHSNumber")})
+    wh = Warehouse.connect(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    wh.migrate()
+    runs = []
+    for n, part in enumerate([*parts[:3], scrambled]):
+        part.to_csv(landing / "health" / f"health_{AS_OF - timedelta(days=10 - n):%Y%m%d}.txt", sep="|", index=False)
+        ingest_landing(wh, landing, tmp_path / "quarantine")
+        runs.append(link(wh, AS_OF))
+    assert [r["mode"] for r in runs] == ["full"] + ["incremental"] * 3
+    assert runs[1]["drift"] == runs[2]["drift"] == []
+    assert any("accepted_links_per_new_record moved" in w for w in runs[3]["drift"])
+    wh.engine.dispose()

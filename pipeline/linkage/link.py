@@ -431,8 +431,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
              "household_guard": households.guard.to_dict("records"),
              "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)},
              "run": model.run if result is not None and model is not None else {}}
-    stats["drift"] = drift(wh, mode, stats["run"])
     new = ~mentions["mention_id"].isin(previous.index)
+    stats["drift"] = drift(wh, mode, stats["run"], int(new.sum()))
     rates = delivery_match_rates(mentions[["mention_id", "agency", "file_id", "person_id"]], new, result)
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     touched = None if mode == "full" else _touched_persons(

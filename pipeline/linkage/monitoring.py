@@ -4,7 +4,12 @@ match rate against its agency's history.
 **Run drift.** Every run's statistics (``stats_json`` → ``run``) are compared with those of the
 previous run of the same mode (full with full, incremental with incremental): a full run and
 a delta are not alike. Only rates are compared (links and review pairs per profile, mentions
-per person, share unlinked); counts follow the size of the delivery.
+per person, share unlinked); counts follow the size of the delivery. A delta's links and review
+pairs all touch its new records, so per profile of the whole warehouse they would grow with
+the delivery: a delta compares them per new record, and only when there are ``MIN_LINKS`` of
+them (a handful of review pairs moves by half from one run to the next). "Previous" goes by
+run id (the start, to the microsecond) as well: the PostgreSQL bulk load writes ``started_at``
+as its date, so all runs of a day tie on it (and the reference stayed the day's first run).
 
 **Delivery match rate.** Per delivery (ledger file) whose records are new in a run, the share of
 those new records that link to a person who also has a record from another agency, and, per
@@ -57,6 +62,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DRIFT_STATS = ("accepted_links_per_profile", "review_pairs_per_profile", "mentions_per_cluster", "share_unlinked")
+#: Pair counts over all profiles: a delta judges them per new record (:func:`drift`).
+PER_PROFILE = ("accepted_links_per_profile", "review_pairs_per_profile")
 K = 3.0
 MIN_DROP = 0.10
 MIN_HISTORY = 3
@@ -64,13 +71,31 @@ MIN_RECORDS = 20
 MIN_LINKS = 10
 
 
-def drift(wh: Warehouse, mode: str, run: dict) -> list[str]:
-    """Warnings for this run's rates that moved far from the previous run of the same mode."""
-    text = wh.scalar("select stats_json from linked.runs where mode = :m and stats_json is not null "
-                     "order by started_at desc limit 1", {"m": mode})
-    before = json.loads(text).get("run", {}) if text else {}
-    current = {k: v for k, v in run.items() if k in DRIFT_STATS}
-    return [f"{mode} run vs the previous {mode} run: {w}" for w in compare_runs(current, before)] if before else []
+def _rates(mode: str, run: dict, new_records: int | None) -> dict[str, float]:
+    """The run's statistics that drift is judged on: a delta's pair counts per new record, and
+    a pair rate only when it rests on ``MIN_LINKS`` pairs (one review pair or three is noise)."""
+    rates = {k: v for k, v in run.items() if k in DRIFT_STATS}
+    per_new = mode == "incremental" and bool(new_records)
+    for name in PER_PROFILE:
+        if name in rates and run.get("profiles"):
+            pairs = round(rates.pop(name) * run["profiles"])  # the rate is pairs / profiles
+            if pairs >= MIN_LINKS:
+                rates[name.replace("per_profile", "per_new_record") if per_new else name] = (
+                    pairs / (new_records if per_new else run["profiles"]))
+    return rates
+
+
+def drift(wh: Warehouse, mode: str, run: dict, new_records: int) -> list[str]:
+    """Warnings for this run's rates that moved far from the previous run of the same mode
+    (``new_records``: the run's records that no earlier run linked)."""
+    before = wh.read("select stats_json, n_new_mentions from linked.runs where mode = :m and stats_json is not null "
+                     "order by started_at desc, run_id desc limit 1", {"m": mode})
+    if before.empty or not (previous := json.loads(before["stats_json"].iloc[0]).get("run")):
+        return []
+    earlier = before["n_new_mentions"].iloc[0]
+    reference = _rates(mode, previous, None if pd.isna(earlier) else int(earlier))
+    warnings = compare_runs(_rates(mode, run, new_records), reference)
+    return [f"{mode} run vs the previous {mode} run: {w}" for w in warnings]
 
 
 def delivery_match_rates(mentions: pd.DataFrame, new: pd.Series, result: PersonLinkResult | None) -> pd.DataFrame:

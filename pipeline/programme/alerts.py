@@ -61,16 +61,21 @@ select family_id, key_worker, attached_on from (
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
-_UNSEEN = ("not exists (select 1 from cohort.alert_seen s "
-           "where s.mention_id = e.mention_id and s.version >= e.version)")
+#: The pass's new events, found once (each look over every event costs as much as the rest of a
+#: monthly pass): the candidates, the count and the seen-ledger all read this.
+_NEW = """
+create temporary table _fh_new_events as
+select e.mention_id, e.version from staging.events e
+where not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
+"""
 _CANDIDATES = f"""
 select e.*, p.person_id, f.family_id, a.key_worker, a.attached_on
-from staging.events e
+from _fh_new_events n
+join staging.events e on e.mention_id = n.mention_id
 join linked.mention_person p on p.mention_id = e.mention_id
 join linked.person_family f on f.person_id = p.person_id
 join ({_OPEN_ATTACHMENTS}) a on a.family_id = f.family_id
 where e.agency in ({{agencies}})
-  and {_UNSEEN}
   and not exists (select 1 from cohort.alerts x where x.mention_id = e.mention_id)
 """
 _ALERT_COLUMNS = ["alert_id", "mention_id", "version", "pass_id", "raised_at", "key_worker", "family_id",
@@ -162,7 +167,8 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     now = now or datetime.now()
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
-        n_new = wh.read(f"select count(*) as n from staging.events e where {_UNSEEN}", conn=conn)["n"].iloc[0]
+        wh.execute(conn, _NEW)
+        n_new = wh.read("select count(*) as n from _fh_new_events", conn=conn)["n"].iloc[0]
         if not wh.is_embedded:
             # Tables rewritten by this run's ingest and link have no statistics until autovacuum
             # analyses them: PostgreSQL then takes the events for a handful of rows and, with a
@@ -178,11 +184,11 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])
             wh.insert(conn, "cohort.alerts", alerts[_ALERT_COLUMNS])
-        wh.execute(conn, "delete from cohort.alert_seen where exists (select 1 from staging.events e "
-                         "where e.mention_id = cohort.alert_seen.mention_id and e.version > cohort.alert_seen.version)")
+        # a new event is unseen or seen in an earlier version: its seen row is replaced
+        wh.execute(conn, "delete from cohort.alert_seen where mention_id in (select mention_id from _fh_new_events)")
         wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
-                         "select e.mention_id, e.version, :t from staging.events e where not exists "
-                         "(select 1 from cohort.alert_seen s where s.mention_id = e.mention_id)", {"t": now})
+                         "select mention_id, version, :t from _fh_new_events", {"t": now})
+        wh.execute(conn, "drop table _fh_new_events")
         wh.execute(conn, "insert into cohort.alert_passes (pass_id, started_at, programme, n_new_events, n_alerts) "
                          "values (:p, :t, :g, :n, :a)",
                    {"p": pass_id, "t": now, "g": prog.name, "n": int(n_new), "a": len(alerts)})
