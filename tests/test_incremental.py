@@ -118,3 +118,18 @@ def test_bulk_read_gives_what_read_gives(warehouse: Warehouse):
     assert bulk["first_name"].tolist()[:2] == ["", None] and bulk["last_name"].tolist()[2] == "line\nbreak"
     empty = warehouse.read_bulk("select mention_id, dob from staging.person_mentions where file_id < 0")
     assert list(empty.columns) == ["mention_id", "dob"] and empty.empty
+
+
+def test_insert_keeps_a_timestamps_time_and_a_dates_day(warehouse: Warehouse):
+    """A bulk insert writes date-times to the microsecond: a ``timestamp`` column keeps the time
+    (two runs of one day stay ordered by their start), a ``date`` column takes the day."""
+    runs = pd.DataFrame({"run_id": ["r1", "r2"], "as_of": pd.to_datetime(["2026-01-31", "2026-01-31"]),
+                         "mode": ["incremental"] * 2,
+                         "started_at": pd.to_datetime(["2026-02-01 09:15:00.250000", "2026-02-01 17:45:30"],
+                                                     format="ISO8601")})
+    with warehouse.begin() as conn:
+        warehouse.insert(conn, "linked.runs", runs)
+    stored = warehouse.read("select run_id, as_of, started_at from linked.runs order by started_at desc")
+    assert stored["run_id"].tolist() == ["r2", "r1"]
+    assert pd.Timestamp(stored["started_at"].iloc[1]) == pd.Timestamp("2026-02-01 09:15:00.250000")
+    assert str(stored["as_of"].iloc[0])[:10] == "2026-01-31"

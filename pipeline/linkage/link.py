@@ -64,7 +64,7 @@ def saved_model(wh: Warehouse, run_id: str | None = None) -> FellegiSunterModel 
     sql = "select model_json from linked.runs where model_json is not null"
     if run_id is not None:
         sql += " and run_id = :r"
-    text = wh.scalar(sql + " order by started_at desc limit 1", {"r": run_id})
+    text = wh.scalar(sql + " order by started_at desc, run_id desc limit 1", {"r": run_id})
     return FellegiSunterModel.from_dict(json.loads(text)) if text else None
 
 

@@ -110,8 +110,9 @@ class _Postgres(_Backend):
 
     def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame) -> None:
         """COPY the frame as CSV written by Arrow's C++ writer: strings always quoted, so an empty
-        string stays empty and a null (an unquoted empty field) is NULL. Date-times are written as
-        dates, as ``to_csv(date_format=...)`` did. Frames Arrow cannot type go through pandas."""
+        string stays empty and a null (an unquoted empty field) is NULL. Date-times are written to the
+        microsecond (a ``date`` column takes the day, a ``timestamp`` column keeps the time: a run's
+        start time orders runs of one day). Frames Arrow cannot type go through pandas."""
         cols = ", ".join(f'"{c}"' for c in frame.columns)
         if "." in table and conn.exec_driver_sql("select row_security_active(%(t)s)", {"t": table}).scalar():
             # PostgreSQL refuses COPY FROM into a table whose row security applies to this role
@@ -124,13 +125,14 @@ class _Postgres(_Backend):
         cursor = conn.connection.driver_connection.cursor()
         if data is None:
             buffer = io.StringIO()
-            frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d")
+            frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f")
             with cursor.copy(f"copy {table} ({cols}) from stdin with (format csv, null '\\N')") as copy:
                 copy.write(buffer.getvalue())
             return
         for i, field in enumerate(data.schema):
             if pa.types.is_timestamp(field.type):
-                data = data.set_column(i, field.name, pc.cast(data.column(i), pa.date32(), safe=False))
+                microseconds = pa.timestamp("us", tz=field.type.tz)
+                data = data.set_column(i, field.name, pc.cast(data.column(i), microseconds, safe=False))
         with cursor.copy(f"copy {table} ({cols}) from stdin with (format csv)") as copy:
             for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
                 buffer = io.BytesIO()
