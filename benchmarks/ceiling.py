@@ -35,7 +35,9 @@ Run (from the repository root)::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -52,8 +54,11 @@ from matching.households.rules import _surnames
 from pipeline.generator.errors import DEFAULT_ERRORS, ERROR_PRESETS
 from pipeline.linkage.link import household_evidence
 from pipeline.programme.cohort import evaluate, load_programme
+from pipeline.programme.identification import load_inputs
+from pipeline.warehouse.engine import Warehouse
 
 PROGRAMMES = ("tf2015", "sf2022")
+T = TypeVar("T")
 
 
 def _pairs(rows: pd.DataFrame, on: list[str], kind: str) -> pd.DataFrame:
@@ -135,30 +140,33 @@ def ceiling_partition(data: Dataset, rules: HouseholdRules) -> pd.Series:
     return pd.Series(labels, index=person_ids).map("C{}".format)
 
 
+def _read(data: Dataset, read: Callable[[Warehouse], T]) -> T:
+    """``read`` on the dataset's embedded warehouse, closed afterwards."""
+    wh = Warehouse.connect(f"duckdb:///{data.root / 'warehouse.duckdb'}")
+    try:
+        return read(wh)
+    finally:
+        wh.engine.dispose()
+
+
+def _with_true_person(data: Dataset, events: pd.DataFrame) -> pd.DataFrame:
+    return events.assign(true_person_id=events["mention_id"].map(
+        data.mentions.set_index("mention_id")["true_person_id"]))
+
+
 def _events(data: Dataset) -> pd.DataFrame:
     """staging.events with each record's true person, typed as ``load_inputs`` types them."""
-    from pipeline.warehouse.engine import Warehouse
-
-    wh = Warehouse.connect(f"duckdb:///{data.root / 'warehouse.duckdb'}")
-    events = wh.read("select * from staging.events")
-    wh.engine.dispose()
+    events = _read(data, lambda wh: wh.read("select * from staging.events"))
     for column in ("event_date", "start_date", "end_date", "asb_complaint_date"):
         events[column] = pd.to_datetime(events[column])
     events["rent_arrears"] = pd.to_numeric(events["rent_arrears"])
-    person = data.mentions.set_index("mention_id")["true_person_id"]
-    return events.assign(true_person_id=events["mention_id"].map(person))
+    return _with_true_person(data, events)
 
 
 def _linked(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The real link stage's events and members (``load_inputs``), after ``run_pipeline``."""
-    from pipeline.programme.identification import load_inputs
-    from pipeline.warehouse.engine import Warehouse
-
-    wh = Warehouse.connect(f"duckdb:///{data.root / 'warehouse.duckdb'}")
-    events, members, referrals = load_inputs(wh)
-    wh.engine.dispose()
-    person = data.mentions.set_index("mention_id")["true_person_id"]
-    return events.assign(true_person_id=events["mention_id"].map(person)), members, referrals
+    events, members, referrals = _read(data, load_inputs)
+    return _with_true_person(data, events), members, referrals
 
 
 def measure(data: Dataset, rules: HouseholdRules, pipeline: bool) -> list[dict[str, object]]:

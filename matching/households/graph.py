@@ -134,8 +134,7 @@ def _at_home(
     are not joined to her family by the address alone.
     """
     labels = components(grouped, n_nodes)
-    placed = address >= 0
-    counts = pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
+    counts = _placed_counts(labels, address)
     most = counts.groupby(level="label").max()
     a = candidates["a"].to_numpy(dtype=np.int64)
     here = address[a]
@@ -144,6 +143,13 @@ def _at_home(
         at = pd.MultiIndex.from_arrays([labels[end], here], names=["label", "home"])
         home &= counts.reindex(at).fillna(0).to_numpy() >= most.reindex(labels[end]).to_numpy()
     return home
+
+
+def _placed_counts(labels: np.ndarray, address: np.ndarray) -> pd.Series:
+    """Placed members per (component ``label``, address ``home``): a component's home is the
+    address with most of them (``address`` -1: placed at a postcode only)."""
+    placed = address >= 0
+    return pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
 
 
 def _joins_two_homes(
@@ -161,9 +167,7 @@ def _joins_two_homes(
     (``address`` holds one code per node, -1 when placed at a postcode only).
     """
     labels = components(accepted, n_nodes)
-    placed = address >= 0
-    counts = pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
-    top = counts.reset_index().sort_values(
+    top = _placed_counts(labels, address).reset_index().sort_values(
         ["label", "count", "home"], ascending=[True, False, True]
     )
     home = np.full(n_nodes, -1)

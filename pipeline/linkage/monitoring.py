@@ -7,9 +7,8 @@ a delta are not alike. Only rates are compared (links and review pairs per profi
 per person, share unlinked); counts follow the size of the delivery. A delta's links and review
 pairs all touch its new records, so per profile of the whole warehouse they would grow with
 the delivery: a delta compares them per new record, and only when there are ``MIN_LINKS`` of
-them (a handful of review pairs moves by half from one run to the next). "Previous" goes by
-run id (the start, to the microsecond) as well: the PostgreSQL bulk load writes ``started_at``
-as its date, so all runs of a day tie on it (and the reference stayed the day's first run).
+them (a handful of review pairs moves by half from one run to the next). "Previous" is the
+latest start, ties broken by run id (the start to the microsecond).
 
 **Delivery match rate.** Per delivery (ledger file) whose records are new in a run, the share of
 those new records that link to a person who also has a record from another agency, and, per
