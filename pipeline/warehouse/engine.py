@@ -9,15 +9,15 @@ the ``_Backend`` classes below; the rest of FamilyHub writes portable SQL.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -278,32 +278,30 @@ class Warehouse:
         """Make ``table`` hold exactly ``frame`` (``within``: for these keys only, ``frame`` then
         holding all their rows now), deleting and inserting only the keys whose rows differ: a
         monthly delta moves a few families, and rewriting every row of a large table cost
-        seconds. Rows are compared by :func:`_row_signatures` (the frame's date-time columns as
-        dates). Returns the keys rewritten."""
-        cols = ", ".join(f'{table}."{c}"' for c in frame.columns)
-        if within is None:
-            old = self.read_bulk(f"select {cols} from {table}", conn=conn)
-        else:
-            match = " and ".join(f'w."{k}" = {table}."{k}"' for k in key)
-            with self.staged(conn, "_fh_within", within[key].astype(object), like=table):
-                old = self.read_bulk(f"select {cols} from {table} join _fh_within w on {match}", conn=conn)
-        dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
-        new_rows, old_rows = _row_signatures(frame, dates), _row_signatures(old, dates)
-        changed = pd.concat([frame.loc[~new_rows.isin(old_rows), key], old.loc[~old_rows.isin(new_rows), key]],
-                            ignore_index=True).drop_duplicates()
-        self.replace_keys(conn, table, changed, frame[pd.MultiIndex.from_frame(frame[key]).isin(
-            pd.MultiIndex.from_frame(changed))] if len(changed) else frame.iloc[:0])
-        return len(changed)
+        seconds. The frame is staged typed as the table and compared in the database, rows as
+        the table stores them (every null alike): reading the old rows out to compare them cost
+        more than the writes. Returns the keys rewritten."""
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        keys = ", ".join(f'"{k}"' for k in key)
 
-    def replace_keys(self, conn: Connection, table: str, keys: pd.DataFrame, frame: pd.DataFrame) -> None:
-        """Delete the rows of ``keys`` (columns named as the table's) and insert ``frame``, their
-        rows now."""
-        if keys.empty:
-            return
-        match = " and ".join(f'c."{k}" = {table}."{k}"' for k in keys.columns)
-        with self.staged(conn, "_fh_keys", keys.astype(object), like=table):
-            self.execute(conn, f"delete from {table} where exists (select 1 from _fh_keys c where {match})")
-        self.insert(conn, table, frame)
+        def match(a: str, b: str) -> str:
+            return " and ".join(f'{a}."{k}" = {b}."{k}"' for k in key)
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.staged(conn, "_fh_now", frame, like=table))
+            scope = ""
+            if within is not None:
+                stack.enter_context(self.staged(conn, "_fh_within", within[key].astype(object), like=table))
+                scope = f" where exists (select 1 from _fh_within w where {match('w', table)})"
+            # rows held a different number of times by the table and the frame, in one pass
+            differ = (f"select {keys} from (select {cols}, 1 as _fh_side from {table}{scope} union all "
+                      f"select {cols}, -1 from _fh_now) r group by {cols} having sum(_fh_side) <> 0")
+            # every row of those keys goes; then the frame's rows of every key the table lacks
+            deleted = self.read(f"delete from {table} where exists (select 1 from ({differ}) d "
+                                f"where {match('d', table)}) returning {keys}", conn=conn)
+            inserted = self.read(f"insert into {table} ({cols}) select {cols} from _fh_now n where not exists "
+                                 f"(select 1 from {table} t where {match('t', 'n')}) returning {keys}", conn=conn)
+        return len(pd.concat([deleted, inserted], ignore_index=True).drop_duplicates())
 
     @contextmanager
     def staged(self, conn: Connection, name: str, frame: pd.DataFrame, like: str | None = None) -> Iterator[str]:
@@ -354,24 +352,6 @@ class Warehouse:
     @cached_property
     def dialect(self) -> str:
         return self.backend.name
-
-
-def _row_signatures(frame: pd.DataFrame, dates: Collection[str]) -> pd.MultiIndex:
-    """Per row, a hash of its values and its occurrence among equal rows. A frame built in
-    memory and the same rows read back from either backend give the same signatures: the
-    ``dates`` columns are compared as days, numbers as floats, text as text, every null alike
-    (a value the two sides type differently only makes its row look changed)."""
-    columns = {}
-    for column in frame.columns:
-        values = frame[column]
-        if column in dates:
-            days = pd.to_datetime(values, cache=False).to_numpy(dtype="datetime64[D]")  # no per-value probe
-            values = np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(float))
-        elif pd.api.types.is_numeric_dtype(values):
-            values = values.to_numpy(dtype=float)
-        columns[column] = values
-    hashed = pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
-    return pd.MultiIndex.from_arrays([hashed, pd.Series(hashed).groupby(hashed).cumcount().to_numpy()])
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
