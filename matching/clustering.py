@@ -168,18 +168,16 @@ class Constraints:
         )
         # a twin's name is established when two records hold it with the date (the last twin
         # key), whatever their surnames (a step-parent's in one agency); a typo is a one-off
-        held = [*twin_differ, twin_keys[-1]]
-        self._established = (
-            frame[held].notna().all(axis=1).to_numpy()
-            & frame.groupby(held, dropna=False)[held[0]].transform("size").ge(2).to_numpy()
-            if twin_levels is not None
-            else np.zeros(len(frame), dtype=bool)
-        )
-        self._twin_differ = (
-            pd.MultiIndex.from_frame(frame[list(twin_differ)].astype("string")).factorize()[0]
-            if twin_levels is not None
-            else None
-        )
+        self._established = np.zeros(len(frame), dtype=bool)
+        self._twin_differ = None
+        if twin_levels is not None:
+            held = np.stack([pd.factorize(frame[k], use_na_sentinel=True)[0] for k in [*twin_differ, twin_keys[-1]]],
+                            axis=1)
+            known = (held >= 0).all(axis=1)
+            together = _row_codes(held[known])
+            self._established[known] = np.bincount(together)[together] >= 2
+            self._twin_differ = _row_codes(np.stack(
+                [pd.factorize(frame[k].astype("string"), use_na_sentinel=False)[0] for k in twin_differ], axis=1))
 
     def conflicts(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """True for pairs that must never be in one cluster."""
@@ -266,10 +264,15 @@ def _year_typo(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _row_codes(values: np.ndarray) -> np.ndarray:
-    """One dense code per distinct row of a 2-D array."""
+    """One dense code per distinct row of a 2-D array, numbered in the rows' sorted order (as
+    ``np.unique(values, axis=0)``, which sorts the rows as records: several times slower)."""
     if not len(values):
         return np.empty(0, dtype=np.int64)
-    return np.unique(values, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    order = np.lexsort(values.T[::-1])
+    ordered = values[order]
+    codes = np.empty(len(values), dtype=np.int64)
+    codes[order] = np.cumsum(np.r_[False, (ordered[1:] != ordered[:-1]).any(axis=1)])
+    return codes
 
 
 @dataclass

@@ -237,11 +237,11 @@ class Matcher:
             module to record. Uses ``self.model`` when given, else trains on the union.
         """
         start = t0 = time.perf_counter()
-        both = pd.concat([existing.assign(_new=False), new.assign(_new=True)], ignore_index=True)
-        person = both[person_column].where(~both["_new"]) if person_column in both else None
-        if person is None:
+        both = pd.concat([existing, new], ignore_index=True)
+        if person_column not in both:
             raise KeyError(f"existing mentions need a {person_column!r} column")
-        profiles = self.profiles(both.drop(columns=["_new"]), group=person, focus=both["_new"])
+        is_new = pd.Series(np.arange(len(both)) >= len(existing))
+        profiles = self.profiles(both, group=both[person_column].where(~is_new), focus=is_new)
         run = self.start_run(profiles)
         t = run.tick("prepare", t0)
         trained = self.model is None
@@ -259,7 +259,7 @@ class Matcher:
         )
         clusters = result.clusters[touched].copy()
         clusters["person_id"] = clusters["mention_id"].map(
-            existing.set_index("mention_id")[person_column]
+            existing[person_column].set_axis(existing["mention_id"])
         )
         result.clusters = clusters.reset_index(drop=True)
         run.tick("cluster", t)
