@@ -230,13 +230,19 @@ class Blocker:
         self.n = len(frame)
         self.max_block_size = max_block_size
         self.batch_pairs = batch_pairs
+        self._column_codes: dict[str, np.ndarray] = {}  # a field shared by several passes is coded once
         self.passes = [self._codes(frame, p) for p in passes]
+
+    def _column(self, frame: pd.DataFrame, name: str) -> np.ndarray:
+        if name not in self._column_codes:
+            self._column_codes[name] = pd.factorize(frame[name], use_na_sentinel=True)[0]
+        return self._column_codes[name]
 
     # -- plan ------------------------------------------------------------------------
 
     def _codes(self, frame: pd.DataFrame, spec: BlockingPass) -> _PassCodes:
         if spec.other_keys is None:
-            columns = [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in spec.keys]
+            columns = [self._column(frame, k) for k in spec.keys]
             left = right = _combine(columns)
         else:
             joint = [
@@ -261,7 +267,7 @@ class Blocker:
         if (sizes > limit).any() and spec.split_by is not None:
             big = sizes > limit
             split = int(big.sum())
-            extra = pd.factorize(frame[spec.split_by], use_na_sentinel=True)[0]
+            extra = self._column(frame, spec.split_by)
             left = self._refine(left, big, extra)
             right = left if spec.other_keys is None else self._refine(right, big, extra)
             sizes = self._block_pairs(left, right)
