@@ -320,8 +320,8 @@ def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.Dat
     same = ((frame["person_id"].to_numpy() == was["person_id"].to_numpy())
             & ((weight == before) | (np.isnan(weight) & np.isnan(before))))
     changed = frame[~same]
-    stale = pd.concat([changed["mention_id"], pd.Series(old.index.difference(frame["mention_id"]))],
-                      ignore_index=True)
+    moved = changed["mention_id"][changed["mention_id"].isin(old.index)]  # a new record has no row to delete
+    stale = pd.concat([moved, pd.Series(old.index.difference(frame["mention_id"]))], ignore_index=True)
     if len(stale):
         with wh.staged(conn, "_fh_stale", pd.DataFrame({"mention_id": stale.astype(object)})):
             wh.execute(conn, "delete from linked.mention_person where mention_id in (select mention_id from _fh_stale)")

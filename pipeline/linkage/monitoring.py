@@ -102,8 +102,9 @@ def delivery_match_rates(mentions: pd.DataFrame, new: pd.Series, result: PersonL
     a person with a record from another agency, and ``agreement``: per compared field, the share
     of the links from its new records to other agencies' records where the field agrees exactly
     (``mentions``: mention_id, agency, file_id, person_id)."""
-    agencies = mentions.groupby("person_id")["agency"].nunique()
     fresh = mentions[new.to_numpy()]
+    their = mentions[mentions["person_id"].isin(fresh["person_id"])]  # the persons of new records only
+    agencies = their.groupby("person_id")["agency"].nunique()
     matched = fresh["person_id"].map(agencies).to_numpy() > 1
     out = (fresh.assign(matched=matched).groupby(["file_id", "agency"], as_index=False)
            .agg(n_new=("matched", "size"), n_matched=("matched", "sum")))
