@@ -293,15 +293,18 @@ class Warehouse:
             if within is not None:
                 stack.enter_context(self.staged(conn, "_fh_within", within[key].astype(object), like=table))
                 scope = f" where exists (select 1 from _fh_within w where {match('w', table)})"
-            # rows held a different number of times by the table and the frame, in one pass
-            differ = (f"select {keys} from (select {cols}, 1 as _fh_side from {table}{scope} union all "
-                      f"select {cols}, -1 from _fh_now) r group by {cols} having sum(_fh_side) <> 0")
-            # every row of those keys goes; then the frame's rows of every key the table lacks
-            deleted = self.read(f"delete from {table} where exists (select 1 from ({differ}) d "
-                                f"where {match('d', table)}) returning {keys}", conn=conn)
-            inserted = self.read(f"insert into {table} ({cols}) select {cols} from _fh_now n where not exists "
-                                 f"(select 1 from {table} t where {match('t', 'n')}) returning {keys}", conn=conn)
-        return len(pd.concat([deleted, inserted], ignore_index=True).drop_duplicates())
+            # keys of the rows held a different number of times by the table and the frame, in
+            # one pass; then every row of those keys goes and the frame's rows of them come in
+            changed = self.read(f"select distinct {keys} from (select {cols}, 1 as _fh_side from {table}{scope} "
+                                f"union all select {cols}, -1 from _fh_now) r group by {cols} "
+                                f"having sum(_fh_side) <> 0", conn=conn)
+            if len(changed):
+                with self.staged(conn, "_fh_keys", changed.astype(object), like=table):
+                    self.execute(conn, f"delete from {table} where exists (select 1 from _fh_keys c "
+                                       f"where {match('c', table)})")
+                    self.execute(conn, f"insert into {table} ({cols}) select {cols} from _fh_now n "
+                                       f"where exists (select 1 from _fh_keys c where {match('c', 'n')})")
+        return len(changed)
 
     @contextmanager
     def staged(self, conn: Connection, name: str, frame: pd.DataFrame, like: str | None = None) -> Iterator[str]:
