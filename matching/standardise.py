@@ -392,15 +392,19 @@ def unswap_names(
     times as common in the other field (SUNMORE, POPPY): a record keyed the wrong way round
     then compares, blocks and obeys the twin rule as its other records do. Names common in
     both fields (JAMES, THOMAS) are left alone."""
-    as_first, as_last = first.value_counts(), last.value_counts()
+    # one code per name across both fields: counts by code, not a lookup per record and field
+    codes, names = pd.factorize(pd.concat([first, last], ignore_index=True))
+    as_first, as_last = codes[: len(first)], codes[len(first) :]
+    n_first = np.bincount(as_first[as_first >= 0], minlength=len(names))
+    n_last = np.bincount(as_last[as_last >= 0], minlength=len(names))
 
-    def count(names: pd.Series, table: pd.Series) -> np.ndarray:
-        return names.map(table).fillna(0).to_numpy(np.float64)
+    def count(code: np.ndarray, table: np.ndarray) -> np.ndarray:
+        return np.where(code >= 0, table[np.maximum(code, 0)], 0).astype(np.float64)
 
-    swap = (count(first, as_last) >= ratio * count(first, as_first)) & (
-        count(last, as_first) >= ratio * count(last, as_last)
+    swap = (count(as_first, n_last) >= ratio * count(as_first, n_first)) & (
+        count(as_last, n_first) >= ratio * count(as_last, n_last)
     )
-    swap &= (first.notna() & last.notna()).to_numpy()
+    swap &= (as_first >= 0) & (as_last >= 0)
     return first.where(~swap, last), last.where(~swap, first)
 
 
