@@ -289,7 +289,7 @@ class Matcher:
         dropped = links_all.iloc[dropped_idx].assign(reason=clustered.dropped["reason"].to_numpy())
         links = links_all.drop(index=links_all.index[dropped_idx]).reset_index(drop=True)
         clusters = self._cluster_frame(run, clustered, scan, weight, accept, dropped_idx)
-        model.run = self._run_stats(run, clusters, int(accept.sum()), int(band.sum()))
+        model.run = self._run_stats(run, clustered, int(accept.sum()), int(band.sum()))
         warnings = compare_runs(model.run, self.previous.run) if self.previous is not None else []
         blocking = run.blocker.block_report().assign(pairs_added=pd.Series(scan.pairs_per_pass))
         return PersonLinkResult(
@@ -358,9 +358,9 @@ class Matcher:
         )
 
     @staticmethod
-    def _run_stats(run: Run, clusters: pd.DataFrame, accepted: int, review: int) -> dict:
-        sizes = clusters.groupby("cluster").size()
-        n = len(clusters)
+    def _run_stats(run: Run, clustered: ClusterResult, accepted: int, review: int) -> dict:
+        sizes = np.bincount(clustered.labels[run.profiles.of_mention])  # mentions per cluster
+        n = len(run.profiles.of_mention)
         return {
             "mentions": n,
             "profiles": len(run.profiles.frame),
