@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 from matching.clustering import cluster
 from matching.households import HouseholdEvidence, build_households
 from matching.lineage import carry_forward
-from matching.matcher import Matcher, PersonLinkResult
+from matching.matcher import MENTION_FIELDS, Matcher, PersonLinkResult
 from matching.review import current_decisions, violations
 from matching.scoring import FellegiSunterModel
 from pipeline.ingest.agencies import Agency, load_agencies
@@ -72,16 +72,17 @@ def _person_link(wh: Warehouse, mentions: pd.DataFrame, previous: pd.Series, ful
                  ) -> tuple[pd.Series, PersonLinkResult | None, str, FellegiSunterModel | None]:
     """Provisional person label per mention, and how it was found."""
     model = None if full else saved_model(wh)
-    new = mentions[~mentions["mention_id"].isin(previous.index)]
+    fields = mentions[["mention_id", *MENTION_FIELDS]]  # all the matcher reads: its frames copy no more
+    known = fields["mention_id"].isin(previous.index)
+    new = fields[~known]
     if model is None or previous.empty:
         matcher = Matcher()
-        result = matcher.link_persons(mentions)
+        result = matcher.link_persons(fields)
         current = result.clusters.set_index("mention_id")["cluster"]
         return current, result, "full", matcher.model
     if new.empty:
         return previous.copy(), None, "unchanged", model
-    existing = mentions[mentions["mention_id"].isin(previous.index)].assign(
-        person_id=lambda f: f["mention_id"].map(previous))
+    existing = fields[known].assign(person_id=lambda f: f["mention_id"].map(previous))
     matcher = Matcher(model=model)  # drift is judged against the previous incremental run (monitoring)
     result = matcher.link_incremental(existing, new)
     touched = result.clusters.set_index("mention_id")["cluster"]
