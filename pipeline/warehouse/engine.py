@@ -9,11 +9,10 @@ the ``_Backend`` classes below; the rest of FamilyHub writes portable SQL.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -287,7 +286,7 @@ class Warehouse:
         def match(a: str, b: str) -> str:
             return " and ".join(f'{a}."{k}" = {b}."{k}"' for k in key)
 
-        with contextlib.ExitStack() as stack:
+        with ExitStack() as stack:
             stack.enter_context(self.staged(conn, "_fh_now", frame, like=table))
             scope = ""
             if within is not None:
