@@ -398,7 +398,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
                            lambda nodes: _accepted_links(wh, nodes, result, stored=mode != "full"))
-    reserved = wh.read("select distinct new_id from linked.lineage_events where new_id is not null")["new_id"]
+    # every person id ever issued (a minted P... id cannot clash with a family's F... one)
+    reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'person'")["new_id"]
     persons = carry_forward(bound.labels, previous, prefix="P", run_id=run_id, reserved=reserved,
                             reasons=bound.reasons)
     mentions["person_id"] = mentions["mention_id"].map(persons.ids)
