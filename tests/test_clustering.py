@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.clustering import Constraints, cluster
+from matching.clustering import Constraints, _row_codes, cluster
 from matching.matcher import Matcher, MatchSettings
 
 FIRST = ["OLIVIA", "AMELIA", "ISLA", "AVA", "MIA", "GRACE", "LILY", "FREYA", "EMILY", "IVY",
@@ -399,3 +399,11 @@ def test_a_twins_name_is_established_under_a_step_parents_surname_too() -> None:
     clusters = link(rows)
     assert clusters["health|craig"] == clusters["schools|craig"]
     assert clusters["housing|craid"] != clusters["health|craig"]
+
+
+def test_row_codes_number_rows_in_sorted_order() -> None:
+    # the codes group and order rows exactly as ``np.unique(axis=0)``, which they replace
+    rows = np.random.default_rng(3).integers(-1, 6, size=(500, 3))
+    expected = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
+    assert _row_codes(rows).tolist() == expected.tolist()
+    assert _row_codes(rows[:0]).tolist() == []
