@@ -28,7 +28,7 @@ import pandas as pd
 
 from expectations import load_suite_dict
 from matching import standardise as st
-from pipeline.ingest.agencies import Agency
+from pipeline.ingest.agencies import Agency, Column
 from pipeline.ingest.canonical import parse_numbers
 from pipeline.settings import settings
 
@@ -251,12 +251,19 @@ def _dates(series: pd.Series, fmt: str) -> pd.Series:
     return st.parse_excel_dates(series) if fmt == "excel" else st.parse_dates(series, fmt)
 
 
+def _ruled(col: Column) -> bool:
+    """Whether a rule of :func:`_semantic_reasons` reads the column; the others are not even
+    stripped (a fixed cost a column, whatever the rows)."""
+    return col.type in {"date", "datetime", "integer", "decimal", "term"} or (
+        col.check in {"nhs_number", "upn"} and col.on_invalid == "hold")
+
+
 def _semantic_reasons(agency: Agency, frame: pd.DataFrame, extract_date: date) -> list[pd.Series]:
     """Row rules needing arithmetic or parsing: real dates, plausible dates of birth, numbers, terms,
     check digits."""
     out: list[pd.Series] = []
     latest = pd.Timestamp(extract_date)
-    for col in agency.columns:
+    for col in filter(_ruled, agency.columns):
         raw = frame[col.name].str.strip()
         present = raw != ""
         fails: list[tuple[pd.Series, str]] = []
