@@ -108,6 +108,20 @@ def test_a_column_named_twice_reaching_the_gate_is_refused_by_name() -> None:
         check_chunk(get_agency("police"), pd.DataFrame([row], columns=header), date(2026, 9, 1))
 
 
+def test_the_gate_keeps_no_validation_result_in_the_gx_context() -> None:
+    """Each chunk's GX result goes to the file's outcome and Data Docs page only: kept in the
+    process's GX context too, a long-running process would hold every file's result."""
+    from pipeline.ingest.quality import _context
+
+    store = _context().validation_results_store
+    before = len(store.list_keys())
+    row = next(csv.reader([police_row(1, dob="31/02/1980")]))
+    gate = check_chunk(get_agency("police"), pd.DataFrame([row], columns=POLICE_HEADER.split(",")), date(2026, 9, 1))
+    assert gate.validation.meta["run_id"].run_time is not None and gate.reasons.tolist() == [
+        "DOB: not a real date ('31/02/1980')"]
+    assert len(store.list_keys()) == before
+
+
 def test_refusal_removes_what_an_interrupted_refusal_of_the_file_left(warehouse: Warehouse, tmp_path: Path) -> None:
     """A refusal killed before it committed leaves a copy and reports under a ledger id that was
     rolled back; the next refusal of the file removes them, and keeps what ledger rows own."""

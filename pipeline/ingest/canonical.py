@@ -85,6 +85,15 @@ def _dates(agency: Agency, frame: pd.DataFrame, column: str) -> pd.Series:
     return parsed.dt.normalize()
 
 
+def _names(names: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """:func:`matching.standardise.standardise_name` of several columns in one call: it reads each
+    value on its own, and a call has a fixed cost (a few ms, more than a small file's rows)."""
+    values = st.standardise_name(pd.concat(names.values(), ignore_index=True)).to_numpy()
+    ends = np.cumsum([len(s) for s in names.values()])
+    return {name: pd.Series(part, index=s.index) for (name, s), part
+            in zip(names.items(), np.split(values, ends[:-1]), strict=True)}
+
+
 def _template(frame: pd.DataFrame, template: str) -> pd.Series:
     """Fill ``{Column}`` placeholders from the row, vectorised; tidy spaces after blanks."""
     out = pd.Series("", index=frame.index, dtype=object)
@@ -97,7 +106,8 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].str.strip().str.upper().map({"Y": True, "N": False}).astype("boolean")
 
 
-def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: date) -> pd.DataFrame:
+def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: date,
+              dates: dict[str, pd.Series]) -> pd.DataFrame:
     p = agency.person
     out = base.copy()
     if "full_name" in p:
@@ -110,10 +120,15 @@ def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: 
         last_raw = frame[p["surname"]].str.strip()
     out["first_name_raw"] = first_raw.where(first_raw.fillna("") != "", None)
     out["last_name_raw"] = last_raw.where(last_raw.fillna("") != "", None)
-    out["first_name"] = st.standardise_name(first_raw)
-    out["middle_names"] = st.standardise_name(middle_raw)
-    out["last_name"] = st.standardise_name(last_raw)
-    out["dob"] = _dates(agency, frame, p["dob"]) if "dob" in p else pd.NaT
+    raw_names = {"first_name": first_raw, "middle_names": middle_raw, "last_name": last_raw}
+    if "contact_name" in p:
+        contact = st.split_forename_surname(frame[p["contact_name"]])
+        raw_names |= {"contact_first_name": contact["first_name_raw"], "contact_last_name": contact["last_name_raw"]}
+    else:
+        out["contact_first_name"], out["contact_last_name"] = None, None
+    for column, standard in _names(raw_names).items():
+        out[column] = standard
+    out["dob"] = dates[p["dob"]] if "dob" in p else pd.NaT
     if "sex" in p:
         out["sex"] = frame[p["sex"]["column"]].str.strip().map(p["sex"]["map"])
     else:
@@ -143,7 +158,7 @@ def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: 
     out["flags"] = labels[flags]
     out["source_person_id"] = (agency.name + ":" + _text(frame, p["source_person_id"])
                                if "source_person_id" in p else None)
-    out["seen_date"] = _dates(agency, frame, p["seen_date"]) if "seen_date" in p else pd.NaT
+    out["seen_date"] = dates[p["seen_date"]] if "seen_date" in p else pd.NaT
     out["group_kind"], out["group_ref"] = None, None
     if "group" in p:
         g = p["group"]
@@ -154,21 +169,15 @@ def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: 
         out["group_kind"] = np.where(applies & ref.notna(), g["kind"], None)
         out["group_ref"] = ref.where(applies, None)
     out["relationship"] = _text(frame, p["relationship"]) if "relationship" in p else None
-    if "contact_name" in p:
-        contact = st.split_forename_surname(frame[p["contact_name"]])
-        out["contact_first_name"] = st.standardise_name(contact["first_name_raw"])
-        out["contact_last_name"] = st.standardise_name(contact["last_name_raw"])
-    else:
-        out["contact_first_name"], out["contact_last_name"] = None, None
     if "current_until" in p:
-        until = _dates(agency, frame, p["current_until"])
+        until = dates[p["current_until"]]
         out["tenancy_current"] = (until.isna() | (until > pd.Timestamp(extract))).astype("boolean")
     else:
         out["tenancy_current"] = pd.array([pd.NA] * len(frame), dtype="boolean")
     return out[MENTION_COLUMNS]
 
 
-def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict[str, pd.Series]) -> pd.DataFrame:
     e = agency.event
     out = base.drop(columns=["row_number"]).copy()
     for field in EVENT_COLUMNS[5:]:
@@ -180,7 +189,7 @@ def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame) -> pd.DataF
         elif field == "detail":
             out[field] = _template(frame, spec)
         elif field in _DATE_FIELDS:
-            out[field] = _dates(agency, frame, spec)
+            out[field] = dates[spec]
         elif field in _INTEGER_FIELDS:
             out[field] = parse_numbers(frame[spec].str.strip()).astype("Int64")
         elif field in _FLAG_FIELDS:
@@ -207,4 +216,9 @@ def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version:
     # touching each index page once (about a third less COPY time on PostgreSQL)
     order = base["mention_id"].argsort(kind="stable").to_numpy()
     frame, base = frame.take(order).reset_index(drop=True), base.take(order).reset_index(drop=True)
-    return _mentions(agency, frame, base, extract), _events(agency, frame, base)
+    # each date column parsed once, though several fields may take it (a tenancy's start is
+    # its seen, event and start date): a parse has a fixed cost of a millisecond or more
+    fields = [agency.person.get(f) for f in ("dob", "seen_date", "current_until")]
+    fields += [agency.event.get(f) for f in sorted(_DATE_FIELDS)]
+    dates = {c: _dates(agency, frame, c) for c in dict.fromkeys(fields) if isinstance(c, str)}
+    return _mentions(agency, frame, base, extract, dates), _events(agency, frame, base, dates)

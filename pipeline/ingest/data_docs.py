@@ -122,11 +122,13 @@ def _publish(site: Path, agency: Agency, file_id: int, file_name: str, outcome: 
 def _view() -> Any:
     """GX's page view, kept: it compiles its Jinja templates once (most of a page's cost), and
     keeps the compiled code in Jinja's per-user cache folder for the next process (an Airflow
-    task is one)."""
+    task is one). GX's installed templates do not change under a running process: Jinja need
+    not check each one's file at each of its hundred or so uses a page."""
     from great_expectations.render.view import DefaultJinjaPageView
     from jinja2 import FileSystemBytecodeCache
 
     view = DefaultJinjaPageView()
+    view.env.auto_reload = False
     try:
         view.env.bytecode_cache = FileSystemBytecodeCache()
     except (OSError, RuntimeError):  # no private temporary folder: each process compiles again

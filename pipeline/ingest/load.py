@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -223,17 +225,18 @@ def _duplicate(agency: str, path: Path, seen: Any, why: str) -> FileOutcome:
 
 def ingest_file(wh: Warehouse, path: Path, agency: Agency, quarantine: Path,
                 share: float | None = None, on_rows: Callable[[int], None] | None = None,
-                archived: bool = False) -> FileOutcome:
+                archived: bool = False, unrecorded: bool = False) -> FileOutcome:
     """Gate and load one file in one transaction, or refuse it whole into quarantine; with
-    ``archived``, then move it to ``processed/YYYY/`` (see :mod:`pipeline.ingest.ledger`)."""
+    ``archived``, then move it to ``processed/YYYY/`` (see :mod:`pipeline.ingest.ledger`).
+    ``unrecorded``: the caller has just found the file not :func:`recorded` (``ingest_landing``
+    asks once for all files), so it is not asked again: a lookup cost a few round trips a file."""
     share = max_bad_share() if share is None else share
     try:
         check_path(path, agency)  # hostile input: never follow a link or read outside the landing folder
     except UnsafePath as exc:
         log.warning("%s: refused unread: %s", path.name, exc)
         return FileOutcome(agency.name, path.name, "refused", reason=str(exc))
-    seen = recorded(wh, [path])
-    if len(seen):
+    if not unrecorded and len(seen := recorded(wh, [path])):
         outcome = _duplicate(agency.name, path, next(seen.itertuples()), _UNCHANGED)
     elif len(seen := earlier_copy(wh, sha := sha256_of(path), path.name)):
         outcome = _duplicate(agency.name, path, next(seen.itertuples()), "same bytes as")
@@ -425,7 +428,8 @@ def ingest_landing(wh: Warehouse, landing: Path, quarantine: Path, agencies: Ite
             outcomes[name] = []
             for path in files:
                 bar.set_postfix_str(path.name)
-                outcomes[name].append(ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived))
+                outcomes[name].append(ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived,
+                                                      unrecorded=True))
                 bar.update()
     if archived:
         for path in known:
@@ -471,14 +475,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+@cache
+def _worker_warehouse(url: str) -> Warehouse:
+    """The worker process's warehouse, connected once for all its tasks (setting up a connection
+    cost each agency's task ~10 ms); its connections are closed when the worker exits."""
+    wh = Warehouse.connect(url)
+    multiprocessing.util.Finalize(wh, wh.engine.dispose, exitpriority=0)
+    return wh
+
+
 def _ingest_agency(url: str, name: str, files: list[Path], quarantine: Path, share: float | None,
                    archived: bool) -> list[FileOutcome]:
     """A worker's task: the agency's files in order, each in its own transaction."""
-    wh = Warehouse.connect(url)
-    try:
-        return [ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived) for path in files]
-    finally:
-        wh.engine.dispose()
+    wh = _worker_warehouse(url)
+    return [ingest_file(wh, path, get_agency(name), quarantine, share, archived=archived, unrecorded=True)
+            for path in files]
 
 
 def reprocess(wh: Warehouse, quarantine: Path, share: float | None = None) -> dict[str, list]:
