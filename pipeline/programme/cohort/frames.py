@@ -98,8 +98,30 @@ def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
 
 
 def _day_number(dates: pd.Series) -> pd.Series:
-    """YYYYMMDD as a float (NaN when unknown): whole years between two are a floor division."""
-    return dates.dt.year * 10000.0 + dates.dt.month * 100.0 + dates.dt.day
+    """YYYYMMDD as a float (NaN when unknown): whole years between two are a floor division.
+
+    Computed on numpy's calendar units: the ``.dt`` year, month and day fields cost twice as
+    much per column of a monthly run's events."""
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)  # the local day, as the .dt fields give it
+    days = dates.to_numpy(dtype="datetime64[D]")
+    months = days.astype("datetime64[M]")
+    number = (
+        (days.astype("datetime64[Y]").astype(np.int64) + 1970) * 10000
+        + (months.astype(np.int64) % 12 + 1) * 100
+        + (days - months).astype(np.int64)
+        + 1
+    ).astype(float)
+    number[np.isnat(days)] = np.nan
+    return pd.Series(number, index=dates.index, name=dates.name)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Values as dates (NaT when not a date). Dates already typed are kept as they are:
+    ``pd.to_datetime`` would first probe them one by one to decide on its cache."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        return values
+    return pd.to_datetime(values, errors="coerce")
 
 
 def _age(dob_number: pd.Series, on: pd.Series | pd.Timestamp) -> pd.Series:
@@ -124,7 +146,7 @@ def prepare_members(members: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Members with parsed `dob`, their age on `as_of` and their postcode district."""
     _missing(members, MEMBER_COLUMNS, "members")
     out = members.loc[members["family_id"].notna()].copy()
-    out["dob"] = pd.to_datetime(out["dob"], errors="coerce")
+    out["dob"] = _dates(out["dob"])
     out["age"] = _age(_day_number(out["dob"]), as_of)
     postcode = out["postcode"] if "postcode" in out.columns else pd.Series(None, index=out.index)
     out["district"] = postcode_district(postcode)
@@ -140,7 +162,7 @@ def take_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list[s
 
 def _typed(values: pd.Series, kind: str) -> pd.Series:
     if kind == "date":
-        return pd.to_datetime(values, errors="coerce").dt.normalize()
+        return _dates(values).dt.normalize()
     if kind == "bool":
         return values.astype("boolean").fillna(False).astype(bool)
     if kind == "number":
