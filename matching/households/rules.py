@@ -305,13 +305,15 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
     share = placed.groupby("surname")["node"].nunique() / n_placed
+    parts = [placed]
     if rules.surname_typos:
-        placed = pd.concat([placed, _mistyped_surnames(placed, share * n_placed)])
+        parts.append(_mistyped_surnames(placed, share * n_placed))
     if rules.surname_earlier_postcode:
         seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
         seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
         earlier = surnames.merge(seen.drop_duplicates(), on="node")
-        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True, typed=None)])
+        parts.append(earlier.assign(address_key=None, earlier=True, typed=None))
+    placed = _stack(parts)
     at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
     placed = placed.assign(
@@ -364,6 +366,14 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
                 + np.where(then, " (earlier)", "")
             ).to_numpy(dtype=object),
         }
+    )
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of frames with the same columns, one after another (a new range index):
+    ``pd.concat`` probes each value of an all-null text column (``typed``) in Python."""
+    return pd.DataFrame(
+        {c: np.concatenate([frame[c].to_numpy() for frame in frames]) for c in frames[0].columns}
     )
 
 

@@ -12,6 +12,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from matching.standardise import as_dates
+
 __all__ = [
     "EVENT_COLUMNS",
     "last_terms",
@@ -116,14 +118,6 @@ def _day_number(dates: pd.Series) -> pd.Series:
     return pd.Series(number, index=dates.index, name=dates.name)
 
 
-def _dates(values: pd.Series) -> pd.Series:
-    """Values as dates (NaT when not a date). Dates already typed are kept as they are:
-    ``pd.to_datetime`` would first probe them one by one to decide on its cache."""
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
-        return values
-    return pd.to_datetime(values, errors="coerce")
-
-
 def _age(dob_number: pd.Series, on: pd.Series | pd.Timestamp) -> pd.Series:
     """Age in whole years on a date (birthday reached on the day; 29 Feb turns on 1 Mar)."""
     on_number = (
@@ -146,7 +140,7 @@ def prepare_members(members: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Members with parsed `dob`, their age on `as_of` and their postcode district."""
     _missing(members, MEMBER_COLUMNS, "members")
     out = members.loc[members["family_id"].notna()].copy()
-    out["dob"] = _dates(out["dob"])
+    out["dob"] = as_dates(out["dob"])
     out["age"] = _age(_day_number(out["dob"]), as_of)
     postcode = out["postcode"] if "postcode" in out.columns else pd.Series(None, index=out.index)
     out["district"] = postcode_district(postcode)
@@ -162,7 +156,7 @@ def take_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list[s
 
 def _typed(values: pd.Series, kind: str) -> pd.Series:
     if kind == "date":
-        return _dates(values).dt.normalize()
+        return as_dates(values).dt.normalize()
     if kind == "bool":
         return values.astype("boolean").fillna(False).astype(bool)
     if kind == "number":
