@@ -32,11 +32,8 @@ def contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     from the pupil's address. A contact no one answers by full name is
     matched by :func:`_unanswered_contacts`.
     """
-    frame, place = ctx.frame, ctx.place
-    named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
+    frame, place, pupils = ctx.frame, ctx.place, ctx.contacts
     contact = ["contact_first_name", "contact_last_name"]
-    pupils = frame.loc[named & frame["postcode"].notna(), ["node", *contact, "postcode"]]
-    pupils = pupils.drop_duplicates()
     candidates = frame.loc[
         frame["first_name"].isin(pupils["contact_first_name"].unique()) & frame["postcode"].notna(),
         ["node", "first_name", "last_name", "postcode"],

@@ -115,7 +115,14 @@ def candidate_edges(
     at_address = place[place["address_key"].notna() & ~place["address_key"].isin(crowded)]
     at_address = at_address.rename_axis("node").reset_index()
     age = (as_of - born["median"]).dt.days / 365.25
-    context = EdgeContext(frame, place, groups, at_address, surnames, born, age, rules, evidence)
+    contact = ["contact_first_name", "contact_last_name"]
+    contacts = frame.loc[
+        frame[contact].notna().all(axis=1) & frame["postcode"].notna(), ["node", *contact, "postcode"]
+    ].drop_duplicates()
+    tenancies = _current_tenancies(groups, evidence.residence_groups)
+    context = EdgeContext(
+        frame, place, groups, tenancies, contacts, at_address, surnames, born, age, rules, evidence
+    )
     edges = pd.concat([rule.build(context) for rule in EDGE_RULES], ignore_index=True)
     undeclared = set(edges["reason"].unique()).difference(r.name for r in _REASONS)
     if undeclared:
@@ -142,14 +149,14 @@ def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.
     )
 
 
-def _current_tenancies(ctx: EdgeContext) -> pd.DataFrame:
+def _current_tenancies(groups: pd.DataFrame, residence_groups: tuple[str, ...]) -> pd.DataFrame:
     """Mentions of residence groups (tenancies) current on the evaluation date whose member is
     placed there.
 
     Placement lets a current tenancy outrank later stale postcodes, so a
     member placed elsewhere has a newer tenancy or a newer full address.
     """
-    tenancies = ctx.groups[ctx.groups["group_kind"].isin(ctx.evidence.residence_groups)]
+    tenancies = groups[groups["group_kind"].isin(residence_groups)]
     stayed = (
         tenancies["current_postcode"].isna()
         | tenancies["postcode"].isna()
@@ -160,7 +167,7 @@ def _current_tenancies(ctx: EdgeContext) -> pd.DataFrame:
 
 def _tenancy_edges(ctx: EdgeContext) -> pd.DataFrame:
     """Members of a residence group (a tenancy) current on the evaluation date placed there."""
-    return _star(_current_tenancies(ctx), ["group_ref"], "tenancy", "group_ref")
+    return _star(ctx.tenancies, ["group_ref"], "tenancy", "group_ref")
 
 
 def _incident_edges(ctx: EdgeContext) -> pd.DataFrame:
@@ -334,7 +341,7 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     adults, gap = np.fmin(one, other) >= 18, np.abs(one - other)
     family = (np.fmin(one, other) < 18) & (gap <= rules.surname_family_years)
     # a current tenancy lists its tenant's partner: one it does not list is not theirs
-    tenants = _current_tenancies(ctx)["node"].unique()
+    tenants = ctx.tenancies["node"].unique()
     listed = np.isin(pairs["node"], tenants) | np.isin(pairs["node_other"], tenants)
     couple = adults & (gap <= rules.surname_couple_years) & ~listed
     # a couple is two: with two or more of a partner's age there, which one is not known
@@ -490,10 +497,11 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     surname; a pupil whose names no one at the address holds is another family's under the
     same UPRN (a house of flats), whose parent no agency has sent.
     """
-    frame = ctx.frame
+    frame, contacts = ctx.frame, ctx.contacts
     named = ["contact_first_name", "contact_last_name"]
-    contacts = frame[["node", *named, "postcode"]].dropna().drop_duplicates()
-    persons = frame[["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
+    # only a person of a contact's first name can answer it: the others are not deduplicated
+    asked = frame["first_name"].isin(contacts["contact_first_name"].unique())
+    persons = frame.loc[asked, ["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
     found = contacts.merge(persons, left_on=[*named, "postcode"],
                            right_on=["first_name", "last_name", "postcode"])
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
@@ -514,8 +522,7 @@ def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     surname there, or whose named parent or carer has it (a child born since the
     tenancy began, or the tenant's partner's child, is not listed).
     """
-    tenancies = _current_tenancies(ctx)
-    tenancy = placed["node"].map(_smallest(tenancies, "node", "group_ref"))
+    tenancy = placed["node"].map(_smallest(ctx.tenancies, "node", "group_ref"))
     at = placed[["node", "address_key"]].assign(tenancy=tenancy.to_numpy())
     members = at.dropna(subset="tenancy").merge(ctx.surnames, on="node")
     contacts = ctx.frame[["node", "contact_last_name"]].dropna().drop_duplicates()
