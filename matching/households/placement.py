@@ -67,7 +67,11 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
     unique = pairs[first].set_index(codes[first].astype(np.int64)).sort_index()
     tokens = standardise_address(unique["address"]).str.split().explode().dropna()
     tokens = tokens.rename("token").rename_axis("row").reset_index()
-    is_identifier = tokens["token"].str.contains(r"\d") | (tokens["token"].str.len() == 1)
+    # tokens repeat a lot (house numbers, street words): each distinct one is read once
+    token_codes, distinct = pd.factorize(tokens["token"])
+    distinct = pd.Series(distinct, dtype=object)
+    is_identifier = (distinct.str.contains(r"\d") | (distinct.str.len() == 1)).to_numpy()
+    is_identifier = is_identifier[token_codes]
     # "FLAT 1, 2 X ST" and "FLAT 2, 1 X ST" differ: a flat's number is marked as such
     after_flat = tokens.groupby("row")["token"].shift(1).eq("FLAT").to_numpy()
     tokens.loc[after_flat & is_identifier, "token"] = "FLAT" + tokens["token"]
@@ -226,7 +230,11 @@ def place(frame: pd.DataFrame, n_nodes: int) -> pd.DataFrame:
     for another location on or after that first sighting. The address is the
     best keyed record at the chosen postcode (tier, then date, then UPRN).
     """
-    located = frame[frame["postcode"].notna() | frame["address_key"].notna()]
+    located = frame.loc[
+        frame["postcode"].notna() | frame["address_key"].notna(),
+        ["node", "mention_id", "postcode", "address_key", "address", "uprn", "tier", "sighted",
+         "last_on"],
+    ]
     if located.empty:
         empty = pd.Series([None] * n_nodes, dtype=object)
         return pd.DataFrame(
