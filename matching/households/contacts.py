@@ -32,14 +32,10 @@ def contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     from the pupil's address. A contact no one answers by full name is
     matched by :func:`_unanswered_contacts`.
     """
-    frame, place, pupils = ctx.frame, ctx.place, ctx.contacts
+    place, pupils = ctx.place, ctx.contacts
     contact = ["contact_first_name", "contact_last_name"]
-    candidates = frame.loc[
-        frame["first_name"].isin(pupils["contact_first_name"].unique()) & frame["postcode"].notna(),
-        ["node", "first_name", "last_name", "postcode"],
-    ].drop_duplicates()
     pairs = pupils.merge(
-        candidates,
+        ctx.namesakes,
         left_on=["contact_first_name", "postcode"],
         right_on=["first_name", "postcode"],
         suffixes=("_pupil", "_contact"),

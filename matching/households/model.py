@@ -191,6 +191,8 @@ class EdgeContext:
             on the evaluation date, of members placed there (several rules read them).
         contacts: every distinct ``node, contact_first_name, contact_last_name, postcode``
             of a record naming a parent or carer at a postcode (read by two rules).
+        namesakes: every distinct ``node, first_name, last_name, postcode`` of a record at a
+            postcode whose first name some contact has (who may answer one; two rules).
         at_address: placed nodes at addresses that are not crowded.
         surnames: every ``node, surname`` (parts of double-barrelled ones too).
         born: per node the ``min``, ``median`` and ``max`` date of birth recorded.
@@ -204,6 +206,7 @@ class EdgeContext:
     groups: pd.DataFrame
     tenancies: pd.DataFrame
     contacts: pd.DataFrame
+    namesakes: pd.DataFrame
     at_address: pd.DataFrame
     surnames: pd.DataFrame
     born: pd.DataFrame

@@ -119,9 +119,14 @@ def candidate_edges(
     contacts = frame.loc[
         frame[contact].notna().all(axis=1) & frame["postcode"].notna(), ["node", *contact, "postcode"]
     ].drop_duplicates()
+    namesakes = frame.loc[
+        frame["first_name"].isin(contacts["contact_first_name"].unique()) & frame["postcode"].notna(),
+        ["node", "first_name", "last_name", "postcode"],
+    ].drop_duplicates()
     tenancies = _current_tenancies(groups, evidence.residence_groups)
     context = EdgeContext(
-        frame, place, groups, tenancies, contacts, at_address, surnames, born, age, rules, evidence
+        frame, place, groups, tenancies, contacts, namesakes, at_address, surnames, born, age, rules,
+        evidence,
     )
     edges = pd.concat([rule.build(context) for rule in EDGE_RULES], ignore_index=True)
     undeclared = set(edges["reason"].unique()).difference(r.name for r in _REASONS)
@@ -497,12 +502,9 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     surname; a pupil whose names no one at the address holds is another family's under the
     same UPRN (a house of flats), whose parent no agency has sent.
     """
-    frame, contacts = ctx.frame, ctx.contacts
+    contacts = ctx.contacts
     named = ["contact_first_name", "contact_last_name"]
-    # only a person of a contact's first name can answer it: the others are not deduplicated
-    asked = frame["first_name"].isin(contacts["contact_first_name"].unique())
-    persons = frame.loc[asked, ["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
-    found = contacts.merge(persons, left_on=[*named, "postcode"],
+    found = contacts.merge(ctx.namesakes, left_on=[*named, "postcode"],
                            right_on=["first_name", "last_name", "postcode"])
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
     named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
