@@ -80,11 +80,14 @@ def term_bounds(terms: pd.Series) -> tuple[pd.Series, pd.Series]:
     `YYYY` is the academic year of the autumn term, so `2025-SPR` is January-April 2026.
     Codes are mapped once per distinct value, then broadcast.
     """
-    bounds = {code: _term_dates(str(code)) for code in terms.dropna().unique()}
-    starts = {code: b[0] for code, b in bounds.items() if b}
-    ends = {code: b[1] for code, b in bounds.items() if b}
-    codes = terms.astype(object)
-    return codes.map(starts).astype("datetime64[ns]"), codes.map(ends).astype("datetime64[ns]")
+    codes, distinct = pd.factorize(terms)
+    bounds = [_term_dates(str(code)) or (pd.NaT, pd.NaT) for code in distinct]
+
+    def spread(side: int) -> pd.Series:
+        days = pd.DatetimeIndex([b[side] for b in bounds] + [pd.NaT]).as_unit("ns").to_numpy()
+        return pd.Series(days[codes], index=terms.index, name=terms.name)  # code -1: NaT
+
+    return spread(0), spread(1)
 
 
 def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
