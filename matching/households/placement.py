@@ -264,7 +264,11 @@ def place(frame: pd.DataFrame, n_nodes: int) -> pd.DataFrame:
     chosen = np.where(stronger >= 0, loc[stronger], per_loc[newest])
     at_chosen = np.flatnonzero(loc == chosen)
     keyed = at_chosen[located["address_key"].notna().to_numpy()[at_chosen]]
-    tie = pd.util.hash_array(located["mention_id"].to_numpy(dtype=object))
+    # mention ids are distinct: hashed as they are, not factorized first (a null hashes as
+    # factorizing would hash it)
+    mention_ids = located["mention_id"].to_numpy(dtype=object)
+    tie = pd.util.hash_array(mention_ids, categorize=False)
+    tie[pd.isna(mention_ids)] = np.iinfo(np.uint64).max
     has_uprn = located["uprn"].notna().to_numpy()
     latest = _last_per_node(node, (tie, sighted), n_nodes, at_chosen)
     address_row = _last_per_node(node, (tie, has_uprn, sighted, tier), n_nodes, keyed)
