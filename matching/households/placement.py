@@ -91,15 +91,20 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
 
 
 def _join_tokens(tokens: pd.DataFrame, limit: int) -> pd.Series:
-    """Join the first ``limit`` tokens of each row with spaces (vectorised, no per-row Python)."""
+    """Join the first ``limit`` tokens of each row with spaces; a row's tokens come together, in
+    order. Vectorised by token position (no per-row Python, no pivot to a wide frame)."""
     if tokens.empty:
         return pd.Series(dtype=object)
-    rank = tokens.groupby("row").cumcount()
-    wide = tokens[rank < limit].assign(rank=rank).pivot(index="row", columns="rank", values="token")
-    joined = wide[0]
-    for column in wide.columns[1:]:
-        joined = joined + " " + wide[column].fillna("")
-    return joined.str.strip()
+    rows = tokens["row"].to_numpy()
+    words = tokens["token"].to_numpy(dtype=object)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    joined = words[first]
+    for offset in range(1, limit):
+        at = first + offset
+        same = at < len(rows)
+        same[same] = rows[at[same]] == rows[first[same]]
+        joined[same] = joined[same] + " " + words[at[same]]
+    return pd.Series(joined, index=rows[first])
 
 
 def prepare(
