@@ -205,16 +205,16 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _address_key_with_uprn(frame: pd.DataFrame) -> pd.Series:
     """UPRN key where known; a text address seen with exactly one UPRN borrows it."""
-    text_key = address_keys(frame["address"], frame["postcode"])
-    seen_with_uprn = (
-        pd.DataFrame({"text": text_key, "uprn": frame["uprn"]}).dropna().drop_duplicates()
-    )
+    text = address_keys(frame["address"], frame["postcode"]).to_numpy(dtype=object)
+    uprn = frame["uprn"].to_numpy(dtype=object).copy()
+    has_text, has_uprn = ~pd.isna(text), ~pd.isna(uprn)
+    both = has_text & has_uprn
+    seen_with_uprn = pd.DataFrame({"text": text[both], "uprn": uprn[both]}).drop_duplicates()
     unambiguous = seen_with_uprn.drop_duplicates("text", keep=False).set_index("text")["uprn"]
-    uprn = frame["uprn"].to_numpy(dtype=object)
-    uprn = np.where(pd.isna(uprn), text_key.map(unambiguous).to_numpy(dtype=object), uprn)
-    text = text_key.to_numpy(dtype=object)
+    borrows = has_text & ~has_uprn
+    uprn[borrows] = pd.Series(text[borrows]).map(unambiguous).to_numpy(dtype=object)
+    has_uprn = ~pd.isna(uprn)
     key = np.full(len(frame), None, dtype=object)
-    has_uprn, has_text = ~pd.isna(uprn), ~pd.isna(text)
     key[has_text] = "A:" + text[has_text]
     key[has_uprn] = "U:" + uprn[has_uprn]
     return pd.Series(key, index=frame.index, dtype=object)
