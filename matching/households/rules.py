@@ -316,7 +316,7 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
     placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
-    share = placed.groupby("surname")["node"].nunique() / n_placed
+    share = placed.groupby("surname", sort=False)["node"].nunique() / n_placed
     parts = [placed]
     if rules.surname_typos:
         parts.append(_mistyped_surnames(placed, share * n_placed))
@@ -394,7 +394,7 @@ def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> 
     the surname (``rules.surname_lone_years``)?"""
     at = ctx.at_address[["node", "address_key"]]
     size = at["address_key"].map(at["address_key"].value_counts())
-    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"]).size()
+    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
     address = ctx.place["address_key"].to_numpy()[nodes]
     n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
     held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
