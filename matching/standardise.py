@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 __all__ = [
     "UNKNOWN_CODE",
     "address_number",
+    "as_dates",
     "clean_nhs_number",
     "clean_nino",
     "clean_upn",
@@ -406,6 +407,14 @@ def unswap_names(
     )
     swap &= (as_first >= 0) & (as_last >= 0)
     return first.where(~swap, last), last.where(~swap, first)
+
+
+def as_dates(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values, errors="coerce")``, but dates already typed are returned as they
+    are: ``pd.to_datetime`` would first probe them one by one to decide on its cache."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        return values
+    return pd.to_datetime(values, errors="coerce")
 
 
 def real_dates(s: pd.Series) -> pd.Series:

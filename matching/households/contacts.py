@@ -32,17 +32,10 @@ def contact_edges(ctx: EdgeContext) -> pd.DataFrame:
     from the pupil's address. A contact no one answers by full name is
     matched by :func:`_unanswered_contacts`.
     """
-    frame, place = ctx.frame, ctx.place
-    named = frame["contact_first_name"].notna() & frame["contact_last_name"].notna()
+    place, pupils = ctx.place, ctx.contacts
     contact = ["contact_first_name", "contact_last_name"]
-    pupils = frame.loc[named & frame["postcode"].notna(), ["node", *contact, "postcode"]]
-    pupils = pupils.drop_duplicates()
-    candidates = frame.loc[
-        frame["first_name"].isin(pupils["contact_first_name"].unique()) & frame["postcode"].notna(),
-        ["node", "first_name", "last_name", "postcode"],
-    ].drop_duplicates()
     pairs = pupils.merge(
-        candidates,
+        ctx.namesakes,
         left_on=["contact_first_name", "postcode"],
         right_on=["first_name", "postcode"],
         suffixes=("_pupil", "_contact"),
@@ -95,20 +88,18 @@ def _unplaced_contacts(ctx: EdgeContext) -> pd.DataFrame:
     frame, place = ctx.frame, ctx.place
     unplaced = (place["postcode"].isna() & place["address_key"].isna()).to_numpy()
     names = frame[["node", "first_name", "last_name"]].dropna().drop_duplicates()
-    holders = names.groupby(["first_name", "last_name"])["node"].transform("size").to_numpy()
     persons = max(names["node"].nunique(), 1)
     share = {
         part: names.drop_duplicates(["node", part])[part].value_counts() / persons
         for part in ("first_name", "last_name")
     }
+    # the only holder of the name, placed nowhere (few): chance is reckoned for those alone
+    alone = ~names.duplicated(["first_name", "last_name"], keep=False).to_numpy()
+    names = names[alone & unplaced[names["node"].to_numpy()]]
     expected = (
         names["first_name"].map(share["first_name"]) * names["last_name"].map(share["last_name"])
     ).to_numpy() * persons
-    names = names[
-        (holders == 1)
-        & unplaced[names["node"].to_numpy()]
-        & (expected < ctx.rules.contact_unplaced_expected)
-    ]
+    names = names[expected < ctx.rules.contact_unplaced_expected]
     contact = ["contact_first_name", "contact_last_name"]
     pupils = frame[["node", *contact]].dropna().drop_duplicates()
     pairs = pupils.merge(

@@ -191,13 +191,22 @@ def _joins_two_homes(
         one: np.ndarray, its_home: np.ndarray, other: np.ndarray, home_of_other: np.ndarray
     ) -> np.ndarray:
         """Was either component recorded at the other's home (one family's old and new)?"""
-        return np.isin(one * n_addresses + np.maximum(home_of_other, 0), seen) | np.isin(
+        return _in_sorted(one * n_addresses + np.maximum(home_of_other, 0), seen) | _in_sorted(
             other * n_addresses + np.maximum(its_home, 0), seen
         )
 
     return (apart & ~moved(label_a, a, label_b, b)) | _bridges(
         label_a, label_b, a, b, moved
     )
+
+
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """``np.isin`` against sorted distinct values by binary search: ``np.isin`` sorts both
+    arrays again on every call."""
+    if not len(sorted_unique):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_unique, values), len(sorted_unique) - 1)
+    return sorted_unique[at] == values
 
 
 def _bridges(

@@ -187,6 +187,12 @@ class EdgeContext:
             person ``node`` and its ``current_postcode`` and ``current_address_key``.
         place: one row per node, where it is placed (:func:`placement.place`).
         groups: mentions of usable groups (declared kinds, not too large).
+        tenancies: the mentions of ``groups`` that are residence groups (tenancies) current
+            on the evaluation date, of members placed there (several rules read them).
+        contacts: every distinct ``node, contact_first_name, contact_last_name, postcode``
+            of a record naming a parent or carer at a postcode (read by two rules).
+        namesakes: every distinct ``node, first_name, last_name, postcode`` of a record at a
+            postcode whose first name some contact has (who may answer one; two rules).
         at_address: placed nodes at addresses that are not crowded.
         surnames: every ``node, surname`` (parts of double-barrelled ones too).
         born: per node the ``min``, ``median`` and ``max`` date of birth recorded.
@@ -198,6 +204,9 @@ class EdgeContext:
     frame: pd.DataFrame
     place: pd.DataFrame
     groups: pd.DataFrame
+    tenancies: pd.DataFrame
+    contacts: pd.DataFrame
+    namesakes: pd.DataFrame
     at_address: pd.DataFrame
     surnames: pd.DataFrame
     born: pd.DataFrame

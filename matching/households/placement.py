@@ -15,7 +15,7 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from matching.households.model import HouseholdEvidence, HouseholdRules
-from matching.standardise import standardise_address
+from matching.standardise import as_dates, standardise_address
 
 __all__ = ["address_keys", "crowded_addresses", "place", "prepare"]
 
@@ -67,7 +67,11 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
     unique = pairs[first].set_index(codes[first].astype(np.int64)).sort_index()
     tokens = standardise_address(unique["address"]).str.split().explode().dropna()
     tokens = tokens.rename("token").rename_axis("row").reset_index()
-    is_identifier = tokens["token"].str.contains(r"\d") | (tokens["token"].str.len() == 1)
+    # tokens repeat a lot (house numbers, street words): each distinct one is read once
+    token_codes, distinct = pd.factorize(tokens["token"])
+    distinct = pd.Series(distinct, dtype=object)
+    is_identifier = (distinct.str.contains(r"\d") | (distinct.str.len() == 1)).to_numpy()
+    is_identifier = is_identifier[token_codes]
     # "FLAT 1, 2 X ST" and "FLAT 2, 1 X ST" differ: a flat's number is marked as such
     after_flat = tokens.groupby("row")["token"].shift(1).eq("FLAT").to_numpy()
     tokens.loc[after_flat & is_identifier, "token"] = "FLAT" + tokens["token"]
@@ -87,15 +91,20 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
 
 
 def _join_tokens(tokens: pd.DataFrame, limit: int) -> pd.Series:
-    """Join the first ``limit`` tokens of each row with spaces (vectorised, no per-row Python)."""
+    """Join the first ``limit`` tokens of each row with spaces; a row's tokens come together, in
+    order. Vectorised by token position (no per-row Python, no pivot to a wide frame)."""
     if tokens.empty:
         return pd.Series(dtype=object)
-    rank = tokens.groupby("row").cumcount()
-    wide = tokens[rank < limit].assign(rank=rank).pivot(index="row", columns="rank", values="token")
-    joined = wide[0]
-    for column in wide.columns[1:]:
-        joined = joined + " " + wide[column].fillna("")
-    return joined.str.strip()
+    rows = tokens["row"].to_numpy()
+    words = tokens["token"].to_numpy(dtype=object)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    joined = words[first]
+    for offset in range(1, limit):
+        at = first + offset
+        same = at < len(rows)
+        same[same] = rows[at[same]] == rows[first[same]]
+        joined[same] = joined[same] + " " + words[at[same]]
+    return pd.Series(joined, index=rows[first])
 
 
 def prepare(
@@ -116,11 +125,11 @@ def prepare(
         raise ValueError("every mention needs a provisional person_id")
     frame = mentions.reindex(columns=[*_REQUIRED, *_OPTIONAL])
     frame["node"], person_ids = pd.factorize(mentions["person_id"], sort=True)
-    frame["seen_date"] = pd.to_datetime(frame["seen_date"], errors="coerce")
-    frame["dob"] = pd.to_datetime(frame["dob"], errors="coerce")
+    frame["seen_date"] = as_dates(frame["seen_date"])
+    frame["dob"] = as_dates(frame["dob"])
     seen = (frame["seen_date"].isna() | (frame["seen_date"] <= as_of)).to_numpy()
-    if not seen.all():  # copying a million rows costs seconds: only when needed
-        frame = frame[seen].copy()
+    if not seen.all():  # copying a million rows costs seconds: only when needed (take: one copy)
+        frame = frame.take(np.flatnonzero(seen))
     for column in _OPTIONAL:
         if column not in _NOT_TEXT:
             frame[column] = _as_text(frame[column])
@@ -196,16 +205,16 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _address_key_with_uprn(frame: pd.DataFrame) -> pd.Series:
     """UPRN key where known; a text address seen with exactly one UPRN borrows it."""
-    text_key = address_keys(frame["address"], frame["postcode"])
-    seen_with_uprn = (
-        pd.DataFrame({"text": text_key, "uprn": frame["uprn"]}).dropna().drop_duplicates()
-    )
+    text = address_keys(frame["address"], frame["postcode"]).to_numpy(dtype=object)
+    uprn = frame["uprn"].to_numpy(dtype=object).copy()
+    has_text, has_uprn = ~pd.isna(text), ~pd.isna(uprn)
+    both = has_text & has_uprn
+    seen_with_uprn = pd.DataFrame({"text": text[both], "uprn": uprn[both]}).drop_duplicates()
     unambiguous = seen_with_uprn.drop_duplicates("text", keep=False).set_index("text")["uprn"]
-    uprn = frame["uprn"].to_numpy(dtype=object)
-    uprn = np.where(pd.isna(uprn), text_key.map(unambiguous).to_numpy(dtype=object), uprn)
-    text = text_key.to_numpy(dtype=object)
+    borrows = has_text & ~has_uprn
+    uprn[borrows] = pd.Series(text[borrows]).map(unambiguous).to_numpy(dtype=object)
+    has_uprn = ~pd.isna(uprn)
     key = np.full(len(frame), None, dtype=object)
-    has_uprn, has_text = ~pd.isna(uprn), ~pd.isna(text)
     key[has_text] = "A:" + text[has_text]
     key[has_uprn] = "U:" + uprn[has_uprn]
     return pd.Series(key, index=frame.index, dtype=object)
@@ -226,7 +235,11 @@ def place(frame: pd.DataFrame, n_nodes: int) -> pd.DataFrame:
     for another location on or after that first sighting. The address is the
     best keyed record at the chosen postcode (tier, then date, then UPRN).
     """
-    located = frame[frame["postcode"].notna() | frame["address_key"].notna()]
+    located = frame.loc[
+        frame["postcode"].notna() | frame["address_key"].notna(),
+        ["node", "mention_id", "postcode", "address_key", "address", "uprn", "tier", "sighted",
+         "last_on"],
+    ]
     if located.empty:
         empty = pd.Series([None] * n_nodes, dtype=object)
         return pd.DataFrame(
@@ -256,7 +269,11 @@ def place(frame: pd.DataFrame, n_nodes: int) -> pd.DataFrame:
     chosen = np.where(stronger >= 0, loc[stronger], per_loc[newest])
     at_chosen = np.flatnonzero(loc == chosen)
     keyed = at_chosen[located["address_key"].notna().to_numpy()[at_chosen]]
-    tie = pd.util.hash_array(located["mention_id"].to_numpy(dtype=object))
+    # mention ids are distinct: hashed as they are, not factorized first (a null hashes as
+    # factorizing would hash it)
+    mention_ids = located["mention_id"].to_numpy(dtype=object)
+    tie = pd.util.hash_array(mention_ids, categorize=False)
+    tie[pd.isna(mention_ids)] = np.iinfo(np.uint64).max
     has_uprn = located["uprn"].notna().to_numpy()
     latest = _last_per_node(node, (tie, sighted), n_nodes, at_chosen)
     address_row = _last_per_node(node, (tie, has_uprn, sighted, tier), n_nodes, keyed)

@@ -115,7 +115,19 @@ def candidate_edges(
     at_address = place[place["address_key"].notna() & ~place["address_key"].isin(crowded)]
     at_address = at_address.rename_axis("node").reset_index()
     age = (as_of - born["median"]).dt.days / 365.25
-    context = EdgeContext(frame, place, groups, at_address, surnames, born, age, rules, evidence)
+    contact = ["contact_first_name", "contact_last_name"]
+    contacts = frame.loc[
+        frame[contact].notna().all(axis=1) & frame["postcode"].notna(), ["node", *contact, "postcode"]
+    ].drop_duplicates()
+    namesakes = frame.loc[
+        frame["first_name"].isin(contacts["contact_first_name"].unique()) & frame["postcode"].notna(),
+        ["node", "first_name", "last_name", "postcode"],
+    ].drop_duplicates()
+    tenancies = _current_tenancies(groups, evidence.residence_groups)
+    context = EdgeContext(
+        frame, place, groups, tenancies, contacts, namesakes, at_address, surnames, born, age, rules,
+        evidence,
+    )
     edges = pd.concat([rule.build(context) for rule in EDGE_RULES], ignore_index=True)
     undeclared = set(edges["reason"].unique()).difference(r.name for r in _REASONS)
     if undeclared:
@@ -142,14 +154,14 @@ def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.
     )
 
 
-def _current_tenancies(ctx: EdgeContext) -> pd.DataFrame:
+def _current_tenancies(groups: pd.DataFrame, residence_groups: tuple[str, ...]) -> pd.DataFrame:
     """Mentions of residence groups (tenancies) current on the evaluation date whose member is
     placed there.
 
     Placement lets a current tenancy outrank later stale postcodes, so a
     member placed elsewhere has a newer tenancy or a newer full address.
     """
-    tenancies = ctx.groups[ctx.groups["group_kind"].isin(ctx.evidence.residence_groups)]
+    tenancies = groups[groups["group_kind"].isin(residence_groups)]
     stayed = (
         tenancies["current_postcode"].isna()
         | tenancies["postcode"].isna()
@@ -160,7 +172,7 @@ def _current_tenancies(ctx: EdgeContext) -> pd.DataFrame:
 
 def _tenancy_edges(ctx: EdgeContext) -> pd.DataFrame:
     """Members of a residence group (a tenancy) current on the evaluation date placed there."""
-    return _star(_current_tenancies(ctx), ["group_ref"], "tenancy", "group_ref")
+    return _star(ctx.tenancies, ["group_ref"], "tenancy", "group_ref")
 
 
 def _incident_edges(ctx: EdgeContext) -> pd.DataFrame:
@@ -304,14 +316,16 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
     placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
-    share = placed.groupby("surname")["node"].nunique() / n_placed
+    share = placed.groupby("surname", sort=False)["node"].nunique() / n_placed
+    parts = [placed]
     if rules.surname_typos:
-        placed = pd.concat([placed, _mistyped_surnames(placed, share * n_placed)])
+        parts.append(_mistyped_surnames(placed, share * n_placed))
     if rules.surname_earlier_postcode:
         seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
         seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
         earlier = surnames.merge(seen.drop_duplicates(), on="node")
-        placed = pd.concat([placed, earlier.assign(address_key=None, earlier=True, typed=None)])
+        parts.append(earlier.assign(address_key=None, earlier=True, typed=None))
+    placed = _stack(parts)
     at_postcode = placed["postcode"].map(place["postcode"].value_counts()).fillna(0)
     group = placed.groupby(["postcode", "surname"], sort=False).ngroup()
     placed = placed.assign(
@@ -332,7 +346,7 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     adults, gap = np.fmin(one, other) >= 18, np.abs(one - other)
     family = (np.fmin(one, other) < 18) & (gap <= rules.surname_family_years)
     # a current tenancy lists its tenant's partner: one it does not list is not theirs
-    tenants = _current_tenancies(ctx)["node"].unique()
+    tenants = ctx.tenancies["node"].unique()
     listed = np.isin(pairs["node"], tenants) | np.isin(pairs["node_other"], tenants)
     couple = adults & (gap <= rules.surname_couple_years) & ~listed
     # a couple is two: with two or more of a partner's age there, which one is not known
@@ -367,12 +381,20 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
 
 
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of frames with the same columns, one after another (a new range index):
+    ``pd.concat`` probes each value of an all-null text column (``typed``) in Python."""
+    return pd.DataFrame(
+        {c: np.concatenate([frame[c].to_numpy() for frame in frames]) for c in frames[0].columns}
+    )
+
+
 def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> np.ndarray:
     """Per (node, surname): is the node placed at an address with others, none of whom holds
     the surname (``rules.surname_lone_years``)?"""
     at = ctx.at_address[["node", "address_key"]]
     size = at["address_key"].map(at["address_key"].value_counts())
-    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"]).size()
+    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
     address = ctx.place["address_key"].to_numpy()[nodes]
     n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
     held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
@@ -480,11 +502,9 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     surname; a pupil whose names no one at the address holds is another family's under the
     same UPRN (a house of flats), whose parent no agency has sent.
     """
-    frame = ctx.frame
+    contacts = ctx.contacts
     named = ["contact_first_name", "contact_last_name"]
-    contacts = frame[["node", *named, "postcode"]].dropna().drop_duplicates()
-    persons = frame[["node", "first_name", "last_name", "postcode"]].dropna().drop_duplicates()
-    found = contacts.merge(persons, left_on=[*named, "postcode"],
+    found = contacts.merge(ctx.namesakes, left_on=[*named, "postcode"],
                            right_on=["first_name", "last_name", "postcode"])
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
     named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
@@ -504,8 +524,7 @@ def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     surname there, or whose named parent or carer has it (a child born since the
     tenancy began, or the tenant's partner's child, is not listed).
     """
-    tenancies = _current_tenancies(ctx)
-    tenancy = placed["node"].map(_smallest(tenancies, "node", "group_ref"))
+    tenancy = placed["node"].map(_smallest(ctx.tenancies, "node", "group_ref"))
     at = placed[["node", "address_key"]].assign(tenancy=tenancy.to_numpy())
     members = at.dropna(subset="tenancy").merge(ctx.surnames, on="node")
     contacts = ctx.frame[["node", "contact_last_name"]].dropna().drop_duplicates()

@@ -12,6 +12,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from matching.standardise import as_dates
+
 __all__ = [
     "EVENT_COLUMNS",
     "last_terms",
@@ -78,11 +80,14 @@ def term_bounds(terms: pd.Series) -> tuple[pd.Series, pd.Series]:
     `YYYY` is the academic year of the autumn term, so `2025-SPR` is January-April 2026.
     Codes are mapped once per distinct value, then broadcast.
     """
-    bounds = {code: _term_dates(str(code)) for code in terms.dropna().unique()}
-    starts = {code: b[0] for code, b in bounds.items() if b}
-    ends = {code: b[1] for code, b in bounds.items() if b}
-    codes = terms.astype(object)
-    return codes.map(starts).astype("datetime64[ns]"), codes.map(ends).astype("datetime64[ns]")
+    codes, distinct = pd.factorize(terms)
+    bounds = [_term_dates(str(code)) or (pd.NaT, pd.NaT) for code in distinct]
+
+    def spread(side: int) -> pd.Series:
+        days = pd.DatetimeIndex([b[side] for b in bounds] + [pd.NaT]).as_unit("ns").to_numpy()
+        return pd.Series(days[codes], index=terms.index, name=terms.name)  # code -1: NaT
+
+    return spread(0), spread(1)
 
 
 def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
@@ -124,7 +129,7 @@ def prepare_members(members: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Members with parsed `dob`, their age on `as_of` and their postcode district."""
     _missing(members, MEMBER_COLUMNS, "members")
     out = members.loc[members["family_id"].notna()].copy()
-    out["dob"] = pd.to_datetime(out["dob"], errors="coerce")
+    out["dob"] = as_dates(out["dob"])
     out["age"] = _age(_day_number(out["dob"]), as_of)
     postcode = out["postcode"] if "postcode" in out.columns else pd.Series(None, index=out.index)
     out["district"] = postcode_district(postcode)
@@ -140,7 +145,7 @@ def take_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list[s
 
 def _typed(values: pd.Series, kind: str) -> pd.Series:
     if kind == "date":
-        return pd.to_datetime(values, errors="coerce").dt.normalize()
+        return as_dates(values).dt.normalize()
     if kind == "bool":
         return values.astype("boolean").fillna(False).astype(bool)
     if kind == "number":
