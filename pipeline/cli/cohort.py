@@ -99,7 +99,7 @@ def cohort(warehouse_url: str | None, as_of: datetime, programmes: tuple[str, ..
     from pipeline.programme.identification import evaluate_cohort, load_inputs
 
     wh = open_warehouse(warehouse_url)
-    inputs = load_inputs(wh)
+    inputs = load_inputs(wh, keys=False)
     for i, programme in enumerate(reversed(programmes)):
         try:
             evaluate_cohort(wh, programme, _day(as_of), active=i == len(programmes) - 1, inputs=inputs)
