@@ -26,9 +26,9 @@ from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["evaluate_cohort", "load_inputs", "set_active"]
 
-# every staging.events column, rent arrears (numeric) as a float so that the read goes through
-# COPY and Arrow (``Warehouse.read_bulk``, not a Python tuple per row); Arrow also hands equal
-# strings over as one object, which makes the engine's grouping and matching on them cheaper
+# every staging.events column, read through COPY and Arrow (``Warehouse.read_bulk``, not a Python
+# tuple per row); Arrow also hands equal strings over as one object, which makes the engine's
+# grouping and matching on them cheaper
 _EVENT_COLUMNS = (
     "mention_id", "agency", "record_key", "file_id", "version", "event_type", "event_date", "start_date", "end_date",
     "role", "domestic_abuse", "term", "sessions_possible", "sessions_authorised_absent",
@@ -37,10 +37,12 @@ _EVENT_COLUMNS = (
 )
 #: which row an event is: no rule reads them, and the mention ids alone are a seventh of the bytes read
 _EVENT_KEYS = ("mention_id", "file_id", "version")
+#: rent arrears (numeric) as a float: with a numeric column, ``read_bulk`` reads row by row
 _CAST = {"rent_arrears": "cast(e.rent_arrears as double precision) as rent_arrears"}
 
 
 def _events_sql(keys: bool) -> str:
+    """Events with their person and family; ``keys``: with each event's mention id, file and version."""
     columns = ", ".join(_CAST.get(c, f"e.{c}") for c in _EVENT_COLUMNS if keys or c not in _EVENT_KEYS)
     return (f"select {columns}, p.person_id, f.family_id from staging.events e "
             "join linked.mention_person p on p.mention_id = e.mention_id "
