@@ -51,6 +51,7 @@ from rapidfuzz.process import cpdist
 
 from matching.households.contacts import contact_edges
 from matching.households.model import EdgeContext, HouseholdEvidence, HouseholdRules
+from matching.households.placement import _join_tokens
 
 __all__ = [
     "EDGE_LEVELS",
@@ -459,14 +460,20 @@ def _moved_together_edges(ctx: EdgeContext) -> pd.DataFrame:
     seen = seen[seen.groupby("node")["node"].transform("size").to_numpy() >= need]
     pairs = seen.merge(seen, on="postcode", suffixes=("_a", "_b"))
     pairs = pairs[pairs["node_a"] < pairs["node_b"]]
-    size = pairs.groupby(["node_a", "node_b"])["postcode"].transform("size")
-    # the postcodes are joined only for the few pairs that qualify (a Python call per pair)
-    pairs = pairs[size.to_numpy() >= need].sort_values(["node_a", "node_b", "postcode"])
-    shared = pairs.groupby(["node_a", "node_b"])["postcode"].agg(" ".join)
+    # a pair of nodes as one integer, ordered as the pair is
+    n_nodes = len(ctx.place)
+    pair = pairs["node_a"].to_numpy(dtype=np.int64) * n_nodes + pairs["node_b"].to_numpy(dtype=np.int64)
+    _, of_pair, size = np.unique(pair, return_inverse=True, return_counts=True)
+    qualify = size[of_pair] >= need
+    postcodes = pd.DataFrame(
+        {"row": pair[qualify], "token": pairs["postcode"].to_numpy(dtype=object)[qualify]}
+    ).sort_values(["row", "token"])
+    shared = _join_tokens(postcodes, int(size.max(initial=0)))
+    a, b = np.divmod(shared.index.to_numpy(dtype=np.int64), n_nodes)
     return pd.DataFrame(
         {
-            "a": shared.index.get_level_values(0).to_numpy(dtype=np.int64),
-            "b": shared.index.get_level_values(1).to_numpy(dtype=np.int64),
+            "a": a,
+            "b": b,
             "reason": "moved_together",
             "evidence": ("postcodes " + shared).to_numpy(dtype=object),
         }
