@@ -394,12 +394,12 @@ def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> 
     """Per (node, surname): is the node placed at an address with others, none of whom holds
     the surname (``rules.surname_lone_years``)?"""
     at = ctx.at_address[["node", "address_key"]]
-    size = at["address_key"].map(at["address_key"].value_counts())
+    shared = pd.Series(at["address_key"].duplicated(keep=False).to_numpy(), index=at["node"])
     holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
     address = ctx.place["address_key"].to_numpy()[nodes]
-    n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
+    with_others = shared.reindex(nodes, fill_value=False).to_numpy(dtype=bool)
     held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
-    return (n >= 2) & (held <= 1)
+    return with_others & (held <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
@@ -516,11 +516,12 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
     named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
     kin = pd.concat([ctx.surnames, named_kin]).drop_duplicates()
-    pupils = placed[["node", "address_key"]].merge(kin[kin["node"].isin(unanswered["node"])], on="node")
-    others = placed[["node", "address_key"]].merge(kin, on="node")
+    at = placed[["node", "address_key"]]
+    pupils = at.merge(kin[kin["node"].isin(unanswered["node"])], on="node")
+    others = at[at["address_key"].isin(pupils["address_key"])].merge(kin, on="node")  # pupils' neighbours
     shared = pupils.merge(others, on=["address_key", "surname"], suffixes=("", "_other"))
     shared = shared[shared["node"] != shared["node_other"]]
-    alone = placed["address_key"].map(placed["address_key"].value_counts()) < 2
+    alone = ~placed["address_key"].duplicated(keep=False)
     return placed["node"].isin(pupils["node"]) & ~placed["node"].isin(shared["node"]) & ~alone
 
 
