@@ -535,9 +535,13 @@ def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     tenancy = placed["node"].map(_smallest(ctx.tenancies, "node", "group_ref"))
     at = placed[["node", "address_key"]].assign(tenancy=tenancy.to_numpy())
     members = at.dropna(subset="tenancy").merge(ctx.surnames, on="node")
-    contacts = ctx.frame[["node", "contact_last_name"]].dropna().drop_duplicates()
-    named = pd.concat([ctx.surnames, contacts.set_axis(["node", "surname"], axis=1)])
-    others = at[tenancy.isna().to_numpy()].drop(columns="tenancy").merge(named, on="node")
+    # non-members placed where a member is: the only ones who may join a tenancy
+    others = at[tenancy.isna().to_numpy() & at["address_key"].isin(members["address_key"]).to_numpy()]
+    surnames = ctx.surnames[ctx.surnames["node"].isin(others["node"])]
+    contacts = ctx.frame[["node", "contact_last_name"]]
+    contacts = contacts[contacts["node"].isin(others["node"])].dropna().drop_duplicates()
+    named = pd.concat([surnames, contacts.set_axis(["node", "surname"], axis=1)])
+    others = others.drop(columns="tenancy").merge(named, on="node")
     kin = members.drop(columns="node").merge(others, on=["address_key", "surname"])
     return tenancy.fillna(placed["node"].map(_smallest(kin, "node", "tenancy"))).fillna("")
 
