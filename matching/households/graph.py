@@ -167,18 +167,23 @@ def _joins_two_homes(
     (``address`` holds one code per node, -1 when placed at a postcode only).
     """
     labels = components(accepted, n_nodes)
-    top = _placed_counts(labels, address).reset_index().sort_values(
-        ["label", "count", "home"], ascending=[True, False, True]
+    n_addresses = int(address.max(initial=-1)) + 1
+    # placed members per (component, address), as one integer each; the home is the address
+    # with most, the smallest address on a tie
+    placed = address >= 0
+    pair, count = np.unique(
+        labels[placed].astype(np.int64) * n_addresses + address[placed], return_counts=True
     )
+    label, at = np.divmod(pair, n_addresses)
+    order = np.lexsort((at, -count, label))
+    first = order[np.r_[True, label[order][1:] != label[order][:-1]][: len(order)]]
     home = np.full(n_nodes, -1)
-    first = top.drop_duplicates("label")
-    home[first["label"].to_numpy()] = first["home"].to_numpy()
+    home[label[first]] = at[first]
     label_a = labels[candidates["a"].to_numpy(dtype=np.int64)]
     label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     a, b = home[label_a], home[label_b]
     apart = (a >= 0) & (b >= 0) & (a != b)
     # (component, address) pairs some member was recorded at, as one integer each
-    n_addresses = int(address.max(initial=-1)) + 1
     if recorded is None or recorded.empty:
         seen = np.array([], dtype=np.int64)
     else:
