@@ -87,13 +87,17 @@ def _unplaced_contacts(ctx: EdgeContext) -> pd.DataFrame:
     """
     frame, place = ctx.frame, ctx.place
     unplaced = (place["postcode"].isna() & place["address_key"].isna()).to_numpy()
-    names = frame[["node", "first_name", "last_name"]].dropna().drop_duplicates()
+    names = frame[["node", "first_name", "last_name"]].dropna()
     persons = max(names["node"].nunique(), 1)
+    # the only holder of the name, placed nowhere (few): chance and namesakes are reckoned
+    # among the records sharing a first or last name with theirs, not over every name
+    theirs = names[unplaced[names["node"].to_numpy()]]
     share = {
-        part: names.drop_duplicates(["node", part])[part].value_counts() / persons
+        part: names[names[part].isin(theirs[part])].drop_duplicates(["node", part])[part].value_counts()
+        / persons
         for part in ("first_name", "last_name")
     }
-    # the only holder of the name, placed nowhere (few): chance is reckoned for those alone
+    names = names[names["first_name"].isin(theirs["first_name"])].drop_duplicates()
     alone = ~names.duplicated(["first_name", "last_name"], keep=False).to_numpy()
     names = names[alone & unplaced[names["node"].to_numpy()]]
     expected = (
@@ -189,7 +193,9 @@ def _unanswered_contacts(ctx: EdgeContext, pairs: pd.DataFrame, named: pd.Series
 def _expected_first_names(ctx: EdgeContext, per: pd.DataFrame) -> np.ndarray:
     """Persons of the contact's first name expected at the pupil's postcode by chance."""
     postcode = ctx.place["postcode"]
-    first = ctx.frame[["node", "first_name"]].dropna().drop_duplicates()
+    # only the contacts' first names are looked up: the others are not counted
+    first = ctx.frame[["node", "first_name"]]
+    first = first[first["first_name"].isin(per["contact_first_name"])].drop_duplicates()
     first = first[pd.notna(postcode.to_numpy()[first["node"].to_numpy()])]
     share = first["first_name"].value_counts() / max(int(postcode.notna().sum()), 1)
     at_postcode = per["pupil_postcode"].map(postcode.value_counts()).to_numpy(dtype=float)

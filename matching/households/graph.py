@@ -134,22 +134,34 @@ def _at_home(
     are not joined to her family by the address alone.
     """
     labels = components(grouped, n_nodes)
-    counts = _placed_counts(labels, address)
-    most = counts.groupby(level="label").max()
+    pair, count, n_addresses = _placed_counts(labels, address)
+    if not len(pair):
+        return np.zeros(len(candidates), dtype=bool)
+    label = pair // n_addresses
+    starts = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
+    most = np.full(n_nodes, np.iinfo(np.int64).max)  # a group none of whom is placed has no home
+    most[label[starts]] = np.maximum.reduceat(count, starts)
     a = candidates["a"].to_numpy(dtype=np.int64)
     here = address[a]
     home = np.ones(len(candidates), dtype=bool)
     for end in (a, candidates["b"].to_numpy(dtype=np.int64)):
-        at = pd.MultiIndex.from_arrays([labels[end], here], names=["label", "home"])
-        home &= counts.reindex(at).fillna(0).to_numpy() >= most.reindex(labels[end]).to_numpy()
+        key = labels[end].astype(np.int64) * n_addresses + here
+        at = np.minimum(np.searchsorted(pair, key), len(pair) - 1)
+        here_count = np.where((here >= 0) & (pair[at] == key), count[at], 0)
+        home &= here_count >= most[labels[end]]
     return home
 
 
-def _placed_counts(labels: np.ndarray, address: np.ndarray) -> pd.Series:
-    """Placed members per (component ``label``, address ``home``): a component's home is the
-    address with most of them (``address`` -1: placed at a postcode only)."""
+def _placed_counts(labels: np.ndarray, address: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Placed members per (component ``label``, address) as sorted ``label * n_addresses +
+    address`` integers and their counts, and ``n_addresses`` (``address`` -1: placed at a
+    postcode only, not counted): a component's home is the address with most of them."""
+    n_addresses = int(address.max(initial=-1)) + 1
     placed = address >= 0
-    return pd.DataFrame({"label": labels[placed], "home": address[placed]}).value_counts()
+    pair, count = np.unique(
+        labels[placed].astype(np.int64) * n_addresses + address[placed], return_counts=True
+    )
+    return pair, count, n_addresses
 
 
 def _joins_two_homes(
@@ -167,18 +179,18 @@ def _joins_two_homes(
     (``address`` holds one code per node, -1 when placed at a postcode only).
     """
     labels = components(accepted, n_nodes)
-    top = _placed_counts(labels, address).reset_index().sort_values(
-        ["label", "count", "home"], ascending=[True, False, True]
-    )
+    pair, count, n_addresses = _placed_counts(labels, address)
+    # the home is the address with most placed members, the smallest on a tie
+    label, at = np.divmod(pair, n_addresses)
+    order = np.lexsort((at, -count, label))
+    first = order[np.r_[True, label[order][1:] != label[order][:-1]][: len(order)]]
     home = np.full(n_nodes, -1)
-    first = top.drop_duplicates("label")
-    home[first["label"].to_numpy()] = first["home"].to_numpy()
+    home[label[first]] = at[first]
     label_a = labels[candidates["a"].to_numpy(dtype=np.int64)]
     label_b = labels[candidates["b"].to_numpy(dtype=np.int64)]
     a, b = home[label_a], home[label_b]
     apart = (a >= 0) & (b >= 0) & (a != b)
     # (component, address) pairs some member was recorded at, as one integer each
-    n_addresses = int(address.max(initial=-1)) + 1
     if recorded is None or recorded.empty:
         seen = np.array([], dtype=np.int64)
     else:

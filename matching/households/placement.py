@@ -72,9 +72,12 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
     distinct = pd.Series(distinct, dtype=object)
     is_identifier = (distinct.str.contains(r"\d") | (distinct.str.len() == 1)).to_numpy()
     is_identifier = is_identifier[token_codes]
-    # "FLAT 1, 2 X ST" and "FLAT 2, 1 X ST" differ: a flat's number is marked as such
-    after_flat = tokens.groupby("row")["token"].shift(1).eq("FLAT").to_numpy()
-    tokens.loc[after_flat & is_identifier, "token"] = "FLAT" + tokens["token"]
+    # "FLAT 1, 2 X ST" and "FLAT 2, 1 X ST" differ: a flat's number is marked as such (a
+    # row's tokens come together, in order: a token's predecessor in its row is the one before)
+    rows, words = tokens["row"].to_numpy(), tokens["token"].to_numpy(dtype=object)
+    after_flat = np.r_[False, (rows[1:] == rows[:-1]) & (words[:-1] == "FLAT")][: len(rows)]
+    flat = after_flat & is_identifier
+    tokens.loc[flat, "token"] = "FLAT" + tokens.loc[flat, "token"]
     identifiers = _join_tokens(
         tokens[is_identifier].sort_values(["row", "token"]), _MAX_IDENTIFIERS
     )

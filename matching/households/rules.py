@@ -51,6 +51,7 @@ from rapidfuzz.process import cpdist
 
 from matching.households.contacts import contact_edges
 from matching.households.model import EdgeContext, HouseholdEvidence, HouseholdRules
+from matching.households.placement import _join_tokens
 
 __all__ = [
     "EDGE_LEVELS",
@@ -393,12 +394,12 @@ def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> 
     """Per (node, surname): is the node placed at an address with others, none of whom holds
     the surname (``rules.surname_lone_years``)?"""
     at = ctx.at_address[["node", "address_key"]]
-    size = at["address_key"].map(at["address_key"].value_counts())
+    shared = pd.Series(at["address_key"].duplicated(keep=False).to_numpy(), index=at["node"])
     holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
     address = ctx.place["address_key"].to_numpy()[nodes]
-    n = pd.Series(size.to_numpy(), index=at["node"]).reindex(nodes).fillna(0).to_numpy()
+    with_others = shared.reindex(nodes, fill_value=False).to_numpy(dtype=bool)
     held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
-    return (n >= 2) & (held <= 1)
+    return with_others & (held <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
@@ -459,14 +460,20 @@ def _moved_together_edges(ctx: EdgeContext) -> pd.DataFrame:
     seen = seen[seen.groupby("node")["node"].transform("size").to_numpy() >= need]
     pairs = seen.merge(seen, on="postcode", suffixes=("_a", "_b"))
     pairs = pairs[pairs["node_a"] < pairs["node_b"]]
-    size = pairs.groupby(["node_a", "node_b"])["postcode"].transform("size")
-    # the postcodes are joined only for the few pairs that qualify (a Python call per pair)
-    pairs = pairs[size.to_numpy() >= need].sort_values(["node_a", "node_b", "postcode"])
-    shared = pairs.groupby(["node_a", "node_b"])["postcode"].agg(" ".join)
+    # a pair of nodes as one integer, ordered as the pair is
+    n_nodes = len(ctx.place)
+    pair = pairs["node_a"].to_numpy(dtype=np.int64) * n_nodes + pairs["node_b"].to_numpy(dtype=np.int64)
+    _, of_pair, size = np.unique(pair, return_inverse=True, return_counts=True)
+    qualify = size[of_pair] >= need
+    postcodes = pd.DataFrame(
+        {"row": pair[qualify], "token": pairs["postcode"].to_numpy(dtype=object)[qualify]}
+    ).sort_values(["row", "token"])
+    shared = _join_tokens(postcodes, int(size.max(initial=0)))
+    a, b = np.divmod(shared.index.to_numpy(dtype=np.int64), n_nodes)
     return pd.DataFrame(
         {
-            "a": shared.index.get_level_values(0).to_numpy(dtype=np.int64),
-            "b": shared.index.get_level_values(1).to_numpy(dtype=np.int64),
+            "a": a,
+            "b": b,
             "reason": "moved_together",
             "evidence": ("postcodes " + shared).to_numpy(dtype=object),
         }
@@ -509,11 +516,12 @@ def _stranger_pupils(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     unanswered = contacts.loc[~contacts["node"].isin(found["node_x"]), ["node", "contact_last_name"]]
     named_kin = contacts[["node", "contact_last_name"]].set_axis(["node", "surname"], axis=1)
     kin = pd.concat([ctx.surnames, named_kin]).drop_duplicates()
-    pupils = placed[["node", "address_key"]].merge(kin[kin["node"].isin(unanswered["node"])], on="node")
-    others = placed[["node", "address_key"]].merge(kin, on="node")
+    at = placed[["node", "address_key"]]
+    pupils = at.merge(kin[kin["node"].isin(unanswered["node"])], on="node")
+    others = at[at["address_key"].isin(pupils["address_key"])].merge(kin, on="node")  # pupils' neighbours
     shared = pupils.merge(others, on=["address_key", "surname"], suffixes=("", "_other"))
     shared = shared[shared["node"] != shared["node_other"]]
-    alone = placed["address_key"].map(placed["address_key"].value_counts()) < 2
+    alone = ~placed["address_key"].duplicated(keep=False)
     return placed["node"].isin(pupils["node"]) & ~placed["node"].isin(shared["node"]) & ~alone
 
 
@@ -527,9 +535,13 @@ def _tenancy_of_address(ctx: EdgeContext, placed: pd.DataFrame) -> pd.Series:
     tenancy = placed["node"].map(_smallest(ctx.tenancies, "node", "group_ref"))
     at = placed[["node", "address_key"]].assign(tenancy=tenancy.to_numpy())
     members = at.dropna(subset="tenancy").merge(ctx.surnames, on="node")
-    contacts = ctx.frame[["node", "contact_last_name"]].dropna().drop_duplicates()
-    named = pd.concat([ctx.surnames, contacts.set_axis(["node", "surname"], axis=1)])
-    others = at[tenancy.isna().to_numpy()].drop(columns="tenancy").merge(named, on="node")
+    # non-members placed where a member is: the only ones who may join a tenancy
+    others = at[tenancy.isna().to_numpy() & at["address_key"].isin(members["address_key"]).to_numpy()]
+    surnames = ctx.surnames[ctx.surnames["node"].isin(others["node"])]
+    contacts = ctx.frame[["node", "contact_last_name"]]
+    contacts = contacts[contacts["node"].isin(others["node"])].dropna().drop_duplicates()
+    named = pd.concat([surnames, contacts.set_axis(["node", "surname"], axis=1)])
+    others = others.drop(columns="tenancy").merge(named, on="node")
     kin = members.drop(columns="node").merge(others, on=["address_key", "surname"])
     return tenancy.fillna(placed["node"].map(_smallest(kin, "node", "tenancy"))).fillna("")
 

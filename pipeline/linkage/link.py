@@ -303,6 +303,14 @@ def household_evidence(agencies: Iterable[Agency] | None = None) -> HouseholdEvi
     return HouseholdEvidence(**merged)
 
 
+def _household_events(wh: Warehouse, evidence: HouseholdEvidence) -> pd.DataFrame:
+    """The events the household rules use: span end dates and mothers' birth events (the
+    others, half the table, would be read and dropped)."""
+    births = {f"birth{i}": kind for i, kind in enumerate(evidence.birth_events)}
+    used = " or ".join(["end_date is not null", *(f"event_type = :{name}" for name in births)])
+    return wh.read(f"select mention_id, event_type, event_date, end_date from staging.events where {used}", births)
+
+
 def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Household per mention now, and family per mention before (``old``: the previous run's
     ``family_id`` by mention id): families are carried forward on records, not person ids, so
@@ -414,9 +422,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
                                    "run_id": run_id})
 
     laps.lap("persons")
-    # events give the household rules span end dates and mothers' maternity dates
-    events = wh.read("select mention_id, event_type, event_date, end_date from staging.events")
-    households = build_households(mentions, as_of, events=events, evidence=household_evidence())
+    evidence = household_evidence()
+    households = build_households(mentions, as_of, events=_household_events(wh, evidence), evidence=evidence)
     families = carry_forward(*_family_keys(mentions, households.members, old), prefix="F", run_id=run_id,
                              reserved=wh.read("select distinct new_id from linked.lineage_events "
                                               "where kind = 'family'")["new_id"])
