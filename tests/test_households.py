@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from household_fixtures import (
@@ -19,6 +20,7 @@ from matching.households import (
     address_keys,
     build_households,
 )
+from matching.households.graph import _joins_two_homes
 from matching.standardise import standardise_address
 
 
@@ -274,3 +276,20 @@ def test_empty_input_gives_empty_result() -> None:
     assert result.members.empty
     assert result.households.empty
     assert list(result.members.columns)[:2] == ["person_id", "household_key"]
+
+
+def test_two_homes_guard_tells_pairs_apart_in_a_large_area() -> None:
+    """Person 0 (at address 5) and person 1 (at address 32,704) have two homes and neither was
+    recorded at the other's, so the edge between them joins two homes. In an area of 107,376
+    persons and 40,000 addresses, component 107,375 recorded at address 0 had, in 32-bit
+    arithmetic, the same (component, address) key as component 0 at address 32,704: the guard
+    took person 0's family to have lived at person 1's address and let the edge through."""
+    n_nodes = 107_376
+    address = np.full(n_nodes, -1, dtype=np.int64)
+    address[[0, 1, 2, 107_375]] = [5, 32_704, 39_999, 0]
+    recorded = pd.DataFrame({"node": [0, 1, 107_375], "address": [5, 32_704, 0]})
+    no_edges = pd.DataFrame({"a": np.array([], dtype=np.int64), "b": np.array([], dtype=np.int64)})
+    candidates = pd.DataFrame({"a": [0], "b": [1]})
+    assert _joins_two_homes(candidates, no_edges, address, n_nodes, recorded).tolist() == [True]
+    recorded.loc[0, "address"] = 32_704  # once person 0 was recorded at address 32,704: a family that moved
+    assert _joins_two_homes(candidates, no_edges, address, n_nodes, recorded).tolist() == [False]

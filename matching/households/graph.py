@@ -26,11 +26,13 @@ __all__ = [
 
 
 def components(edges: pd.DataFrame, n_nodes: int) -> np.ndarray:
-    """Component label of every node."""
+    """Component label of every node, as 64-bit integers: SciPy gives 32-bit labels, and a
+    label times the number of addresses (the guards' (component, address) keys) wrapped
+    around in 32 bits in an area of 100,000 persons, two pairs then sharing one key."""
     a = edges["a"].to_numpy(dtype=np.int64)
     b = edges["b"].to_numpy(dtype=np.int64)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_nodes, n_nodes))
-    return connected_components(graph, directed=False)[1]
+    return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
 def guarded_components(
@@ -145,7 +147,7 @@ def _at_home(
     here = address[a]
     home = np.ones(len(candidates), dtype=bool)
     for end in (a, candidates["b"].to_numpy(dtype=np.int64)):
-        key = labels[end].astype(np.int64) * n_addresses + here
+        key = labels[end] * n_addresses + here
         at = np.minimum(np.searchsorted(pair, key), len(pair) - 1)
         here_count = np.where((here >= 0) & (pair[at] == key), count[at], 0)
         home &= here_count >= most[labels[end]]
@@ -159,7 +161,7 @@ def _placed_counts(labels: np.ndarray, address: np.ndarray) -> tuple[np.ndarray,
     n_addresses = int(address.max(initial=-1)) + 1
     placed = address >= 0
     pair, count = np.unique(
-        labels[placed].astype(np.int64) * n_addresses + address[placed], return_counts=True
+        labels[placed] * n_addresses + address[placed], return_counts=True
     )
     return pair, count, n_addresses
 
