@@ -421,8 +421,7 @@ def real_dates(s: pd.Series) -> pd.Series:
     """Dates with placeholders as null, so two records with an unknown date of birth do not
     agree on it: ``01/01/1900`` ("unknown" in many systems; a day later after Excel's 1900
     leap-year bug) and anything before 1901, when nobody on today's records was born."""
-    # dates already typed skip pandas' per-value caching pass, which takes longer than the rest
-    dates = s if pd.api.types.is_datetime64_dtype(s) else pd.to_datetime(s, errors="coerce")
+    dates = as_dates(s)
     return dates.where(dates >= PLACEHOLDER_BEFORE)
 
 

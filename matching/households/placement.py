@@ -17,7 +17,7 @@ from pandas.api.types import infer_dtype
 from matching.households.model import HouseholdEvidence, HouseholdRules
 from matching.standardise import as_dates, standardise_address
 
-__all__ = ["address_keys", "crowded_addresses", "place", "prepare"]
+__all__ = ["address_keys", "crowded_addresses", "join_tokens", "place", "prepare"]
 
 _REQUIRED = ("mention_id", "person_id", "seen_date")
 
@@ -78,10 +78,10 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
     after_flat = np.r_[False, (rows[1:] == rows[:-1]) & (words[:-1] == "FLAT")][: len(rows)]
     flat = after_flat & is_identifier
     tokens.loc[flat, "token"] = "FLAT" + tokens.loc[flat, "token"]
-    identifiers = _join_tokens(
+    identifiers = join_tokens(
         tokens[is_identifier].sort_values(["row", "token"]), _MAX_IDENTIFIERS
     )
-    words = _join_tokens(
+    words = join_tokens(
         tokens[~is_identifier & ~tokens["token"].isin(_FILLER_WORDS)], _NAME_WORDS_IN_KEY
     )
     body = pd.DataFrame({"ids": identifiers, "words": words}).reindex(unique.index)
@@ -93,7 +93,7 @@ def address_keys(address: pd.Series, postcode: pd.Series) -> pd.Series:
     return pd.Series(mapped, index=address.index, name="address_key")
 
 
-def _join_tokens(tokens: pd.DataFrame, limit: int) -> pd.Series:
+def join_tokens(tokens: pd.DataFrame, limit: int) -> pd.Series:
     """Join the first ``limit`` tokens of each row with spaces; a row's tokens come together, in
     order. Vectorised by token position (no per-row Python, no pivot to a wide frame)."""
     if tokens.empty:

@@ -51,7 +51,7 @@ from rapidfuzz.process import cpdist
 
 from matching.households.contacts import contact_edges
 from matching.households.model import EdgeContext, HouseholdEvidence, HouseholdRules
-from matching.households.placement import _join_tokens
+from matching.households.placement import join_tokens
 
 __all__ = [
     "EDGE_LEVELS",
@@ -468,7 +468,7 @@ def _moved_together_edges(ctx: EdgeContext) -> pd.DataFrame:
     postcodes = pd.DataFrame(
         {"row": pair[qualify], "token": pairs["postcode"].to_numpy(dtype=object)[qualify]}
     ).sort_values(["row", "token"])
-    shared = _join_tokens(postcodes, int(size.max(initial=0)))
+    shared = join_tokens(postcodes, int(size.max(initial=0)))
     a, b = np.divmod(shared.index.to_numpy(dtype=np.int64), n_nodes)
     return pd.DataFrame(
         {

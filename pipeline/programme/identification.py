@@ -14,6 +14,7 @@ from datetime import date, datetime
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.ingest.canonical import EVENT_COLUMNS
 from pipeline.programme.cohort import (
     COHORT_COLUMNS,
     EVIDENCE_OUTPUT,
@@ -26,15 +27,6 @@ from pipeline.warehouse.engine import Warehouse
 
 __all__ = ["evaluate_cohort", "load_inputs", "set_active"]
 
-# every staging.events column, read through COPY and Arrow (``Warehouse.read_bulk``, not a Python
-# tuple per row); Arrow also hands equal strings over as one object, which makes the engine's
-# grouping and matching on them cheaper
-_EVENT_COLUMNS = (
-    "mention_id", "agency", "record_key", "file_id", "version", "event_type", "event_date", "start_date", "end_date",
-    "role", "domestic_abuse", "term", "sessions_possible", "sessions_authorised_absent",
-    "sessions_unauthorised_absent", "suspensions", "permanent_exclusion", "alternative_provision", "rent_arrears",
-    "asb_complaint_date", "notice_seeking_possession", "detail",
-)
 #: which row an event is: no rule reads them, and the mention ids alone are a seventh of the bytes read
 _EVENT_KEYS = ("mention_id", "file_id", "version")
 #: rent arrears (numeric) as a float: with a numeric column, ``read_bulk`` reads row by row
@@ -42,8 +34,10 @@ _CAST = {"rent_arrears": "cast(e.rent_arrears as double precision) as rent_arrea
 
 
 def _events_sql(keys: bool) -> str:
-    """Events with their person and family; ``keys``: with each event's mention id, file and version."""
-    columns = ", ".join(_CAST.get(c, f"e.{c}") for c in _EVENT_COLUMNS if keys or c not in _EVENT_KEYS)
+    """Events with their person and family; ``keys``: with each event's mention id, file and version.
+    Every column is named (the loader's list), for ``Warehouse.read_bulk``: COPY parsed by Arrow,
+    not a Python tuple per row, and equal strings handed over as one object (cheaper grouping)."""
+    columns = ", ".join(_CAST.get(c, f"e.{c}") for c in EVENT_COLUMNS if keys or c not in _EVENT_KEYS)
     return (f"select {columns}, p.person_id, f.family_id from staging.events e "
             "join linked.mention_person p on p.mention_id = e.mention_id "
             "join linked.person_family f on f.person_id = p.person_id")
