@@ -342,8 +342,13 @@ class Matcher:
         np.maximum.at(best, scan.left[accept][kept], weight[accept][kept])
         np.maximum.at(best, scan.right[accept][kept], weight[accept][kept])
         label = clustered.labels[prof.of_mention]
-        # provisional key: the smallest mention id of the cluster (ranked once, then ints)
-        rank, ordered = pd.factorize(prof.mention_ids, sort=True)
+        # provisional key: the smallest mention id of the cluster (ranked once, then ints). The
+        # ids are unique and come in sorted runs (existing, then new): a stable sort merges the
+        # runs, where factorizing with sort=True sorted them afresh (a tenth of a delta's clustering)
+        order = np.argsort(prof.mention_ids, kind="stable")
+        ordered = prof.mention_ids[order]
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
         smallest = np.full(clustered.n_clusters, len(ordered), dtype=np.int64)
         np.minimum.at(smallest, label, rank)
         key = np.asarray(ordered, dtype=object)[smallest[label]]
