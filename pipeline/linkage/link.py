@@ -393,7 +393,7 @@ def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Inde
         wh.insert(conn, "linked.persons", _best_person_values(mentions))
         return
     wh.sync(conn, "linked.persons", _best_person_values(mentions[mentions["person_id"].isin(touched)]),
-            key=["person_id"], within=pd.DataFrame({"person_id": touched}))
+            key=["person_id"], within=pd.DataFrame({"person_id": touched}), unique=True)
 
 
 class _Laps(dict):
@@ -479,9 +479,9 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
         _write_changed_records(wh, conn, mention_person, before)
         _write_persons(wh, conn, mentions, touched)
         wh.sync(conn, "linked.person_family", members[["person_id", "family_id", "address", "postcode", "located_on"]],
-                key=["person_id"])
+                key=["person_id"], unique=True)
         wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],
-                key=["family_id"])
+                key=["family_id"], unique=True)
         wh.sync(conn, "linked.household_edges", edges[["person_a", "person_b", "reason", "evidence", "family_id"]],
                 key=["person_a", "person_b"])
         if mode == "full":
