@@ -15,7 +15,7 @@ Pairs are produced as int32 index arrays in batches of about ``batch_pairs``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import jellyfish
@@ -217,6 +217,8 @@ class Blocker:
         max_block_size: records per block (or sqrt(2 x pairs) for asymmetric passes)
             above which a block is split, then dropped.
         batch_pairs: target number of pairs per yielded batch.
+        codes: columns of ``frame`` already factorized (``pd.factorize`` with the NA
+            sentinel), by name: not factorized again.
     """
 
     def __init__(
@@ -225,6 +227,7 @@ class Blocker:
         passes: Sequence[BlockingPass] = DEFAULT_PASSES,
         max_block_size: int = 400,
         batch_pairs: int = 2_000_000,
+        codes: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         missing = set().union(*(p.fields for p in passes)) - set(frame.columns)
         if missing:
@@ -232,7 +235,7 @@ class Blocker:
         self.n = len(frame)
         self.max_block_size = max_block_size
         self.batch_pairs = batch_pairs
-        self._column_codes: dict[str, np.ndarray] = {}  # a field shared by several passes is coded once
+        self._column_codes = dict(codes or {})  # a field shared by several passes is coded once
         self.passes = [self._codes(frame, p) for p in passes]
 
     def _column(self, frame: pd.DataFrame, name: str) -> np.ndarray:

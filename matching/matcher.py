@@ -169,7 +169,7 @@ class Matcher:
         fields = sorted(set().union(*(c.fields for c in s.comparisons)) | {"last_name", "dob"})
         table = FieldTable(profiles.frame, fields)
         comparer = Comparer(table, s.comparisons)
-        blocker = Blocker(profiles.frame, s.passes, s.max_block_size, s.batch_pairs)
+        blocker = Blocker(profiles.frame, s.passes, s.max_block_size, s.batch_pairs, codes=table.codes)
         return Run(profiles, table, comparer, blocker)
 
     def constraints(self, run: Run) -> Constraints:
@@ -177,7 +177,12 @@ class Matcher:
         twin = s.twin_rule.predicate(run.comparer) if s.twin_rule is not None else None
         generation = None if s.generation_gap is None else ("dob", s.generation_gap)
         return Constraints(
-            run.profiles.frame, s.identifiers, s.scoped_identifiers, twin, generation=generation
+            run.profiles.frame,
+            s.identifiers,
+            s.scoped_identifiers,
+            twin,
+            generation=generation,
+            codes=run.table.codes,
         )
 
     def forbidden_patterns(self, levels: np.ndarray) -> np.ndarray:
