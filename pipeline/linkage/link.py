@@ -28,6 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -422,14 +423,19 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     nothing of what follows it: the runner passes the programme's casework)."""
     started, laps = datetime.now(), _Laps()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
-    mentions = wh.read_bulk(f"select {', '.join(_MENTION_COLUMNS)} from staging.person_mentions order by mention_id")
+    # the previous run's person, weight and family of every record, and every person id ever
+    # issued (a minted P... id cannot clash with a family's F... one), read on their own
+    # connections while the mentions are read: the server formats the rows of each in parallel
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        old_rows = pool.submit(wh.read_bulk, "select m.mention_id, m.person_id, m.match_weight, f.family_id "
+                               "from linked.mention_person m left join linked.person_family f on f.person_id = m.person_id")
+        issued = pool.submit(wh.read, "select distinct new_id from linked.lineage_events where kind = 'person'")
+        mentions = wh.read_bulk(f"select {', '.join(_MENTION_COLUMNS)} from staging.person_mentions order by mention_id")
+        old, reserved = old_rows.result().set_index("mention_id"), issued.result()["new_id"]
     if mentions.empty:
         raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
     for col in ("dob", "seen_date"):
         mentions[col] = pd.to_datetime(mentions[col])
-    # the previous run's person, weight and family of every record, read once
-    old = wh.read_bulk("select m.mention_id, m.person_id, m.match_weight, f.family_id from linked.mention_person m "
-                       "left join linked.person_family f on f.person_id = m.person_id").set_index("mention_id")
     previous = old["person_id"] if len(old) else pd.Series(dtype=object)
     before = _Before.of(mentions, old)
     laps.lap("read")
@@ -437,8 +443,6 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
                            lambda nodes: _accepted_links(wh, nodes, result, stored=mode != "full"))
-    # every person id ever issued (a minted P... id cannot clash with a family's F... one)
-    reserved = wh.read("select distinct new_id from linked.lineage_events where kind = 'person'")["new_id"]
     persons = carry_forward(bound.labels, previous, prefix="P", run_id=run_id, reserved=reserved,
                             reasons=bound.reasons)
     mentions["person_id"] = mentions["mention_id"].map(persons.ids)
