@@ -394,15 +394,19 @@ def _loaded_since_last_run(wh: Warehouse) -> pd.Series:
                    "or not exists (select 1 from linked.runs)")["file_id"]
 
 
-def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Index | None) -> None:
+def _person_rows(mentions: pd.DataFrame, touched: pd.Index | None) -> pd.DataFrame:
     """Best values of every person (``touched`` None: a full run), else of the touched persons
-    only, rewriting those that changed: a person's best values depend on its records alone."""
+    only: a person's best values depend on its records alone."""
+    return _best_person_values(mentions if touched is None else mentions[mentions["person_id"].isin(touched)])
+
+
+def _write_persons(wh: Warehouse, conn, rows: pd.DataFrame, touched: pd.Index | None) -> None:
+    """Write :func:`_person_rows`: every person anew, else the touched persons that changed."""
     if touched is None:
         wh.execute(conn, "delete from linked.persons")
-        wh.insert(conn, "linked.persons", _best_person_values(mentions))
+        wh.insert(conn, "linked.persons", rows)
         return
-    wh.sync(conn, "linked.persons", _best_person_values(mentions[mentions["person_id"].isin(touched)]),
-            key=["person_id"], within=pd.DataFrame({"person_id": touched}), unique=True)
+    wh.sync(conn, "linked.persons", rows, key=["person_id"], within=pd.DataFrame({"person_id": touched}), unique=True)
 
 
 class _Laps(dict):
@@ -476,21 +480,24 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
 
     laps.lap("households")
     new = pd.Series(before.new, index=mentions.index)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # framed while the first writes wait for the server
-        framed = pool.submit(_link_frames, result, run_id, mentions[["mention_id", "agency", "file_id", "person_id"]],
-                             new)
-        stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
-                 "timings": result.timings if result is not None else {},
-                 "household_guard": households.guard.to_dict("records"),
-                 "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)},
-                 "run": model.run if result is not None and model is not None else {}}
-        stats["drift"] = drift(wh, mode, stats["run"], int(new.sum()))
-        warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
-        touched = None if mode == "full" else _touched_persons(
-            mention_person, before, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy())
+    stats = {"blocking": result.blocking.to_dict("records") if result is not None else [],
+             "timings": result.timings if result is not None else {},
+             "household_guard": households.guard.to_dict("records"),
+             "review": {"decisions": len(decisions), "persons_changed": len(bound.reasons)},
+             "run": model.run if result is not None and model is not None else {}}
+    stats["drift"] = drift(wh, mode, stats["run"], int(new.sum()))
+    warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
+    touched = None if mode == "full" else _touched_persons(
+        mention_person, before, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy())
+    delivered = mentions[["mention_id", "agency", "file_id", "person_id"]]
+    # framed in a thread while the first writes wait for the server; this thread reads none of
+    # the frames they read until it has their results
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        person_rows = pool.submit(_person_rows, mentions, touched)  # the first needed
+        framed = pool.submit(_link_frames, result, run_id, delivered, new)
         with wh.begin() as conn:
             _write_changed_records(wh, conn, mention_person, before)
-            _write_persons(wh, conn, mentions, touched)
+            _write_persons(wh, conn, person_rows.result(), touched)
             wh.sync(conn, "linked.person_family",
                     members[["person_id", "family_id", "address", "postcode", "located_on"]], key=["person_id"],
                     unique=True)
