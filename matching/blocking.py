@@ -15,7 +15,7 @@ Pairs are produced as int32 index arrays in batches of about ``batch_pairs``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import jellyfish
@@ -217,6 +217,8 @@ class Blocker:
         max_block_size: records per block (or sqrt(2 x pairs) for asymmetric passes)
             above which a block is split, then dropped.
         batch_pairs: target number of pairs per yielded batch.
+        codes: columns of ``frame`` already factorized (``pd.factorize`` with the NA
+            sentinel), by name: not factorized again.
     """
 
     def __init__(
@@ -225,6 +227,7 @@ class Blocker:
         passes: Sequence[BlockingPass] = DEFAULT_PASSES,
         max_block_size: int = 400,
         batch_pairs: int = 2_000_000,
+        codes: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         missing = set().union(*(p.fields for p in passes)) - set(frame.columns)
         if missing:
@@ -232,7 +235,7 @@ class Blocker:
         self.n = len(frame)
         self.max_block_size = max_block_size
         self.batch_pairs = batch_pairs
-        self._column_codes: dict[str, np.ndarray] = {}  # a field shared by several passes is coded once
+        self._column_codes = dict(codes or {})  # a field shared by several passes is coded once
         self.passes = [self._codes(frame, p) for p in passes]
 
     def _column(self, frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -378,7 +381,7 @@ class Blocker:
             yield from self._asymmetric(pc.left, pc.right, focus)
 
     def _symmetric(self, codes: np.ndarray, focus: np.ndarray | None) -> Iterator[tuple]:
-        order, starts, sizes, _ = _block_index(codes)
+        order, starts, sizes, _ = _block_index(codes if focus is None else _focus_blocks(focus, codes)[0])
         keep = sizes > 1
         if focus is not None:
             hits = np.add.reduceat(focus[order].astype(np.int64), starts) if len(order) else sizes
@@ -395,8 +398,9 @@ class Blocker:
     def _asymmetric(
         self, lcodes: np.ndarray, rcodes: np.ndarray, focus: np.ndarray | None
     ) -> Iterator[tuple]:
-        lorder, lstarts, lsizes, lblocks = _block_index(lcodes)
-        rorder, rstarts, rsizes, rblocks = _block_index(rcodes)
+        lfocus, rfocus = (lcodes, rcodes) if focus is None else _focus_blocks(focus, lcodes, rcodes)
+        lorder, lstarts, lsizes, lblocks = _block_index(lfocus)
+        rorder, rstarts, rsizes, rblocks = _block_index(rfocus)
         _, li, ri = np.intersect1d(lblocks, rblocks, assume_unique=True, return_indices=True)
         if focus is not None and len(li):
             lhits = np.add.reduceat(focus[lorder].astype(np.int64), lstarts)[li]
@@ -421,6 +425,16 @@ class Blocker:
             keep = (x != y) & ((x < y) | ~reverse)
             x, y = x[keep], y[keep]
             yield np.minimum(x, y).astype(np.int32), np.maximum(x, y).astype(np.int32)
+
+
+def _focus_blocks(focus: np.ndarray, *codes: np.ndarray) -> list[np.ndarray]:
+    """The codes without the blocks (-1) that hold no focus record on any side: only the others
+    yield pairs, so only their records are sorted into blocks (a delta's new records are in a
+    few thousand of a pass's blocks, not in all of them)."""
+    marked = np.zeros(max(int(c.max(initial=-1)) for c in codes) + 2, dtype=bool)  # the last: code -1
+    for c in codes:
+        marked[c[focus]] = True
+    return [np.where(marked[c], c, -1) for c in codes]
 
 
 def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:

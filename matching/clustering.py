@@ -124,6 +124,8 @@ class Constraints:
         generation: (date column, years): records whose dates are this far apart never merge,
             and records whose dates differ in two parts merge only on a shared identifier;
             None turns both date rules off.
+        codes: columns of ``frame`` already factorized (``pd.factorize`` with the NA
+            sentinel), by name: not factorized again (the matcher's field table has them).
     """
 
     def __init__(
@@ -136,14 +138,22 @@ class Constraints:
         twin_differ: Sequence[str] = ("first_name",),
         identity: Sequence[str] = ("first_name", "last_name", "dob"),
         generation: tuple[str, int] | None = ("dob", 12),
+        codes: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         scoped = dict(scoped or {})
+        known_codes = dict(codes or {})
+
+        def factorized(column: str) -> np.ndarray:
+            if column not in known_codes:
+                known_codes[column] = pd.factorize(frame[column], use_na_sentinel=True)[0]
+            return known_codes[column]
+
         present = [k for k in identity if k in frame]
         self._identity = None
         self._signature = np.full(len(frame), -1, dtype=np.int64)
         if present:  # one code per column, -1 where missing
             self._identity = np.stack(
-                [pd.factorize(frame[k], use_na_sentinel=True)[0] for k in present], axis=1
+                [factorized(k) for k in present], axis=1
             )
             full = (self._identity >= 0).all(axis=1)
             self._signature[full] = _row_codes(self._identity[full])
@@ -155,14 +165,14 @@ class Constraints:
             self._gap = generation[1]
         self._ids = {
             name: (
-                pd.factorize(frame[name], use_na_sentinel=True)[0],
-                pd.factorize(frame[scope], use_na_sentinel=True)[0] if scope else None,
+                factorized(name),
+                factorized(scope) if scope else None,
             )
             for name, scope in [*((n, None) for n in identifiers), *scoped.items()]
         }
         self._twin = twin_levels
         self._twin_keys = (
-            np.stack([pd.factorize(frame[k], use_na_sentinel=True)[0] for k in twin_keys], axis=1)
+            np.stack([factorized(k) for k in twin_keys], axis=1)
             if twin_levels is not None
             else None
         )
@@ -171,8 +181,7 @@ class Constraints:
         self._established = np.zeros(len(frame), dtype=bool)
         self._twin_differ = None
         if twin_levels is not None:
-            held = np.stack([pd.factorize(frame[k], use_na_sentinel=True)[0] for k in [*twin_differ, twin_keys[-1]]],
-                            axis=1)
+            held = np.stack([factorized(k) for k in [*twin_differ, twin_keys[-1]]], axis=1)
             known = (held >= 0).all(axis=1)
             together = _row_codes(held[known])
             self._established[known] = np.bincount(together)[together] >= 2

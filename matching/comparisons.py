@@ -173,6 +173,12 @@ class FieldTable:
     def __contains__(self, name: str) -> bool:
         return name in self._fields
 
+    @property
+    def codes(self) -> dict[str, np.ndarray]:
+        """Each column's codes by name (``pd.factorize`` with the NA sentinel), for the blocker
+        and the cannot-link rules to reuse rather than factorize the same columns again."""
+        return {name: encoded.codes for name, encoded in self._fields.items()}
+
 
 def load_nicknames() -> pd.DataFrame:
     """The shipped name/nickname table (``matching/data/nicknames.csv``), upper case."""

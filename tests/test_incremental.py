@@ -75,22 +75,23 @@ def test_every_delta_leaves_what_a_full_recompute_gives(warehouse: Warehouse, ar
     assert modes[0] == "full" and "incremental" in modes[1:]
 
 
-def test_sync_writes_only_the_rows_that_differ(warehouse: Warehouse):
+@pytest.mark.parametrize("unique", [False, True])  # True: compared by a join on the primary key
+def test_sync_writes_only_the_rows_that_differ(warehouse: Warehouse, unique: bool):
     table = "linked.person_family"
     before = pd.DataFrame({"person_id": ["P1", "P2", "P3"], "family_id": ["F1", "F1", "F2"],
                            "address": ["1 A St", None, "2 B St"], "postcode": ["AA1 1AA", None, "BB1 1BB"],
                            "located_on": pd.to_datetime(["2026-01-01", None, "2026-02-01"])})
     with warehouse.begin() as conn:
-        assert warehouse.sync(conn, table, before, key=["person_id"]) == 3
+        assert warehouse.sync(conn, table, before, key=["person_id"], unique=unique) == 3
     after = before.drop(index=0).assign(family_id=["F1", "F3"])  # P1 gone, P3 moves, P2 as it was
     after = pd.concat([after, before.iloc[[0]].assign(person_id="P4")], ignore_index=True)
     with warehouse.begin() as conn:
-        assert warehouse.sync(conn, table, before, key=["person_id"]) == 0  # read back, nothing differs
-        assert warehouse.sync(conn, table, after, key=["person_id"]) == 3  # P1, P3, P4
+        assert warehouse.sync(conn, table, before, key=["person_id"], unique=unique) == 0  # read back, nothing differs
+        assert warehouse.sync(conn, table, after, key=["person_id"], unique=unique) == 3  # P1, P3, P4
     moved = after.assign(postcode=["CC1 1CC", "BB1 1BB", "AA1 1AA"])  # P2's postcode changes
     with warehouse.begin() as conn:  # ``within``: only these keys' rows are compared; P3 and P4 stay
         assert warehouse.sync(conn, table, moved.iloc[[0]], key=["person_id"],
-                              within=pd.DataFrame({"person_id": ["P2", "P9"]})) == 1
+                              within=pd.DataFrame({"person_id": ["P2", "P9"]}), unique=unique) == 1
     stored = warehouse.read(f"select * from {table} order by person_id")
     stored["located_on"] = pd.to_datetime(stored["located_on"])
     expected = pd.concat([moved.iloc[[0]], after.iloc[1:]]).sort_values("person_id").reset_index(drop=True)

@@ -273,13 +273,15 @@ class Warehouse:
             self.backend.insert_frame(conn, table, frame)
 
     def sync(self, conn: Connection, table: str, frame: pd.DataFrame, key: list[str],
-             within: pd.DataFrame | None = None) -> int:
+             within: pd.DataFrame | None = None, unique: bool = False) -> int:
         """Make ``table`` hold exactly ``frame`` (``within``: for these keys only, ``frame`` then
         holding all their rows now), deleting and inserting only the keys whose rows differ: a
         monthly delta moves a few families, and rewriting every row of a large table cost
         seconds. The frame is staged typed as the table and compared in the database, rows as
         the table stores them (every null alike): reading the old rows out to compare them cost
-        more than the writes. Returns the keys rewritten."""
+        more than the writes. ``unique``: ``key`` is the table's primary key; when the frame's
+        keys are unique too, a row is compared with the one row of its key (a join on the key,
+        a third of the time of grouping both sides by every column). Returns the keys rewritten."""
         cols = ", ".join(f'"{c}"' for c in frame.columns)
         keys = ", ".join(f'"{k}"' for k in key)
 
@@ -292,11 +294,18 @@ class Warehouse:
             if within is not None:
                 stack.enter_context(self.staged(conn, "_fh_within", within[key].astype(object), like=table))
                 scope = f" where exists (select 1 from _fh_within w where {match('w', table)})"
-            # keys of the rows held a different number of times by the table and the frame, in
-            # one pass; then every row of those keys goes and the frame's rows of them come in
-            changed = self.read(f"select distinct {keys} from (select {cols}, 1 as _fh_side from {table}{scope} "
-                                f"union all select {cols}, -1 from _fh_now) r group by {cols} "
-                                f"having sum(_fh_side) <> 0", conn=conn)
+            if unique and not frame.duplicated(key).any():
+                either = ", ".join(f'coalesce(t."{k}", n."{k}") as "{k}"' for k in key)
+                differ = " or ".join([f't."{key[0]}" is null', f'n."{key[0]}" is null',
+                                      *(f't."{c}" is distinct from n."{c}"' for c in frame.columns if c not in key)])
+                changed = self.read(f"select {either} from (select {cols} from {table}{scope}) t full join _fh_now n "
+                                    f"on {match('t', 'n')} where {differ}", conn=conn)
+            else:
+                # keys of the rows held a different number of times by the table and the frame, in
+                # one pass; then every row of those keys goes and the frame's rows of them come in
+                changed = self.read(f"select distinct {keys} from (select {cols}, 1 as _fh_side from {table}{scope} "
+                                    f"union all select {cols}, -1 from _fh_now) r group by {cols} "
+                                    f"having sum(_fh_side) <> 0", conn=conn)
             if len(changed):
                 with self.staged(conn, "_fh_keys", changed.astype(object), like=table):
                     self.execute(conn, f"delete from {table} where exists (select 1 from _fh_keys c "
