@@ -393,13 +393,17 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> np.ndarray:
     """Per (node, surname): is the node placed at an address with others, none of whom holds
     the surname (``rules.surname_lone_years``)?"""
-    at = ctx.at_address[["node", "address_key"]]
-    shared = pd.Series(at["address_key"].duplicated(keep=False).to_numpy(), index=at["node"])
-    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
-    address = ctx.place["address_key"].to_numpy()[nodes]
-    with_others = shared.reindex(nodes, fill_value=False).to_numpy(dtype=bool)
-    held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
-    return with_others & (held <= 1)
+    if ctx.at_address.empty:
+        return np.zeros(len(nodes), dtype=bool)
+    # addresses and surnames as codes, an (address, surname) pair as one integer
+    address = np.full(len(ctx.place), -1)
+    address[ctx.at_address["node"].to_numpy()] = pd.factorize(ctx.at_address["address_key"])[0]
+    holders = ctx.surnames[address[ctx.surnames["node"].to_numpy()] >= 0]
+    code, names = pd.factorize(np.concatenate([holders["surname"].to_numpy(dtype=object), surnames]))
+    held = pd.Series(address[holders["node"].to_numpy()] * len(names) + code[: len(holders)]).value_counts()
+    here = address[nodes]
+    with_others = (here >= 0) & (np.bincount(address[address >= 0])[here] >= 2)
+    return with_others & (held.reindex(here * len(names) + code[len(holders) :], fill_value=0).to_numpy() <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
@@ -416,29 +420,30 @@ def _mistyped_surnames(placed: pd.DataFrame, persons: pd.Series) -> pd.DataFrame
     at the postcode. Returns ``placed`` rows with the corrected ``surname``
     and the ``typed`` one.
     """
-    rows = placed[["node", "surname", "postcode", "address_key"]]
-    alone = rows[rows["surname"].map(persons).eq(1) & (rows["surname"].str.len() >= 4)]
-    pairs = alone.merge(
+    # surnames as codes: a surname's length and first letter are read once, not once per pair
+    code, names = pd.factorize(placed["surname"])
+    names = pd.Series(names, dtype=object)
+    length = names.str.len().to_numpy()
+    initial = pd.factorize(names.str[0])[0]
+    alone = (persons.reindex(names).to_numpy() == 1) & (length >= 4)
+    rows = placed[["node", "postcode", "address_key"]].assign(surname=code)
+    pairs = rows[alone[code]].merge(
         rows[["postcode", "surname"]].drop_duplicates(), on="postcode", suffixes=("", "_near")
     )
-    pairs = pairs[
-        (pairs["surname"] != pairs["surname_near"])
-        & (pairs["surname"].str[0] == pairs["surname_near"].str[0])
-        & ((pairs["surname"].str.len() - pairs["surname_near"].str.len()).abs() <= 1)
-    ]
-    near = cpdist(
-        pairs["surname"].tolist(), pairs["surname_near"].tolist(), scorer=Levenshtein.distance
-    )
-    pairs = pairs[np.asarray(near) == 1]
-    pairs = pairs[~pairs.duplicated(["node", "surname", "postcode"], keep=False)]  # one reading
+    typed, near = pairs["surname"].to_numpy(), pairs["surname_near"].to_numpy()
+    close = (typed != near) & (initial[typed] == initial[near]) & (np.abs(length[typed] - length[near]) <= 1)
+    pairs, typed, near = pairs[close], names.to_numpy()[typed[close]], names.to_numpy()[near[close]]
+    one_edit = np.asarray(cpdist(typed.tolist(), near.tolist(), scorer=Levenshtein.distance)) == 1
+    pairs, typed, near = pairs[one_edit], typed[one_edit], near[one_edit]
+    reading = ~pairs.duplicated(["node", "surname", "postcode"], keep=False).to_numpy()  # one
     return pd.DataFrame(
         {
-            "node": pairs["node"].to_numpy(),
-            "surname": pairs["surname_near"].to_numpy(),
-            "postcode": pairs["postcode"].to_numpy(),
-            "address_key": pairs["address_key"].to_numpy(),
+            "node": pairs["node"].to_numpy()[reading],
+            "surname": near[reading],
+            "postcode": pairs["postcode"].to_numpy()[reading],
+            "address_key": pairs["address_key"].to_numpy()[reading],
             "earlier": False,
-            "typed": pairs["surname"].to_numpy(),
+            "typed": typed[reading],
         }
     )
 
