@@ -321,6 +321,15 @@ def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFram
     return now.dropna(), previous
 
 
+def _issued(wh: Warehouse, kind: str, ids: np.ndarray) -> pd.Series:
+    """Those of ``ids`` ever issued (``linked.lineage_events``) for ``kind``: a minted id must be
+    none of them, and asking about the few minted costs less than reading the whole history,
+    which grows every month."""
+    with wh.begin() as conn, wh.staged(conn, "_fh_ids", pd.DataFrame({"new_id": ids.astype(object)})):
+        return wh.read("select distinct e.new_id from linked.lineage_events e join _fh_ids i on i.new_id = e.new_id "
+                       "where e.kind = :kind", {"kind": kind}, conn=conn)["new_id"]
+
+
 def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.DataFrame) -> None:
     """Rewrite only the ``linked.mention_person`` rows whose person or weight changed (or that
     are new or gone): a monthly delta moves a few records, not the whole table."""
@@ -425,8 +434,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     evidence = household_evidence()
     households = build_households(mentions, as_of, events=_household_events(wh, evidence), evidence=evidence)
     families = carry_forward(*_family_keys(mentions, households.members, old), prefix="F", run_id=run_id,
-                             reserved=wh.read("select distinct new_id from linked.lineage_events "
-                                              "where kind = 'family'")["new_id"])
+                             reserved=lambda ids: _issued(wh, "family", ids))
     members = households.members.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     fam_table = households.households.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     edges = households.edges.assign(family_id=lambda f: f["household_key"].map(families.clusters))
