@@ -316,7 +316,8 @@ def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFram
     ``family_id`` by mention id): families are carried forward on records, not person ids, so
     a family whose only person merged into another family's person is seen to merge into that
     family (its person id retired), not to vanish."""
-    now = mentions.set_index("mention_id")["person_id"].map(members.set_index("person_id")["household_key"])
+    person = pd.Series(mentions["person_id"].to_numpy(), index=mentions["mention_id"], name="person_id")  # no frame copy
+    now = person.map(members.set_index("person_id")["household_key"])
     previous = old["family_id"].dropna() if len(old) else pd.Series(dtype=object)
     return now.dropna(), previous
 
