@@ -326,9 +326,8 @@ def _issued(wh: Warehouse, kind: str, ids: np.ndarray) -> pd.Series:
     """Those of ``ids`` ever issued (``linked.lineage_events``) for ``kind``: a minted id must be
     none of them, and asking about the few minted costs less than reading the whole history,
     which grows every month."""
-    with wh.begin() as conn, wh.staged(conn, "_fh_ids", pd.DataFrame({"new_id": ids.astype(object)})):
-        return wh.read("select distinct e.new_id from linked.lineage_events e join _fh_ids i on i.new_id = e.new_id "
-                       "where e.kind = :kind", {"kind": kind}, conn=conn)["new_id"]
+    return wh.read("select distinct new_id from linked.lineage_events where kind = :kind and new_id = any(:ids)",
+                   {"kind": kind, "ids": ids.tolist()})["new_id"]
 
 
 def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, old: pd.DataFrame) -> None:
