@@ -139,18 +139,23 @@ def candidate_edges(
 
 
 def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.DataFrame:
-    """Connect every node of a group to the group's smallest node (enough for components)."""
-    group = frame.groupby(by, sort=False).ngroup()
-    frame = frame[group.notna()].assign(group=group.dropna().astype(np.int64))
-    frame = frame.drop_duplicates(["group", "node"])
-    hub = frame.groupby("group")["node"].transform("min")
-    spoke = (frame["node"] != hub).to_numpy()
+    """Connect every node of a group to the group's smallest node (enough for components).
+
+    On arrays: the frame is not copied, nor grouped a second time for the hubs."""
+    group = frame.groupby(by, sort=False).ngroup().to_numpy()  # NaN: a null key, no group
+    rows = np.flatnonzero(~np.isnan(group)) if group.dtype.kind == "f" else np.arange(len(group))
+    group, node = group[rows].astype(np.int64), frame["node"].to_numpy()[rows]
+    first = ~pd.DataFrame({"group": group, "node": node}).duplicated().to_numpy()
+    rows, group, node = rows[first], group[first], node[first]
+    hub = np.full(int(group.max(initial=-1)) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(hub, group, node)
+    spoke = node != hub[group]
     return pd.DataFrame(
         {
-            "a": hub.to_numpy()[spoke],
-            "b": frame["node"].to_numpy()[spoke],
+            "a": hub[group][spoke],
+            "b": node[spoke],
             "reason": reason,
-            "evidence": frame[evidence].to_numpy(dtype=object)[spoke],
+            "evidence": frame[evidence].to_numpy(dtype=object)[rows[spoke]],
         }
     )
 
