@@ -21,7 +21,7 @@ re-hashed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +62,7 @@ def carry_forward(
     *,
     prefix: str,
     run_id: str,
-    reserved: Iterable[str] | Callable[[np.ndarray], Iterable[str]] = (),
+    reserved: Iterable[str] | Callable[[np.ndarray], Collection[str]] = (),
     reasons: Mapping[Hashable, str] | pd.Series | None = None,
 ) -> Lineage:
     """Give this run's provisional clusters stable ids.
@@ -215,7 +215,7 @@ def _mint(
     signature: np.ndarray,
     prefix: str,
     taken: pd.Index,
-    reserved: Callable[[np.ndarray], Iterable[str]],
+    reserved: Callable[[np.ndarray], Collection[str]],
 ) -> np.ndarray:
     """New ids seeded by cluster content; a clash with ``taken``, a ``reserved`` one or a
     sibling re-hashes."""
@@ -227,7 +227,7 @@ def _mint(
         seed = _mix(signature[pending] ^ salt ^ _mix(np.full(len(pending), attempt, np.uint64)))
         candidate = _hex_ids(prefix, seed)
         minted = pd.Index(candidate)
-        clash = minted.isin(taken) | minted.isin(list(reserved(candidate))) | minted.duplicated()
+        clash = minted.isin(taken) | minted.isin(reserved(candidate)) | minted.duplicated()
         ids[pending[~clash]] = candidate[~clash]
         taken = taken.append(pd.Index(candidate[~clash]))
         pending = pending[clash]
