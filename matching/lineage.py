@@ -21,7 +21,7 @@ re-hashed.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +62,7 @@ def carry_forward(
     *,
     prefix: str,
     run_id: str,
-    reserved: Iterable[str] = (),
+    reserved: Iterable[str] | Callable[[np.ndarray], Collection[str]] = (),
     reasons: Mapping[Hashable, str] | pd.Series | None = None,
 ) -> Lineage:
     """Give this run's provisional clusters stable ids.
@@ -75,7 +75,9 @@ def carry_forward(
             families.
         run_id: written on every event.
         reserved: ids that must never be minted (every id ever issued, from
-            the event history), so a retired id is never reused.
+            the event history), so a retired id is never reused; or a function
+            giving those of the ids it is passed that are (a long history is
+            then asked about the few ids minted, not read whole every run).
         reasons: optional reason per provisional cluster label (e.g. the
             link that joined two persons), prefixed to the event reasons.
 
@@ -106,8 +108,8 @@ def carry_forward(
     stable = np.empty(len(labels), dtype=object)
     stable[holder >= 0] = old_ids[holder[holder >= 0]]
     fresh = np.flatnonzero(holder < 0)
-    taken = pd.Index(old_ids).append(pd.Index(list(reserved), dtype=object))
-    stable[fresh] = _mint(signature[fresh], prefix, taken)
+    of_reserved = reserved if callable(reserved) else _among(pd.Index(list(reserved), dtype=object))
+    stable[fresh] = _mint(signature[fresh], prefix, pd.Index(old_ids), of_reserved)
 
     events = _events(flows, holder, stable, old_ids, size, old_code, old.to_numpy())
     if reasons is not None:
@@ -204,8 +206,19 @@ def _hex_ids(prefix: str, values: np.ndarray) -> np.ndarray:
     return pd.Series(text).str.decode("ascii").to_numpy(dtype=object)
 
 
-def _mint(signature: np.ndarray, prefix: str, taken: pd.Index) -> np.ndarray:
-    """New ids seeded by cluster content; a clash with ``taken`` or a sibling re-hashes."""
+def _among(ids: pd.Index) -> Callable[[np.ndarray], pd.Index]:
+    """``reserved`` given as every reserved id: the same ids whatever the candidates."""
+    return lambda candidates: ids
+
+
+def _mint(
+    signature: np.ndarray,
+    prefix: str,
+    taken: pd.Index,
+    reserved: Callable[[np.ndarray], Collection[str]],
+) -> np.ndarray:
+    """New ids seeded by cluster content; a clash with ``taken``, a ``reserved`` one or a
+    sibling re-hashes."""
     salt = _hash(np.array([prefix], dtype=object))[0]
     ids = np.empty(len(signature), dtype=object)
     pending = np.argsort(signature, kind="stable")
@@ -213,7 +226,8 @@ def _mint(signature: np.ndarray, prefix: str, taken: pd.Index) -> np.ndarray:
     while len(pending):
         seed = _mix(signature[pending] ^ salt ^ _mix(np.full(len(pending), attempt, np.uint64)))
         candidate = _hex_ids(prefix, seed)
-        clash = pd.Index(candidate).isin(taken) | pd.Index(candidate).duplicated()
+        minted = pd.Index(candidate)
+        clash = minted.isin(taken) | minted.isin(reserved(candidate)) | minted.duplicated()
         ids[pending[~clash]] = candidate[~clash]
         taken = taken.append(pd.Index(candidate[~clash]))
         pending = pending[clash]

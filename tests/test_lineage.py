@@ -130,6 +130,14 @@ def test_vanished_ids_are_retired_and_never_reissued(first_run) -> None:
         clusters(m3="b"), retired.ids, prefix="P", run_id="run3", reserved=set(old)
     )
     assert back.ids["m3"] != old["m3"]
+    # the history may instead be asked which of the minted ids it holds: the same ids
+    asked = []
+    lookup = carry_forward(
+        clusters(m3="b"), retired.ids, prefix="P", run_id="run3",
+        reserved=lambda ids: asked.append(list(ids)) or [i for i in ids if i in set(old)],
+    )
+    pd.testing.assert_series_equal(lookup.ids, back.ids)
+    assert asked[0] == [old["m3"]] and len(asked) == 2  # the clash, then its re-hash
 
 
 def test_minted_ids_never_clash_with_ids_in_use_or_reserved() -> None:

@@ -139,18 +139,23 @@ def candidate_edges(
 
 
 def _star(frame: pd.DataFrame, by: list[str], reason: str, evidence: str) -> pd.DataFrame:
-    """Connect every node of a group to the group's smallest node (enough for components)."""
-    group = frame.groupby(by, sort=False).ngroup()
-    frame = frame[group.notna()].assign(group=group.dropna().astype(np.int64))
-    frame = frame.drop_duplicates(["group", "node"])
-    hub = frame.groupby("group")["node"].transform("min")
-    spoke = (frame["node"] != hub).to_numpy()
+    """Connect every node of a group to the group's smallest node (enough for components).
+
+    On arrays: the frame is not copied, nor grouped a second time for the hubs."""
+    group = frame.groupby(by, sort=False).ngroup().to_numpy()  # NaN: a null key, no group
+    rows = np.flatnonzero(~np.isnan(group)) if group.dtype.kind == "f" else np.arange(len(group))
+    group, node = group[rows].astype(np.int64), frame["node"].to_numpy()[rows]
+    first = ~pd.DataFrame({"group": group, "node": node}).duplicated().to_numpy()
+    rows, group, node = rows[first], group[first], node[first]
+    hub = np.full(int(group.max(initial=-1)) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(hub, group, node)
+    spoke = node != hub[group]
     return pd.DataFrame(
         {
-            "a": hub.to_numpy()[spoke],
-            "b": frame["node"].to_numpy()[spoke],
+            "a": hub[group][spoke],
+            "b": node[spoke],
             "reason": reason,
-            "evidence": frame[evidence].to_numpy(dtype=object)[spoke],
+            "evidence": frame[evidence].to_numpy(dtype=object)[rows[spoke]],
         }
     )
 
@@ -393,13 +398,17 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def _lone_surname(ctx: EdgeContext, nodes: np.ndarray, surnames: np.ndarray) -> np.ndarray:
     """Per (node, surname): is the node placed at an address with others, none of whom holds
     the surname (``rules.surname_lone_years``)?"""
-    at = ctx.at_address[["node", "address_key"]]
-    shared = pd.Series(at["address_key"].duplicated(keep=False).to_numpy(), index=at["node"])
-    holders = at.merge(ctx.surnames, on="node").groupby(["address_key", "surname"], sort=False).size()
-    address = ctx.place["address_key"].to_numpy()[nodes]
-    with_others = shared.reindex(nodes, fill_value=False).to_numpy(dtype=bool)
-    held = holders.reindex(pd.MultiIndex.from_arrays([address, surnames])).fillna(0).to_numpy()
-    return with_others & (held <= 1)
+    if ctx.at_address.empty:
+        return np.zeros(len(nodes), dtype=bool)
+    # addresses and surnames as codes, an (address, surname) pair as one integer
+    address = np.full(len(ctx.place), -1)
+    address[ctx.at_address["node"].to_numpy()] = pd.factorize(ctx.at_address["address_key"])[0]
+    holders = ctx.surnames[address[ctx.surnames["node"].to_numpy()] >= 0]
+    code, names = pd.factorize(np.concatenate([holders["surname"].to_numpy(dtype=object), surnames]))
+    held = pd.Series(address[holders["node"].to_numpy()] * len(names) + code[: len(holders)]).value_counts()
+    here = address[nodes]
+    with_others = (here >= 0) & (np.bincount(address[address >= 0])[here] >= 2)
+    return with_others & (held.reindex(here * len(names) + code[len(holders) :], fill_value=0).to_numpy() <= 1)
 
 
 def _typed_as(typed: pd.Series) -> pd.Series:
@@ -416,29 +425,30 @@ def _mistyped_surnames(placed: pd.DataFrame, persons: pd.Series) -> pd.DataFrame
     at the postcode. Returns ``placed`` rows with the corrected ``surname``
     and the ``typed`` one.
     """
-    rows = placed[["node", "surname", "postcode", "address_key"]]
-    alone = rows[rows["surname"].map(persons).eq(1) & (rows["surname"].str.len() >= 4)]
-    pairs = alone.merge(
+    # surnames as codes: a surname's length and first letter are read once, not once per pair
+    code, names = pd.factorize(placed["surname"])
+    names = pd.Series(names, dtype=object)
+    length = names.str.len().to_numpy()
+    initial = pd.factorize(names.str[0])[0]
+    alone = (persons.reindex(names).to_numpy() == 1) & (length >= 4)
+    rows = placed[["node", "postcode", "address_key"]].assign(surname=code)
+    pairs = rows[alone[code]].merge(
         rows[["postcode", "surname"]].drop_duplicates(), on="postcode", suffixes=("", "_near")
     )
-    pairs = pairs[
-        (pairs["surname"] != pairs["surname_near"])
-        & (pairs["surname"].str[0] == pairs["surname_near"].str[0])
-        & ((pairs["surname"].str.len() - pairs["surname_near"].str.len()).abs() <= 1)
-    ]
-    near = cpdist(
-        pairs["surname"].tolist(), pairs["surname_near"].tolist(), scorer=Levenshtein.distance
-    )
-    pairs = pairs[np.asarray(near) == 1]
-    pairs = pairs[~pairs.duplicated(["node", "surname", "postcode"], keep=False)]  # one reading
+    typed, near = pairs["surname"].to_numpy(), pairs["surname_near"].to_numpy()
+    close = (typed != near) & (initial[typed] == initial[near]) & (np.abs(length[typed] - length[near]) <= 1)
+    pairs, typed, near = pairs[close], names.to_numpy()[typed[close]], names.to_numpy()[near[close]]
+    one_edit = np.asarray(cpdist(typed.tolist(), near.tolist(), scorer=Levenshtein.distance)) == 1
+    pairs, typed, near = pairs[one_edit], typed[one_edit], near[one_edit]
+    reading = ~pairs.duplicated(["node", "surname", "postcode"], keep=False).to_numpy()  # one
     return pd.DataFrame(
         {
-            "node": pairs["node"].to_numpy(),
-            "surname": pairs["surname_near"].to_numpy(),
-            "postcode": pairs["postcode"].to_numpy(),
-            "address_key": pairs["address_key"].to_numpy(),
+            "node": pairs["node"].to_numpy()[reading],
+            "surname": near[reading],
+            "postcode": pairs["postcode"].to_numpy()[reading],
+            "address_key": pairs["address_key"].to_numpy()[reading],
             "earlier": False,
-            "typed": pairs["surname"].to_numpy(),
+            "typed": typed[reading],
         }
     )
 

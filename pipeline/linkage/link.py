@@ -355,9 +355,18 @@ def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFram
     ``family_id`` by mention id): families are carried forward on records, not person ids, so
     a family whose only person merged into another family's person is seen to merge into that
     family (its person id retired), not to vanish."""
-    now = mentions.set_index("mention_id")["person_id"].map(members.set_index("person_id")["household_key"])
+    person = pd.Series(mentions["person_id"].to_numpy(), index=mentions["mention_id"], name="person_id")  # no frame copy
+    now = person.map(members.set_index("person_id")["household_key"])
     previous = old["family_id"].dropna() if len(old) else pd.Series(dtype=object)
     return now.dropna(), previous
+
+
+def _issued(wh: Warehouse, kind: str, ids: np.ndarray) -> pd.Series:
+    """Those of ``ids`` ever issued (``linked.lineage_events``) for ``kind``: a minted id must be
+    none of them, and asking about the few minted costs less than reading the whole history,
+    which grows every month."""
+    return wh.read("select distinct new_id from linked.lineage_events where kind = :kind and new_id = any(:ids)",
+                   {"kind": kind, "ids": ids.tolist()})["new_id"]
 
 
 def _write_changed_records(wh: Warehouse, conn, frame: pd.DataFrame, before: _Before) -> None:
@@ -435,15 +444,13 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     nothing of what follows it: the runner passes the programme's casework)."""
     started, laps = datetime.now(), _Laps()
     run_id = started.strftime("%Y%m%dT%H%M%S%f")
-    # the previous run's person, weight and family of every record, and every person id ever
-    # issued (a minted P... id cannot clash with a family's F... one), read on their own
-    # connections while the mentions are read: the server formats the rows of each in parallel
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # the previous run's person, weight and family of every record, read on its own connection
+    # while the mentions are read: the server formats the rows of each in parallel
+    with ThreadPoolExecutor(max_workers=1) as pool:
         old_rows = pool.submit(wh.read_bulk, "select m.mention_id, m.person_id, m.match_weight, f.family_id "
                                "from linked.mention_person m left join linked.person_family f on f.person_id = m.person_id")
-        issued = pool.submit(wh.read, "select distinct new_id from linked.lineage_events where kind = 'person'")
         mentions = wh.read_bulk(f"select {', '.join(_MENTION_COLUMNS)} from staging.person_mentions order by mention_id")
-        old, reserved = old_rows.result().set_index("mention_id"), issued.result()["new_id"]
+        old = old_rows.result().set_index("mention_id")
     if mentions.empty:
         raise ValueError("no person mentions in the warehouse: run `familyhub ingest` first")
     for col in ("dob", "seen_date"):
@@ -455,8 +462,9 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     decisions = wh.read("select * from linked.review_decisions")
     bound = bind_decisions(current, decisions, mentions,
                            lambda nodes: _accepted_links(wh, nodes, result, stored=mode != "full"))
-    persons = carry_forward(bound.labels, previous, prefix="P", run_id=run_id, reserved=reserved,
-                            reasons=bound.reasons)
+    # a minted P... id is none ever issued (and cannot clash with a family's F... one)
+    persons = carry_forward(bound.labels, previous, prefix="P", run_id=run_id,
+                            reserved=lambda ids: _issued(wh, "person", ids), reasons=bound.reasons)
     mentions["person_id"] = mentions["mention_id"].map(persons.ids)
 
     weights = pd.Series(before.value("match_weight", float), index=mentions["mention_id"])
@@ -470,8 +478,7 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     evidence = household_evidence()
     households = build_households(mentions, as_of, events=_household_events(wh, evidence), evidence=evidence)
     families = carry_forward(*_family_keys(mentions, households.members, old), prefix="F", run_id=run_id,
-                             reserved=wh.read("select distinct new_id from linked.lineage_events "
-                                              "where kind = 'family'")["new_id"])
+                             reserved=lambda ids: _issued(wh, "family", ids))
     members = households.members.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     fam_table = households.households.assign(family_id=lambda f: f["household_key"].map(families.clusters))
     edges = households.edges.assign(family_id=lambda f: f["household_key"].map(families.clusters))
