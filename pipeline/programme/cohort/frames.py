@@ -16,6 +16,7 @@ from matching.standardise import as_dates
 
 __all__ = [
     "EVENT_COLUMNS",
+    "first_term_year",
     "last_terms",
     "postcode_district",
     "prepare_events",
@@ -100,6 +101,15 @@ def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
         if (bounds := _term_dates(code := f"{year}-{season}"))
     }
     return sorted((c for c, end in ends.items() if end <= as_of), key=ends.get, reverse=True)[:n]
+
+
+def first_term_year(day: date | pd.Timestamp) -> int:
+    """The earliest academic year (the `YYYY` of term codes) with a term ending on or after
+    `day`: every term of an earlier year ended before it."""
+    day = pd.Timestamp(day)
+    latest = max(offset for *_, offset in _TERMS.values())  # a year's terms end by year + latest
+    return next(year for year in range(day.year - latest, day.year + 1)
+                if any(_term_dates(f"{year}-{season}")[1] >= day for season in _TERMS))
 
 
 def _day_number(dates: pd.Series) -> pd.Series:
