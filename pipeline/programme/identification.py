@@ -49,19 +49,20 @@ def _within(horizon: Horizon) -> str:
     """The events an evaluation with this horizon can count: a date on or after its first day, a
     span still open, a school term code (whose dates the engine reads) of its first term year or
     later; an event with none of these is history no window reaches, most of a warehouse's events
-    after a few years (reading them made every month slower). Every event of a person who is no
-    member (not in ``linked.persons``) stays: only its events make its family a cohort row."""
+    after a few years (reading them made every month slower). Events alone only give a family a
+    cohort row when it has no members: :func:`load_inputs` then reads them all."""
     day = f"date '{horizon.first_day:%Y-%m-%d}'"
     return (f" where e.event_date >= {day} or e.start_date >= {day} or e.end_date >= {day}"
             f" or e.asb_complaint_date >= {day} or (e.start_date is not null and e.end_date is null)"
             " or case when e.term ~ '^[0-9]{4}-(AUT|SPR|SUM)$' then cast(left(e.term, 4) as integer) end"
-            f" >= {horizon.first_term_year}"
-            " or not exists (select 1 from linked.persons m where m.person_id = p.person_id)")
+            f" >= {horizon.first_term_year}")
 
 
+#: every person of a family, ``unknown`` when linked.persons lacks them (they are no member)
 _MEMBERS = """
-select f.family_id, f.person_id, p.date_of_birth as dob, coalesce(f.postcode, p.postcode) as postcode
-from linked.person_family f join linked.persons p on p.person_id = f.person_id
+select f.family_id, f.person_id, p.date_of_birth as dob, coalesce(f.postcode, p.postcode) as postcode,
+  p.person_id is null as unknown
+from linked.person_family f left join linked.persons p on p.person_id = f.person_id
 """
 
 
@@ -82,11 +83,14 @@ def load_inputs(wh: Warehouse, keys: bool = True, horizon: Horizon | None = None
     """Events (with person and family), members and referrals, as the rules engine takes them;
     ``keys=False`` leaves out each event's mention id, file and version (an evaluation needs none);
     ``horizon``: only the events an evaluation with it can count (:func:`event_horizon`)."""
+    members = wh.read_bulk(_MEMBERS)
+    unknown = members.pop("unknown").astype(bool)
+    if unknown.any():  # no members: a family of them only has a cohort row through its events, old ones too
+        members, horizon = members.loc[~unknown].reset_index(drop=True), None
+    members["dob"] = _dates(members["dob"])
     events = wh.read_bulk(_events_sql(keys, horizon))
     for col in ("event_date", "start_date", "end_date", "asb_complaint_date"):
         events[col] = _dates(events[col])
-    members = wh.read_bulk(_MEMBERS)
-    members["dob"] = _dates(members["dob"])
     referrals = wh.read_bulk("select family_id, service, reason, referral_date from cohort.referrals")
     referrals["referral_date"] = _dates(referrals["referral_date"])
     return events, members, referrals
