@@ -22,14 +22,18 @@ _PERSONS = "select person_id from linked.person_family where family_id = :f"
 
 @pytest.fixture
 def linked(warehouse: Warehouse, generated: Path, tmp_path: Path) -> Warehouse:
-    """The generated area linked, its school terms dated by their codes only, and the first
-    family's events ended years ago."""
+    """The generated area linked, its school terms dated by their codes only, one benefit claim
+    dated by a term code in full-width digits (the engine reads any script's digits), and the
+    first family's events ended years ago."""
     shutil.copytree(generated / "landing", tmp_path / "landing")
     ingest_landing(warehouse, tmp_path / "landing", tmp_path / "quarantine")
     link(warehouse, LINKED_ON)
     with warehouse.begin() as conn:
         warehouse.execute(conn, "update staging.events set event_date = null, start_date = null, end_date = null "
                                 "where term is not null")
+        warehouse.execute(conn, "update staging.events set event_date = null, start_date = null, end_date = null, "
+                                "term = '\uff12\uff10\uff12\uff16-AUT' where mention_id = "
+                                "(select min(mention_id) from staging.events where agency = 'dwp')")
         warehouse.execute(conn, "update staging.events set event_date = date '2015-01-05', start_date = date "
                                 "'2015-01-05', end_date = date '2015-02-05', asb_complaint_date = null, term = null "
                                 "where mention_id in (select mention_id from linked.mention_person "
