@@ -48,15 +48,17 @@ def _events_sql(keys: bool, horizon: Horizon | None) -> str:
 def _within(horizon: Horizon) -> str:
     """The events an evaluation with this horizon can count: a date on or after its first day, a
     span still open, a school term code (whose dates the engine reads) of its first term year or
-    later, or any other term text (the engine reads codes in any script's digits); an event with
-    none of these is history no window reaches, most of a warehouse's events after a few years
-    (reading them made every month slower). Events alone only give a family a cohort row when
-    it has no members: :func:`load_inputs` then reads them all."""
+    later or among its terms, or any other term text (the engine reads codes in any script's
+    digits); an event with none of these is history no window reaches, most of a warehouse's
+    events after a few years (reading them made every month slower). Events alone only give a
+    family a cohort row when it has no members: :func:`load_inputs` then reads them all."""
     day = f"date '{horizon.first_day:%Y-%m-%d}'"
+    codes = ", ".join(f"'{code}'" for code in horizon.terms)  # made by the engine: YYYY-AUT|SPR|SUM
+    listed = f" or e.term in ({codes})" if codes else ""
     return (f" where e.event_date >= {day} or e.start_date >= {day} or e.end_date >= {day}"
             f" or e.asb_complaint_date >= {day} or (e.start_date is not null and e.end_date is null)"
             " or case when e.term ~ '^[0-9]{4}-(AUT|SPR|SUM)$'"
-            f" then cast(left(e.term, 4) as integer) >= {horizon.first_term_year} else e.term is not null end")
+            f" then cast(left(e.term, 4) as integer) >= {horizon.first_term_year}{listed} else e.term is not null end")
 
 
 #: every person of a family, ``unknown`` when linked.persons lacks them (they are no member)

@@ -16,13 +16,13 @@ from matching.standardise import as_dates
 
 __all__ = [
     "EVENT_COLUMNS",
-    "first_term_year",
     "last_terms",
     "postcode_district",
     "prepare_events",
     "prepare_members",
     "take_rows",
     "term_bounds",
+    "terms_ending_from",
 ]
 
 # Columns of staging.events (docs/data-model.md) by kind, plus the derived session counts.
@@ -103,13 +103,16 @@ def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
     return sorted((c for c, end in ends.items() if end <= as_of), key=ends.get, reverse=True)[:n]
 
 
-def first_term_year(day: date | pd.Timestamp) -> int:
-    """The earliest academic year (the `YYYY` of term codes) with a term ending on or after
-    `day`: every term of an earlier year ended before it."""
+def terms_ending_from(day: date | pd.Timestamp) -> tuple[int, list[str]]:
+    """School terms ending on or after `day`: every term of the returned academic year (the
+    `YYYY` of term codes) and later ones, and the listed codes of earlier years."""
     day = pd.Timestamp(day)
-    latest = max(offset for *_, offset in _TERMS.values())  # a year's terms end by year + latest
-    return next(year for year in range(day.year - latest, day.year + 1)
-                if any(_term_dates(f"{year}-{season}")[1] >= day for season in _TERMS))
+    first = day.year - max(offset for *_, offset in _TERMS.values())  # a year's terms end by year + offset
+    ends = {f"{year}-{season}": _term_dates(f"{year}-{season}")[1]
+            for year in range(first, day.year + 1) for season in _TERMS}
+    whole = next(year for year in range(first, day.year + 1)
+                 if all(ends[f"{year}-{season}"] >= day for season in _TERMS))
+    return whole, [code for code, end in ends.items() if end >= day and int(code[:4]) < whole]
 
 
 def _day_number(dates: pd.Series) -> pd.Series:

@@ -22,7 +22,7 @@ from pipeline.programme.cohort.config import (
     Window,
     template_fields,
 )
-from pipeline.programme.cohort.frames import first_term_year, last_terms, take_rows
+from pipeline.programme.cohort.frames import last_terms, take_rows, terms_ending_from
 
 __all__ = ["EVIDENCE_COLUMNS", "Context", "Horizon", "condition_hits", "event_horizon", "match_mask"]
 
@@ -53,11 +53,12 @@ def _window_first_day(window: Window, ctx: Context) -> pd.Timestamp:
 @dataclass(frozen=True)
 class Horizon:
     """How far back an evaluation at D can look: an event counts only through a window, so one
-    with no date on or after `first_day` (blank end: a span still open), and no school term
-    code of `first_term_year` or later, is met by no condition, cost or household rule."""
+    with no date on or after `first_day` (blank end: a span still open), and no school term code
+    of `first_term_year` or later or among `terms`, is met by no condition, cost or household rule."""
 
     first_day: pd.Timestamp
     first_term_year: int
+    terms: tuple[str, ...]
 
 
 def event_horizon(programme: Programme, as_of: date | pd.Timestamp) -> Horizon:
@@ -67,9 +68,9 @@ def event_horizon(programme: Programme, as_of: date | pd.Timestamp) -> Horizon:
     windows = [m.window for c in programme.criteria.values() for m in c.any_of]
     windows += [m.window for m in (*programme.household.or_any_of, *programme.unit_costs)]
     first_day = min([_window_first_day(w, ctx) for w in windows if w.kind != "last_terms"], default=as_of)
-    terms = [code for w in windows if w.kind == "last_terms"
-             for code in last_terms(as_of, w.terms or ctx.school_terms)]
-    return Horizon(first_day, min([first_term_year(first_day)] + [int(code[:4]) for code in terms]))
+    year, ending = terms_ending_from(first_day)  # the terms a dated or span window can reach
+    last = {code for w in windows if w.kind == "last_terms" for code in last_terms(as_of, w.terms or ctx.school_terms)}
+    return Horizon(first_day, year, tuple(sorted({*ending, *(code for code in last if int(code[:4]) < year)})))
 
 
 def _window_mask(window: Window, ev: pd.DataFrame, ctx: Context) -> pd.Series:
