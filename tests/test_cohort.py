@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from pipeline.programme.cohort import (
+    Horizon,
     ProgrammeError,
     compare,
     evaluate,
+    event_horizon,
     last_terms,
     list_programmes,
     load_programme,
@@ -419,6 +421,17 @@ def test_threshold_change_in_config_changes_the_result(tmp_path, monkeypatch):
     result = run(events, programme="local2015")
     assert row(result)["eligible"] and row(result)["programme"] == "local2015"
     assert "unauthorised absence 7% over 3 terms" in set(result.evidence["detail"])
+
+
+def test_horizon_is_the_longest_window_back_from_d():
+    # 2024-AUT ended before the window's first day; 2024-SPR and SUM did not, and are among the last 3
+    assert event_horizon(SHIPPED_PROGRAMMES["tf2015"], D) == Horizon(pd.Timestamp(2025, 4, 1), 2025,
+                                                                     ("2024-SPR", "2024-SUM"))
+    data = shipped("tf2015")
+    data["school_terms"] = 9  # back to 2022-SPR
+    data["unit_costs"].append({"agency": "dwp", "amount": 1, "per": "year", "window": {"kind": "open", "days": 730}})
+    assert event_horizon(parse_programme(data, "longer"), D) == Horizon(
+        pd.Timestamp(2024, 4, 1), 2024, ("2022-SPR", "2022-SUM", "2023-AUT", "2023-SPR", "2023-SUM"))
 
 
 def test_aggregate_per_family_instead_of_per_person(tmp_path):

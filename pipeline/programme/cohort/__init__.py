@@ -26,15 +26,18 @@ from pipeline.programme.cohort.evaluate import (
     rule_differences,
 )
 from pipeline.programme.cohort.frames import last_terms, term_bounds
+from pipeline.programme.cohort.rules import Horizon, event_horizon
 
 __all__ = [
     "COHORT_COLUMNS",
     "EVIDENCE_OUTPUT",
     "CohortResult",
+    "Horizon",
     "Programme",
     "ProgrammeError",
     "compare",
     "evaluate",
+    "event_horizon",
     "last_terms",
     "list_programmes",
     "load_programme",

@@ -22,6 +22,7 @@ __all__ = [
     "prepare_members",
     "take_rows",
     "term_bounds",
+    "terms_ending_from",
 ]
 
 # Columns of staging.events (docs/data-model.md) by kind, plus the derived session counts.
@@ -100,6 +101,18 @@ def last_terms(as_of: date | pd.Timestamp, n: int) -> list[str]:
         if (bounds := _term_dates(code := f"{year}-{season}"))
     }
     return sorted((c for c, end in ends.items() if end <= as_of), key=ends.get, reverse=True)[:n]
+
+
+def terms_ending_from(day: date | pd.Timestamp) -> tuple[int, list[str]]:
+    """School terms ending on or after `day`: every term of the returned academic year (the
+    `YYYY` of term codes) and later ones, and the listed codes of earlier years."""
+    day = pd.Timestamp(day)
+    first = day.year - max(offset for *_, offset in _TERMS.values())  # a year's terms end by year + offset
+    ends = {f"{year}-{season}": _term_dates(f"{year}-{season}")[1]
+            for year in range(first, day.year + 1) for season in _TERMS}
+    whole = next(year for year in range(first, day.year + 1)
+                 if all(ends[f"{year}-{season}"] >= day for season in _TERMS))
+    return whole, [code for code, end in ends.items() if end >= day and int(code[:4]) < whole]
 
 
 def _day_number(dates: pd.Series) -> pd.Series:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,9 @@ from pipeline.programme.cohort.config import (
     Window,
     template_fields,
 )
-from pipeline.programme.cohort.frames import last_terms, take_rows
+from pipeline.programme.cohort.frames import last_terms, take_rows, terms_ending_from
 
-__all__ = ["EVIDENCE_COLUMNS", "Context", "condition_hits", "match_mask"]
+__all__ = ["EVIDENCE_COLUMNS", "Context", "Horizon", "condition_hits", "event_horizon", "match_mask"]
 
 EVIDENCE_COLUMNS = ["family_id", "person_id", "agency", "record_key", "event_date", "detail"]
 
@@ -47,6 +48,29 @@ def _window_first_day(window: Window, ctx: Context) -> pd.Timestamp:
     if window.kind == "current":
         return ctx.as_of
     return ctx.as_of - pd.Timedelta(days=(window.days or ctx.window_days) - 1)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How far back an evaluation at D can look: an event counts only through a window, so one
+    with no date on or after `first_day` (blank end: a span still open), and no school term code
+    of `first_term_year` or later or among `terms`, is met by no condition, cost or household rule."""
+
+    first_day: pd.Timestamp
+    first_term_year: int
+    terms: tuple[str, ...]
+
+
+def event_horizon(programme: Programme, as_of: date | pd.Timestamp) -> Horizon:
+    """The horizon of every window the programme declares (criteria, household, unit costs)."""
+    as_of = pd.Timestamp(as_of).normalize()
+    ctx = Context.of(programme, as_of)
+    windows = [m.window for c in programme.criteria.values() for m in c.any_of]
+    windows += [m.window for m in (*programme.household.or_any_of, *programme.unit_costs)]
+    first_day = min([_window_first_day(w, ctx) for w in windows if w.kind != "last_terms"], default=as_of)
+    year, ending = terms_ending_from(first_day)  # the terms a dated or span window can reach
+    last = {code for w in windows if w.kind == "last_terms" for code in last_terms(as_of, w.terms or ctx.school_terms)}
+    return Horizon(first_day, year, tuple(sorted({*ending, *(code for code in last if int(code[:4]) < year)})))
 
 
 def _window_mask(window: Window, ev: pd.DataFrame, ctx: Context) -> pd.Series:
