@@ -67,6 +67,11 @@ def persons(wh: Warehouse) -> pd.Series:
     return wh.read("select mention_id, person_id from linked.mention_person").set_index("mention_id")["person_id"]
 
 
+def weights(wh: Warehouse) -> pd.Series:
+    return wh.read("select mention_id, match_weight from linked.mention_person").set_index("mention_id")[
+        "match_weight"].astype(float)
+
+
 def families(wh: Warehouse) -> pd.Series:
     return wh.read("select person_id, family_id from linked.person_family").set_index("person_id")["family_id"]
 
@@ -85,9 +90,15 @@ def test_ids_stay_stable_across_a_second_extract(warehouse: Warehouse, extracts:
     person1, family1 = persons(warehouse), families(warehouse)
     assert first["mode"] == "full"
 
+    weight1 = weights(warehouse)
     load(warehouse, extracts.every)
     second = link(warehouse, AS_OF)
     person2, family2 = persons(warehouse), families(warehouse)
+    # a record keeps the evidence of its strongest accepted link: a delta that links new records
+    # to its person (scoring only the new pairs) neither blanks nor weakens it
+    linked_before = weight1.dropna()
+    assert len(linked_before) > 100
+    assert (weights(warehouse).reindex(linked_before.index) >= linked_before).all()
     assert second["mode"] == "incremental"
     assert second["n_new_mentions"] == len(extracts.every) - len(extracts.first) > 0
 

@@ -361,6 +361,18 @@ def _family_keys(mentions: pd.DataFrame, members: pd.DataFrame, old: pd.DataFram
     return now.dropna(), previous
 
 
+def _strongest_links(before: _Before, result: PersonLinkResult | None, mention_ids: pd.Series) -> np.ndarray:
+    """Each record's strongest accepted link: the stronger of its earlier runs' and this run's.
+    A delta scores only the pairs with a new record, so an earlier record whose person gains one
+    has no link of this run, or a weaker one, while its earlier links still stand (taking this
+    run's alone blanked or weakened thousands of records' evidence a month, and rewrote them)."""
+    earlier = before.value("match_weight", float)
+    if result is None:
+        return earlier
+    now = result.clusters.set_index("mention_id")["match_weight"].astype(float).reindex(mention_ids).to_numpy()
+    return np.fmax(earlier, now)
+
+
 def _issued(wh: Warehouse, kind: str, ids: np.ndarray) -> pd.Series:
     """Those of ``ids`` ever issued (``linked.lineage_events``) for ``kind``: a minted id must be
     none of them, and asking about the few minted costs less than reading the whole history,
@@ -467,11 +479,8 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
                             reserved=lambda ids: _issued(wh, "person", ids), reasons=bound.reasons)
     mentions["person_id"] = mentions["mention_id"].map(persons.ids)
 
-    weights = pd.Series(before.value("match_weight", float), index=mentions["mention_id"])
-    if result is not None:
-        weights.update(result.clusters.set_index("mention_id")["match_weight"].astype(float))
     mention_person = pd.DataFrame({"mention_id": mentions["mention_id"], "person_id": mentions["person_id"],
-                                   "match_weight": weights.to_numpy(),
+                                   "match_weight": _strongest_links(before, result, mentions["mention_id"]),
                                    "run_id": run_id})
 
     laps.lap("persons")
