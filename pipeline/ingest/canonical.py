@@ -7,6 +7,7 @@ code never names an agency. Vectorised over the chunk; see docs/data-model.md fo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 
 import numpy as np
@@ -76,12 +77,14 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return s.where(s != "", None)
 
 
-def _dates(agency: Agency, frame: pd.DataFrame, column: str) -> pd.Series:
+def _dates(agency: Agency, frame: pd.DataFrame, column: str, parsed: pd.Series | None) -> pd.Series:
+    """The column's dates (a term's start); ``parsed``: the column as the gate parsed it, if it did."""
     col = agency.column(column)
     if col.type == "term":
         return term_dates(frame[column].str.strip())[0]
-    raw = frame[column].str.strip()
-    parsed = st.parse_excel_dates(raw) if col.format == "excel" else st.parse_dates(raw, col.format or "")
+    if parsed is None:
+        raw = frame[column].str.strip()
+        parsed = st.parse_excel_dates(raw) if col.format == "excel" else st.parse_dates(raw, col.format or "")
     return parsed.dt.normalize()
 
 
@@ -204,9 +207,12 @@ def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict
     return out[EVENT_COLUMNS]
 
 
-def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version: int,
-                     extract: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (person mentions, events) frames for gated rows of one file."""
+def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version: int, extract: date,
+                     parsed: Mapping[str, pd.Series] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (person mentions, events) frames for gated rows of one file. ``parsed``: date columns
+    the gate parsed already (:attr:`GateResult.dates`), row by row as ``frame``: a parse has a
+    fixed cost of a millisecond or more, and a file's date columns were parsed twice."""
+    parsed = parsed or {}
     frame = frame.reset_index(drop=True)
     key = record_keys(agency, frame)
     base = pd.DataFrame({"mention_id": agency.name + "|" + key, "agency": agency.name, "record_key": key,
@@ -220,5 +226,6 @@ def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version:
     # its seen, event and start date): a parse has a fixed cost of a millisecond or more
     fields = [agency.person.get(f) for f in ("dob", "seen_date", "current_until")]
     fields += [agency.event.get(f) for f in sorted(_DATE_FIELDS)]
-    dates = {c: _dates(agency, frame, c) for c in dict.fromkeys(fields) if isinstance(c, str)}
+    dates = {c: _dates(agency, frame, c, parsed[c].take(order).reset_index(drop=True) if c in parsed else None)
+             for c in dict.fromkeys(fields) if isinstance(c, str)}
     return _mentions(agency, frame, base, extract, dates), _events(agency, frame, base, dates)
