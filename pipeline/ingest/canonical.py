@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,10 +110,16 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].str.strip().str.upper().map({"Y": True, "N": False}).astype("boolean")
 
 
+def _framed(base: pd.DataFrame, out: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+    """``base`` with the ``out`` columns (Series on its index, arrays or scalars), framed in one go:
+    set one by one into a frame, two dozen columns cost a small file more than working them out."""
+    return pd.DataFrame({**{c: base[c] for c in base.columns}, **out}, index=base.index)[columns]
+
+
 def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: date,
               dates: dict[str, pd.Series]) -> pd.DataFrame:
     p = agency.person
-    out = base.copy()
+    out: dict[str, Any] = {}
     if "full_name" in p:
         names = st.split_surname_comma_forenames(frame[p["full_name"]])
         first_raw, middle_raw, last_raw = names["first_name_raw"], names["middle_names_raw"], names["last_name_raw"]
@@ -177,12 +184,12 @@ def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: 
         out["tenancy_current"] = (until.isna() | (until > pd.Timestamp(extract))).astype("boolean")
     else:
         out["tenancy_current"] = pd.array([pd.NA] * len(frame), dtype="boolean")
-    return out[MENTION_COLUMNS]
+    return _framed(base, out, MENTION_COLUMNS)
 
 
 def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict[str, pd.Series]) -> pd.DataFrame:
     e = agency.event
-    out = base.drop(columns=["row_number"]).copy()
+    out: dict[str, Any] = {}
     for field in EVENT_COLUMNS[5:]:
         spec = e.get(field)
         if spec is None:
@@ -204,7 +211,7 @@ def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict
     if "term" in e:
         start, end = term_dates(frame[e["term"]].str.strip())
         out["event_date"], out["start_date"], out["end_date"] = start, start, end
-    return out[EVENT_COLUMNS]
+    return _framed(base, out, EVENT_COLUMNS)
 
 
 def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version: int, extract: date,
