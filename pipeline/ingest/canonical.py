@@ -7,7 +7,9 @@ code never names an agency. Vectorised over the chunk; see docs/data-model.md fo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,12 +78,14 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return s.where(s != "", None)
 
 
-def _dates(agency: Agency, frame: pd.DataFrame, column: str) -> pd.Series:
+def _dates(agency: Agency, frame: pd.DataFrame, column: str, parsed: pd.Series | None) -> pd.Series:
+    """The column's dates (a term's start); ``parsed``: the column as the gate parsed it, if it did."""
     col = agency.column(column)
     if col.type == "term":
         return term_dates(frame[column].str.strip())[0]
-    raw = frame[column].str.strip()
-    parsed = st.parse_excel_dates(raw) if col.format == "excel" else st.parse_dates(raw, col.format or "")
+    if parsed is None:
+        raw = frame[column].str.strip()
+        parsed = st.parse_excel_dates(raw) if col.format == "excel" else st.parse_dates(raw, col.format or "")
     return parsed.dt.normalize()
 
 
@@ -106,10 +110,16 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].str.strip().str.upper().map({"Y": True, "N": False}).astype("boolean")
 
 
+def _framed(base: pd.DataFrame, out: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+    """``base`` with the ``out`` columns (Series on its index, arrays or scalars), framed in one go:
+    set one by one into a frame, two dozen columns cost a small file more than working them out."""
+    return pd.DataFrame({**{c: base[c] for c in base.columns}, **out}, index=base.index)[columns]
+
+
 def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: date,
               dates: dict[str, pd.Series]) -> pd.DataFrame:
     p = agency.person
-    out = base.copy()
+    out: dict[str, Any] = {}
     if "full_name" in p:
         names = st.split_surname_comma_forenames(frame[p["full_name"]])
         first_raw, middle_raw, last_raw = names["first_name_raw"], names["middle_names_raw"], names["last_name_raw"]
@@ -174,12 +184,12 @@ def _mentions(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, extract: 
         out["tenancy_current"] = (until.isna() | (until > pd.Timestamp(extract))).astype("boolean")
     else:
         out["tenancy_current"] = pd.array([pd.NA] * len(frame), dtype="boolean")
-    return out[MENTION_COLUMNS]
+    return _framed(base, out, MENTION_COLUMNS)
 
 
 def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict[str, pd.Series]) -> pd.DataFrame:
     e = agency.event
-    out = base.drop(columns=["row_number"]).copy()
+    out: dict[str, Any] = {}
     for field in EVENT_COLUMNS[5:]:
         spec = e.get(field)
         if spec is None:
@@ -201,12 +211,15 @@ def _events(agency: Agency, frame: pd.DataFrame, base: pd.DataFrame, dates: dict
     if "term" in e:
         start, end = term_dates(frame[e["term"]].str.strip())
         out["event_date"], out["start_date"], out["end_date"] = start, start, end
-    return out[EVENT_COLUMNS]
+    return _framed(base, out, EVENT_COLUMNS)
 
 
-def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version: int,
-                     extract: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (person mentions, events) frames for gated rows of one file."""
+def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version: int, extract: date,
+                     parsed: Mapping[str, pd.Series] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (person mentions, events) frames for gated rows of one file. ``parsed``: date columns
+    the gate parsed already (:attr:`GateResult.dates`), row by row as ``frame``: a parse has a
+    fixed cost of a millisecond or more, and a file's date columns were parsed twice."""
+    parsed = parsed or {}
     frame = frame.reset_index(drop=True)
     key = record_keys(agency, frame)
     base = pd.DataFrame({"mention_id": agency.name + "|" + key, "agency": agency.name, "record_key": key,
@@ -220,5 +233,6 @@ def canonical_frames(agency: Agency, frame: pd.DataFrame, file_id: int, version:
     # its seen, event and start date): a parse has a fixed cost of a millisecond or more
     fields = [agency.person.get(f) for f in ("dob", "seen_date", "current_until")]
     fields += [agency.event.get(f) for f in sorted(_DATE_FIELDS)]
-    dates = {c: _dates(agency, frame, c) for c in dict.fromkeys(fields) if isinstance(c, str)}
+    dates = {c: _dates(agency, frame, c, parsed[c].take(order).reset_index(drop=True) if c in parsed else None)
+             for c in dict.fromkeys(fields) if isinstance(c, str)}
     return _mentions(agency, frame, base, extract, dates), _events(agency, frame, base, dates)

@@ -149,11 +149,12 @@ class _Staging:
 
 
 def _load_rows(wh: Warehouse, conn: Connection, agency: Agency, rows: pd.DataFrame, file_id: int,
-               name: FileName, staging: _Staging) -> None:
-    """Standardise gated rows and COPY them into the staging layer, replacing older versions."""
+               name: FileName, staging: _Staging, dates: dict[str, pd.Series]) -> None:
+    """Standardise gated rows (``dates``: their date columns as the gate parsed them) and COPY them
+    into the staging layer, replacing older versions."""
     if rows.empty:
         return
-    mentions, events = canonical_frames(agency, rows, file_id, staging.version, name.extract_date)
+    mentions, events = canonical_frames(agency, rows, file_id, staging.version, name.extract_date, dates)
     keys = pd.Index(mentions["mention_id"].to_numpy(dtype=object))
     meets = keys if staging.prior else keys[keys.isin(staging.seen)]  # mention ids that may be in staging
     staging.seen = staging.seen.append(keys)
@@ -200,7 +201,7 @@ def _gate_and_load(wh: Warehouse, conn: Connection, agency: Agency, chunk: pd.Da
                 tally.reasons[r.split(" (")[0]] += 1
             if len(tally.sample) < SAMPLE_ROWS:
                 tally.sample.append(f"row {row}: {reasons}")
-    _load_rows(wh, conn, agency, chunk[~bad], file_id, name, staging)
+    _load_rows(wh, conn, agency, chunk[~bad], file_id, name, staging, gate.passed_dates())
     tally.held += int(bad.sum())
     tally.loaded += int((~bad).sum())
 
@@ -534,7 +535,7 @@ def _release_held(wh: Warehouse) -> list[dict]:
             with wh.begin() as conn:
                 wh.lock(conn, f"ingest:{agency.name}")
                 staging = _Staging.of(wh, conn, agency, int(file_id), name, releasing=True)
-                _load_rows(wh, conn, agency, rows[ok], int(file_id), name, staging)
+                _load_rows(wh, conn, agency, rows[ok], int(file_id), name, staging, gate.passed_dates())
                 wh.execute(conn, "update ops.held_rows set status = 'released', released_at = :t "
                                  "where file_id = :f and row_number = :r",
                            [{"t": datetime.now(), "f": int(file_id), "r": int(r)} for r in rows["row_number"][ok]])

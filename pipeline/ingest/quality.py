@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
@@ -54,10 +54,18 @@ class GateResult:
     reasons: pd.Series  # row position -> "; "-joined reasons ("" when the row passes)
     expectation_summary: list[dict[str, Any]]
     validation: Any = None  # GX's ExpectationSuiteValidationResult (for the file's Data Docs page)
+    #: date column -> its values parsed by the row rules (NaT when blank or not a date), by row
+    #: position: the load standardises the passing rows' dates from them, not parsing them again
+    dates: dict[str, pd.Series] = field(default_factory=dict)
 
     @property
     def bad(self) -> np.ndarray:
         return (self.reasons != "").to_numpy()
+
+    def passed_dates(self) -> dict[str, pd.Series]:
+        """:attr:`dates` of the rows that pass, in row order (as ``frame[~bad]``)."""
+        ok = ~self.bad
+        return {column: parsed[ok] for column, parsed in self.dates.items()}
 
 
 def max_bad_share() -> float:
@@ -258,9 +266,10 @@ def _ruled(col: Column) -> bool:
         col.check in {"nhs_number", "upn"} and col.on_invalid == "hold")
 
 
-def _semantic_reasons(agency: Agency, frame: pd.DataFrame, extract_date: date) -> list[pd.Series]:
+def _semantic_reasons(agency: Agency, frame: pd.DataFrame, extract_date: date,
+                      dates: dict[str, pd.Series]) -> list[pd.Series]:
     """Row rules needing arithmetic or parsing: real dates, plausible dates of birth, numbers, terms,
-    check digits."""
+    check digits. The date columns' parsed values are put in ``dates``."""
     out: list[pd.Series] = []
     latest = pd.Timestamp(extract_date)
     for col in filter(_ruled, agency.columns):
@@ -268,7 +277,7 @@ def _semantic_reasons(agency: Agency, frame: pd.DataFrame, extract_date: date) -
         present = raw != ""
         fails: list[tuple[pd.Series, str]] = []
         if col.type in {"date", "datetime"}:
-            parsed = _dates(raw, col.format or "")
+            parsed = dates[col.name] = _dates(raw, col.format or "")
             fails.append((present & parsed.isna(), "not a real date"))
             if col.check == "dob":
                 fails.append((parsed.notna() & ((parsed > latest) | (parsed < EARLIEST_DOB)),
@@ -308,11 +317,12 @@ def check_chunk(agency: Agency, frame: pd.DataFrame, extract_date: date) -> Gate
         raise RefusedFile(f"column(s) named twice in the header: {', '.join(repeated)}")
     reasons: list[pd.Series] = []
     summary, validation = _run_gx(agency, frame, reasons)
-    reasons += _semantic_reasons(agency, frame, extract_date)
+    dates: dict[str, pd.Series] = {}
+    reasons += _semantic_reasons(agency, frame, extract_date, dates)
     reasons += _duplicate_keys(agency, frame)
     joined = pd.Series("", index=frame.index)
     if reasons:
         allr = pd.concat(reasons)
         grouped = allr.groupby(level=0).agg("; ".join)
         joined.loc[grouped.index] = grouped
-    return GateResult(joined, summary, validation)
+    return GateResult(joined, summary, validation, dates)
