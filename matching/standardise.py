@@ -330,7 +330,8 @@ def _split_surname_comma_forenames(s: _Text) -> pd.DataFrame:
     ]
     split = _extract(t, patterns[0])
     for pattern in patterns[1:]:
-        split = {name: _coalesce(part, _extract(t, pattern)[name]) for name, part in split.items()}
+        more = _extract(t, pattern)
+        split = {name: _coalesce(part, more[name]) for name, part in split.items()}
     names = _split_first_middle(split["fore"])
     return pd.DataFrame(
         {
