@@ -87,7 +87,8 @@ _POSTCODE = (
 _NINO = r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]"
 _NINO_NEVER = ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"]
 
-_UPN_LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPQRTUVWXYZ", dtype=np.uint8).astype(np.int64) - ord("0")  # as `_codes`
+#: UPN check letters as `_codes` gives them (character code less '0')
+_UPN_LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPQRTUVWXYZ", dtype=np.uint8).astype(np.int64) - ord("0")
 
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _MONTHS = {m: f"{i:02d}" for i, m in enumerate(_MONTH_NAMES, 1)}
@@ -176,7 +177,7 @@ def _text(s: _Text) -> _Text:
 
 
 def _sub(t: _Text, pattern: str, repl: str) -> _Text:
-    """Regex replace; `repl` may refer to groups as `\\1` (pandas sends those to Python's `re`)."""
+    """Regex replace; `repl` may refer to groups as `\\1` (RE2 and Python's `re` read it alike)."""
     if _is_fast(t):
         return pc.replace_substring_regex(t, pattern, repl)
     return t.str.replace(pattern, repl, regex=True)
