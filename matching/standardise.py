@@ -87,7 +87,8 @@ _POSTCODE = (
 _NINO = r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]"
 _NINO_NEVER = ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"]
 
-_UPN_LETTERS = np.array(list("ABCDEFGHJKLMNPQRTUVWXYZ"))
+#: UPN check letters as `_codes` gives them (character code less '0')
+_UPN_LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPQRTUVWXYZ", dtype=np.uint8).astype(np.int64) - ord("0")
 
 _MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _MONTHS = {m: f"{i:02d}" for i, m in enumerate(_MONTH_NAMES, 1)}
@@ -124,17 +125,21 @@ def _by_unique(func: Callable[..., _Out]) -> Callable[..., _Out]:
     return wrapper
 
 
-#: The fast engine's dtype: only `_ascii_fast` makes Series of it, holding printable ASCII only.
-_FAST = pd.ArrowDtype(pa.string())
 _PRINTABLE_ASCII = r"^[ -~]*$"
+
+#: Text being standardised: a pandas string Series (Python's `re`, full Unicode), or on the fast
+#: path a pyarrow string array of printable ASCII only, worked by pyarrow's kernels directly.
+_Text = pd.Series | pa.Array
 
 
 def _ascii_fast(func: Callable[..., _Out]) -> Callable[..., _Out]:
-    """Run `func` on the printable-ASCII strings as pyarrow strings, on the rest as it always ran.
+    """Run `func` on the printable-ASCII strings as a pyarrow array, on the rest as it always ran.
 
     On printable ASCII, RE2 and Python's `re` agree on every pattern of this module (no
     lookarounds, no newlines for `$` to differ on), upper-casing and trimming agree, and accent
-    folding is the identity; so the kernels give the same results, 10-50 times faster.
+    folding is the identity; so the kernels give the same results, 10-50 times faster. They get
+    the array itself, not a Series of it: the helpers below call the kernels pandas' ``.str``
+    methods would, without a Series round trip per step (which cost more than the kernels).
     """
 
     @functools.wraps(func)
@@ -143,10 +148,12 @@ def _ascii_fast(func: Callable[..., _Out]) -> Callable[..., _Out]:
         if pd.api.types.infer_dtype(values, skipna=True) not in {"string", "empty"}:
             return func(s, *args, **kwargs)
         text = pa.array(values, type=pa.string(), from_pandas=True)
-        fast = pc.fill_null(pc.match_substring_regex(text, _PRINTABLE_ASCII), False).to_numpy(zero_copy_only=False)
+        # missing values go with the ASCII: either path gives missing (or False) for them
+        fast = pc.fill_null(pc.match_substring_regex(text, _PRINTABLE_ASCII), True).to_numpy(zero_copy_only=False)
         if not fast.any():
             return func(s, *args, **kwargs)
-        out = func(pd.Series(text.filter(fast), index=s.index[fast], dtype=_FAST), *args, **kwargs)
+        out = func(text if fast.all() else text.filter(fast), *args, **kwargs)
+        out.index = s.index[fast]
         if fast.all():
             return out
         rest = func(s[~fast], *args, **kwargs)
@@ -155,39 +162,108 @@ def _ascii_fast(func: Callable[..., _Out]) -> Callable[..., _Out]:
     return wrapper
 
 
-def _is_fast(t: pd.Series) -> bool:
-    return t.dtype == _FAST
+def _is_fast(t: _Text) -> bool:
+    return not isinstance(t, pd.Series)
 
 
-def _text(s: pd.Series) -> pd.Series:
+def _index(t: _Text) -> pd.Index:
+    """Where results go: the Series' index, or positions on the fast path (`_ascii_fast` sets it)."""
+    return pd.RangeIndex(len(t)) if _is_fast(t) else t.index
+
+
+def _text(s: _Text) -> _Text:
     """Values as pandas strings (numbers become their text), missing as NA."""
     return s if _is_fast(s) else s.astype("string")
 
 
-def _sub(t: pd.Series, pattern: str, repl: str) -> pd.Series:
-    """Regex replace; `repl` may refer to groups as `\\1` (pandas sends those to Python's `re`)."""
+def _sub(t: _Text, pattern: str, repl: str) -> _Text:
+    """Regex replace; `repl` may refer to groups as `\\1` (RE2 and Python's `re` read it alike)."""
     if _is_fast(t):
-        return pd.Series(pc.replace_substring_regex(t.array._pa_array, pattern, repl), index=t.index, dtype=_FAST)
+        return pc.replace_substring_regex(t, pattern, repl)
     return t.str.replace(pattern, repl, regex=True)
 
 
-def _to_object(t: pd.Series, *, empty_is_null: bool = True) -> pd.Series:
-    """Back to an object Series with None for missing (and for '' if `empty_is_null`)."""
+def _upper(t: _Text) -> _Text:
+    return pc.utf8_upper(t) if _is_fast(t) else t.str.upper()
+
+
+def _strip(t: _Text) -> _Text:
+    return pc.utf8_trim_whitespace(t) if _is_fast(t) else t.str.strip()
+
+
+def _extract(t: _Text, pattern: str) -> dict[str, _Text]:
+    """The named groups of `pattern` (null where it does not match), as ``.str.extract``."""
+    if _is_fast(t):
+        groups = pc.extract_regex(t, pattern)
+        return {field.name: pc.struct_field(groups, [i]) for i, field in enumerate(groups.type)}
+    parts = t.str.extract(pattern)
+    return {name: parts[name] for name in parts.columns}
+
+
+def _contains(t: _Text, pattern: str) -> np.ndarray:
+    """Whether `pattern` matches somewhere in each value; False for missing."""
+    if _is_fast(t):
+        return pc.fill_null(pc.match_substring_regex(t, pattern), False).to_numpy(zero_copy_only=False)
+    return t.str.contains(pattern, regex=True).fillna(False).astype(bool).to_numpy()
+
+
+def _fullmatch(t: _Text, pattern: str) -> np.ndarray:
+    """Whether each value matches `pattern` whole; False for missing."""
+    if _is_fast(t):
+        return _contains(t, f"^({pattern})$")
+    return t.str.fullmatch(pattern).fillna(False).astype(bool).to_numpy()
+
+
+def _equals(t: _Text, value: str) -> np.ndarray:
+    """Whether each value is `value`; False for missing."""
+    if _is_fast(t):
+        return pc.fill_null(pc.equal(t, value), False).to_numpy(zero_copy_only=False)
+    return (t == value).fillna(False).astype(bool).to_numpy()
+
+
+def _join(left: _Text, sep: str, right: _Text) -> _Text:
+    """`left + sep + right`, missing when either is."""
+    return pc.binary_join_element_wise(left, right, sep) if _is_fast(left) else left + sep + right
+
+
+def _where(t: _Text, keep: np.ndarray) -> _Text:
+    """The values where `keep`, missing elsewhere."""
+    return pc.if_else(keep, t, pa.scalar(None, t.type)) if _is_fast(t) else t.where(keep)
+
+
+def _coalesce(t: _Text, other: _Text) -> _Text:
+    """`t`, or `other` where `t` is missing."""
+    return pc.coalesce(t, other) if _is_fast(t) else t.combine_first(other)
+
+
+def _on_subset(t: _Text, rows: np.ndarray, func: Callable[[_Text], _Text]) -> _Text:
+    """`func` applied to the `rows` only, the others left as they are."""
+    if _is_fast(t):
+        return pc.replace_with_mask(t, pa.array(rows), func(t.filter(rows)))
+    return pd.concat([t[~rows], func(t[rows])]).loc[t.index]
+
+
+def _to_object(t: _Text, *, empty_is_null: bool = True) -> pd.Series:
+    """An object Series with None for missing (and for '' if `empty_is_null`)."""
+    if _is_fast(t):
+        if empty_is_null:
+            t = pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t)
+        return pd.Series(t.to_numpy(zero_copy_only=False), index=_index(t), dtype=object)
     keep = t.notna() & (t != "") if empty_is_null else t.notna()
     return t.astype(object).where(keep.fillna(False).astype(bool), None)
 
 
-def _squash(t: pd.Series) -> pd.Series:
-    return t.str.replace(r"\s+", " ", regex=True).str.strip()
+def _squash(t: _Text) -> _Text:
+    return _strip(_sub(t, r"\s+", " "))
 
 
-def _fold(t: pd.Series) -> pd.Series:
+def _fold(t: _Text) -> _Text:
     if _is_fast(t):  # ASCII has nothing to fold
         return t
     return t.str.translate(_FOLD).str.normalize("NFKD").str.replace(_COMBINING, "", regex=True)
 
 
-def _drop_titles(t: pd.Series) -> pd.Series:
+def _drop_titles(t: _Text) -> _Text:
     """Remove leading title tokens (`Mrs.`, `DR`), but never a name's only token."""
     return _sub(t, _TITLE_PREFIX, r"\1")
 
@@ -207,18 +283,17 @@ def standardise_name(s: pd.Series) -> pd.Series:
     Hyphens are kept (`SMITH - JONES` → `SMITH-JONES`); digits and other punctuation
     become spaces; blank results are null.
     """
-    t = _fold(_text(s)).str.replace(_APOSTROPHES, "", regex=True).str.upper()
-    t = t.str.replace(_DASHES, "-", regex=True).str.replace(r"[^\w\s-]|[\d_]", " ", regex=True)
-    t = t.str.replace(r"\s*-[\s-]*", "-", regex=True).str.replace(r"^-+|-+$", "", regex=True)
+    t = _upper(_sub(_fold(_text(s)), _APOSTROPHES, ""))
+    t = _sub(_sub(t, _DASHES, "-"), r"[^\w\s-]|[\d_]", " ")
+    t = _sub(_sub(t, r"\s*-[\s-]*", "-"), r"^-+|-+$", "")
     return _to_object(_drop_titles(_squash(t)))
 
 
-def _split_first_middle(fore: pd.Series) -> pd.DataFrame:
-    parts = _drop_titles(_text(fore)).str.extract(
-        r"^[\s,]*(?P<first>[^\s,]+)[\s,]*(?P<middle>.*?)[\s,]*$"
+def _split_first_middle(fore: _Text) -> pd.DataFrame:
+    parts = _extract(_drop_titles(_text(fore)), r"^[\s,]*(?P<first>[^\s,]+)[\s,]*(?P<middle>.*?)[\s,]*$")
+    return pd.DataFrame(
+        {"first": _to_object(parts["first"]), "middle": _to_object(_sub(parts["middle"], r"[\s,]+", " "))}
     )
-    parts["middle"] = parts["middle"].str.replace(r"[\s,]+", " ", regex=True)
-    return parts.apply(_to_object)
 
 
 @_by_unique
@@ -241,6 +316,10 @@ def split_surname_comma_forenames(s: pd.Series) -> pd.DataFrame:
     when case gives no hint, the first token is (the schedule's order, comma lost).
     Parts are stripped but otherwise as delivered.
     """
+    return _split_surname_comma_forenames(s)
+
+
+def _split_surname_comma_forenames(s: _Text) -> pd.DataFrame:
     t = _squash(_text(s))
     upper_token = rf"[^\s{_LOWER}]+"
     mixed_token = rf"[^\s]*[{_LOWER}][^\s]*"
@@ -250,17 +329,18 @@ def split_surname_comma_forenames(s: pd.Series) -> pd.DataFrame:
         rf"^(?P<fore>(?:.* )?{mixed_token}) (?P<last>{upper_token}(?: {upper_token})*)$",
         r"^(?P<last>\S+)(?: (?P<fore>.*))?$",
     ]
-    split = t.str.extract(patterns[0])
+    split = _extract(t, patterns[0])
     for pattern in patterns[1:]:
-        split = split.combine_first(t.str.extract(pattern))
+        more = _extract(t, pattern)
+        split = {name: _coalesce(part, more[name]) for name, part in split.items()}
     names = _split_first_middle(split["fore"])
     return pd.DataFrame(
         {
             "first_name_raw": names["first"],
             "middle_names_raw": names["middle"],
-            "last_name_raw": _to_object(split["last"].str.strip()),
+            "last_name_raw": _to_object(_strip(split["last"])),
         },
-        index=s.index,
+        index=_index(t),
     )
 
 
@@ -274,9 +354,9 @@ def split_forename_surname(s: pd.Series) -> pd.DataFrame:
     is taken as a surname (`Mrs Smith`). A comma means `Surname, Forenames`.
     """
     t = _drop_titles(_squash(_text(s)))
-    natural = t.str.extract(rf"^(?:(?P<fore>\S.*?) )?(?P<last>(?:(?i:{_SURNAME_PARTICLES}) )*\S+)$")
-    comma = t.str.contains(",", regex=False).fillna(False).astype(bool)
-    names = split_surname_comma_forenames(t.where(comma))
+    natural = _extract(t, rf"^(?:(?P<fore>\S.*?) )?(?P<last>(?:(?i:{_SURNAME_PARTICLES}) )*\S+)$")
+    comma = _contains(t, ",")
+    names = _split_surname_comma_forenames(_where(t, comma))
     names["first_name_raw"] = names["first_name_raw"].where(
         comma, _split_first_middle(natural["fore"])["first"]
     )
@@ -429,10 +509,9 @@ def real_dates(s: pd.Series) -> pd.Series:
 @_ascii_fast
 def normalise_postcode(s: pd.Series) -> pd.Series:
     """Any case, any spacing → `SW1A 1AA`; null unless it fits the UK postcode pattern."""
-    t = _text(s).str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
-    parts = t.str.extract(_POSTCODE)
-    valid = (parts["outward"] != "GIR") | (parts["inward"] == "0AA")
-    return _to_object((parts["outward"] + " " + parts["inward"]).where(valid.fillna(False).astype(bool)))
+    parts = _extract(_sub(_upper(_text(s)), r"[^A-Z0-9]", ""), _POSTCODE)
+    valid = ~_equals(parts["outward"], "GIR") | _equals(parts["inward"], "0AA")  # no match: null anyway
+    return _to_object(_where(_join(parts["outward"], " ", parts["inward"]), valid))
 
 
 @_by_unique
@@ -447,34 +526,35 @@ def postcode_parts(s: pd.Series) -> pd.DataFrame:
     ).apply(_to_object)
 
 
-def _digits(t: pd.Series) -> np.ndarray:
-    """Equal-length ASCII digit strings → (n, width) int matrix."""
-    width = len(t.iloc[0]) if len(t) else 0
-    raw = np.frombuffer("".join(t.to_numpy(dtype=object)).encode("ascii"), dtype=np.uint8)  # not item by item
-    return raw.reshape(len(t), width).astype(np.int64) - ord("0")
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Equal-length ASCII strings → (n, width) int matrix of character codes less '0' (digits' values)."""
+    width = len(values[0]) if len(values) else 0
+    raw = np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8)  # not item by item
+    return raw.reshape(len(values), width).astype(np.int64) - ord("0")
 
 
-def _check(t: pd.Series, pattern: str, passes: Callable[[pd.Series], np.ndarray]) -> pd.Series:
-    """`passes` applied to the values that fully match `pattern`; False elsewhere."""
-    shaped = t.str.fullmatch(pattern).fillna(False).astype(bool).to_numpy()
+def _check(t: _Text, pattern: str, passes: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`passes` applied to the values that fully match `pattern` (as a string array); False elsewhere."""
+    shaped = _fullmatch(t, pattern)
     ok = np.zeros(len(t), dtype=bool)
     if shaped.any():
-        ok[shaped] = passes(t[shaped])
-    return pd.Series(ok, index=t.index)
+        matched = t.filter(shaped).to_numpy(zero_copy_only=False) if _is_fast(t) else t[shaped].to_numpy(dtype=object)
+        ok[shaped] = passes(matched)
+    return ok
 
 
-def _nhs_compact(s: pd.Series) -> pd.Series:
-    return _text(s).str.replace(r"[\s-]", "", regex=True)
+def _nhs_compact(s: _Text) -> _Text:
+    return _sub(_text(s), r"[\s-]", "")
 
 
-def _nhs_passes(t: pd.Series) -> np.ndarray:
-    d = _digits(t)
+def _nhs_passes(values: np.ndarray) -> np.ndarray:
+    d = _codes(values)
     check = (11 - (d[:, :9] @ np.arange(10, 1, -1)) % 11) % 11
     repeated = (d == d[:, :1]).all(axis=1)  # 0000000000 passes mod 11 but is a placeholder
     return (check == d[:, 9]) & ~repeated
 
 
-def _nhs_valid(t: pd.Series) -> pd.Series:
+def _nhs_valid(t: _Text) -> np.ndarray:
     return _check(t, r"[0-9]{10}", _nhs_passes)
 
 
@@ -486,7 +566,7 @@ def valid_nhs_number(s: pd.Series) -> pd.Series:
     Weights 10..2 on the first nine digits; check = 11 - sum mod 11, 11 → 0, 10 never
     valid. Numbers of one repeated digit are placeholders and are invalid.
     """
-    return _nhs_valid(_nhs_compact(s))
+    return pd.Series(_nhs_valid(_nhs_compact(s)), index=_index(s))
 
 
 @_by_unique
@@ -494,21 +574,22 @@ def valid_nhs_number(s: pd.Series) -> pd.Series:
 def clean_nhs_number(s: pd.Series) -> pd.Series:
     """The 10-digit NHS number when valid, else null."""
     t = _nhs_compact(s)
-    return _to_object(t.where(_nhs_valid(t)))
+    return _to_object(_where(t, _nhs_valid(t)))
 
 
-def _upn_compact(s: pd.Series) -> pd.Series:
-    return _text(s).str.upper().str.replace(r"\s", "", regex=True)
+def _upn_compact(s: _Text) -> _Text:
+    return _sub(_upper(_text(s)), r"\s", "")
 
 
-def _upn_passes(t: pd.Series) -> np.ndarray:
-    d = _digits(t.str[1:])
+def _upn_passes(values: np.ndarray) -> np.ndarray:
+    codes = _codes(values)
+    letter, d = codes[:, 0], codes[:, 1:]
     expected = _UPN_LETTERS[(d @ np.arange(2, 14)) % 23]
     repeated = (d == d[:, :1]).all(axis=1)
-    return (expected == t.str[0].to_numpy(dtype=str)) & ~repeated
+    return (expected == letter) & ~repeated
 
 
-def _upn_valid(t: pd.Series) -> pd.Series:
+def _upn_valid(t: _Text) -> np.ndarray:
     return _check(t, r"[A-Z][0-9]{12}", _upn_passes)
 
 
@@ -523,7 +604,7 @@ def valid_upn(s: pd.Series) -> pd.Series:
     permanent UPNs are accepted (the extract schedule says 12 digits), so temporary
     UPNs ending in a letter are invalid, as are 12 repeated digits (placeholders).
     """
-    return _upn_valid(_upn_compact(s))
+    return pd.Series(_upn_valid(_upn_compact(s)), index=_index(s))
 
 
 @_by_unique
@@ -531,16 +612,15 @@ def valid_upn(s: pd.Series) -> pd.Series:
 def clean_upn(s: pd.Series) -> pd.Series:
     """The upper-case 13-character UPN when valid, else null."""
     t = _upn_compact(s)
-    return _to_object(t.where(_upn_valid(t)))
+    return _to_object(_where(t, _upn_valid(t)))
 
 
-def _nino_compact(s: pd.Series) -> pd.Series:
-    return _text(s).str.upper().str.replace(r"[\s-]", "", regex=True)
+def _nino_compact(s: _Text) -> _Text:
+    return _sub(_upper(_text(s)), r"[\s-]", "")
 
 
-def _nino_valid(t: pd.Series) -> pd.Series:
-    ok = t.str.fullmatch(_NINO).fillna(False).astype(bool) & ~t.str[:2].isin(_NINO_NEVER)
-    return pd.Series(ok.to_numpy(dtype=bool), index=t.index)
+def _nino_valid(t: _Text) -> np.ndarray:
+    return _fullmatch(t, _NINO) & ~_contains(t, f"^(?:{'|'.join(_NINO_NEVER)})")
 
 
 @_by_unique
@@ -551,7 +631,7 @@ def valid_nino(s: pd.Series) -> pd.Series:
     Pure rules, no exceptions: HMRC's own example `QQ123456C` uses the unallocated
     letter Q and is invalid, as are the unallocated ZZ/TN/… prefixes.
     """
-    return _nino_valid(_nino_compact(s))
+    return pd.Series(_nino_valid(_nino_compact(s)), index=_index(s))
 
 
 @_by_unique
@@ -559,7 +639,7 @@ def valid_nino(s: pd.Series) -> pd.Series:
 def clean_nino(s: pd.Series) -> pd.Series:
     """The 9-character NINO without spaces when valid, else null."""
     t = _nino_compact(s)
-    return _to_object(t.where(_nino_valid(t)))
+    return _to_object(_where(t, _nino_valid(t)))
 
 
 @_by_unique
@@ -572,15 +652,12 @@ def standardise_address(s: pd.Series) -> pd.Series:
     so the result is stable when standardised again. A house number and a lone
     letter are joined (`14 A` → `14A`).
     """
-    t = _fold(_text(s)).str.replace(_APOSTROPHES, "", regex=True).str.upper()
-    t = t.str.replace(r"[\r\n;]", ",", regex=True).str.replace(r"[^\w\s,]|_", " ", regex=True)
-    t = _sub(t, r"(\w)\s+ST\s*(,|$)", r"\1 STREET\2").str.replace(",", " ", regex=False)
-    has = t.str.contains(_ADDRESS_ABBREVIATION, regex=True).fillna(False).astype(bool)
+    t = _upper(_sub(_fold(_text(s)), _APOSTROPHES, ""))
+    t = _sub(_sub(t, r"[\r\n;]", ","), r"[^\w\s,]|_", " ")
+    t = _sub(_sub(t, r"(\w)\s+ST\s*(,|$)", r"\1 STREET\2"), ",", " ")
+    has = _contains(t, _ADDRESS_ABBREVIATION)
     if has.any():
-        short = t[has]
-        for abbreviation, full in _ADDRESS_EXPANSIONS:
-            short = short.str.replace(abbreviation, full, regex=True)
-        t = pd.concat([t[~has], short]).loc[t.index]
+        t = _on_subset(t, has, lambda short: functools.reduce(lambda u, e: _sub(u, *e), _ADDRESS_EXPANSIONS, short))
     t = _sub(t, r"\b(\d+)\s+([A-Z])\b", r"\1\2")  # any spacing: punctuation may have left several
     return _to_object(_squash(t))
 
