@@ -22,6 +22,8 @@ import jellyfish
 import numpy as np
 import pandas as pd
 
+from matching.comparisons import ColumnCodes
+
 __all__ = [
     "DEFAULT_PASSES",
     "Blocker",
@@ -235,19 +237,14 @@ class Blocker:
         self.n = len(frame)
         self.max_block_size = max_block_size
         self.batch_pairs = batch_pairs
-        self._column_codes = dict(codes or {})  # a field shared by several passes is coded once
+        self._columns = ColumnCodes(frame, codes)  # a field shared by several passes is coded once
         self.passes = [self._codes(frame, p) for p in passes]
-
-    def _column(self, frame: pd.DataFrame, name: str) -> np.ndarray:
-        if name not in self._column_codes:
-            self._column_codes[name] = pd.factorize(frame[name], use_na_sentinel=True)[0]
-        return self._column_codes[name]
 
     # -- plan ------------------------------------------------------------------------
 
     def _codes(self, frame: pd.DataFrame, spec: BlockingPass) -> _PassCodes:
         if spec.other_keys is None:
-            columns = [self._column(frame, k) for k in spec.keys]
+            columns = [self._columns[k] for k in spec.keys]
             left = right = _combine(columns)
         else:
             joint = [
@@ -272,7 +269,7 @@ class Blocker:
         if (sizes > limit).any() and spec.split_by is not None:
             big = sizes > limit
             split = int(big.sum())
-            extra = self._column(frame, spec.split_by)
+            extra = self._columns[spec.split_by]
             left = self._refine(left, big, extra)
             right = left if spec.other_keys is None else self._refine(right, big, extra)
             sizes = self._block_pairs(left, right)

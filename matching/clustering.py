@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from matching.comparisons import Comparer, Comparison
+from matching.comparisons import ColumnCodes, Comparer, Comparison
 
 __all__ = ["ClusterResult", "Constraints", "TwinRule", "cluster"]
 
@@ -141,19 +141,13 @@ class Constraints:
         codes: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         scoped = dict(scoped or {})
-        known_codes = dict(codes or {})
-
-        def factorized(column: str) -> np.ndarray:
-            if column not in known_codes:
-                known_codes[column] = pd.factorize(frame[column], use_na_sentinel=True)[0]
-            return known_codes[column]
-
+        factorized = ColumnCodes(frame, codes)
         present = [k for k in identity if k in frame]
         self._identity = None
         self._signature = np.full(len(frame), -1, dtype=np.int64)
         if present:  # one code per column, -1 where missing
             self._identity = np.stack(
-                [factorized(k) for k in present], axis=1
+                [factorized[k] for k in present], axis=1
             )
             full = (self._identity >= 0).all(axis=1)
             self._signature[full] = _row_codes(self._identity[full])
@@ -165,14 +159,14 @@ class Constraints:
             self._gap = generation[1]
         self._ids = {
             name: (
-                factorized(name),
-                factorized(scope) if scope else None,
+                factorized[name],
+                factorized[scope] if scope else None,
             )
             for name, scope in [*((n, None) for n in identifiers), *scoped.items()]
         }
         self._twin = twin_levels
         self._twin_keys = (
-            np.stack([factorized(k) for k in twin_keys], axis=1)
+            np.stack([factorized[k] for k in twin_keys], axis=1)
             if twin_levels is not None
             else None
         )
@@ -181,7 +175,7 @@ class Constraints:
         self._established = np.zeros(len(frame), dtype=bool)
         self._twin_differ = None
         if twin_levels is not None:
-            held = np.stack([factorized(k) for k in [*twin_differ, twin_keys[-1]]], axis=1)
+            held = np.stack([factorized[k] for k in [*twin_differ, twin_keys[-1]]], axis=1)
             known = (held >= 0).all(axis=1)
             together = _row_codes(held[known])
             self._established[known] = np.bincount(together)[together] >= 2

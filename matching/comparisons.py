@@ -23,6 +23,7 @@ from rapidfuzz import distance, process
 
 __all__ = [
     "DEFAULT_COMPARISONS",
+    "ColumnCodes",
     "Comparer",
     "Comparison",
     "Condition",
@@ -158,6 +159,20 @@ def _padded_groups(rows: np.ndarray, groups: np.ndarray, n_rows: int) -> np.ndar
     out = np.full((n_rows, int(slot.max()) + 1), -1, dtype=np.int32)
     out[frame["row"].to_numpy(), slot] = frame["group"].to_numpy()
     return out
+
+
+class ColumnCodes(dict[str, np.ndarray]):
+    """A frame's columns as ``pd.factorize`` codes (NA sentinel -1) by name, each factorized on
+    first use and once only; seeded with codes already made (the field table's), so the blocker
+    and the cannot-link rules do not factorize the same columns of every profile again."""
+
+    def __init__(self, frame: pd.DataFrame, known: Mapping[str, np.ndarray] | None = None) -> None:
+        super().__init__(known or {})
+        self._frame = frame
+
+    def __missing__(self, name: str) -> np.ndarray:
+        codes = self[name] = pd.factorize(self._frame[name], use_na_sentinel=True)[0]
+        return codes
 
 
 class FieldTable:

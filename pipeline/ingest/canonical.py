@@ -17,7 +17,8 @@ import pandas as pd
 from matching import standardise as st
 from pipeline.ingest.agencies import Agency
 
-__all__ = ["EVENT_COLUMNS", "MENTION_COLUMNS", "canonical_frames", "parse_numbers", "record_keys", "term_dates"]
+__all__ = ["EVENT_COLUMNS", "MENTION_COLUMNS", "canonical_frames", "parse_dates_as", "parse_numbers", "record_keys",
+           "term_dates"]
 
 MENTION_COLUMNS = [
     "mention_id", "agency", "record_key", "file_id", "row_number", "version", "source_person_id",
@@ -78,14 +79,18 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return s.where(s != "", None)
 
 
+def parse_dates_as(raw: pd.Series, fmt: str) -> pd.Series:
+    """A stripped date column parsed by its declared format (``excel``: serial day numbers)."""
+    return st.parse_excel_dates(raw) if fmt == "excel" else st.parse_dates(raw, fmt)
+
+
 def _dates(agency: Agency, frame: pd.DataFrame, column: str, parsed: pd.Series | None) -> pd.Series:
     """The column's dates (a term's start); ``parsed``: the column as the gate parsed it, if it did."""
     col = agency.column(column)
     if col.type == "term":
         return term_dates(frame[column].str.strip())[0]
     if parsed is None:
-        raw = frame[column].str.strip()
-        parsed = st.parse_excel_dates(raw) if col.format == "excel" else st.parse_dates(raw, col.format or "")
+        parsed = parse_dates_as(frame[column].str.strip(), col.format or "")
     return parsed.dt.normalize()
 
 

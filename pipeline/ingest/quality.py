@@ -29,7 +29,7 @@ import pandas as pd
 from expectations import load_suite_dict
 from matching import standardise as st
 from pipeline.ingest.agencies import Agency, Column
-from pipeline.ingest.canonical import parse_numbers
+from pipeline.ingest.canonical import parse_dates_as, parse_numbers
 from pipeline.settings import settings
 
 __all__ = ["GateResult", "RefusedFile", "check_chunk", "gx_suite", "max_bad_share", "prepare_gate"]
@@ -255,10 +255,6 @@ def _run_gx(agency: Agency, frame: pd.DataFrame, reasons: list[pd.Series]) -> tu
     return summary, result
 
 
-def _dates(series: pd.Series, fmt: str) -> pd.Series:
-    return st.parse_excel_dates(series) if fmt == "excel" else st.parse_dates(series, fmt)
-
-
 def _ruled(col: Column) -> bool:
     """Whether a rule of :func:`_semantic_reasons` reads the column; the others are not even
     stripped (a fixed cost a column, whatever the rows)."""
@@ -277,7 +273,7 @@ def _semantic_reasons(agency: Agency, frame: pd.DataFrame, extract_date: date,
         present = raw != ""
         fails: list[tuple[pd.Series, str]] = []
         if col.type in {"date", "datetime"}:
-            parsed = dates[col.name] = _dates(raw, col.format or "")
+            parsed = dates[col.name] = parse_dates_as(raw, col.format or "")
             fails.append((present & parsed.isna(), "not a real date"))
             if col.check == "dob":
                 fails.append((parsed.notna() & ((parsed > latest) | (parsed < EARLIEST_DOB)),

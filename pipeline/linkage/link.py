@@ -310,14 +310,6 @@ def _link_rows(result: PersonLinkResult, run_id: str) -> pd.DataFrame:
     return out.drop_duplicates(["mention_id_l", "mention_id_r"])
 
 
-def _link_frames(result: PersonLinkResult | None, run_id: str, mentions: pd.DataFrame, new: pd.Series
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The run's ``linked.record_links`` rows and each delivery's match rate (pure pandas: framed
-    in a thread while the run's first writes wait for the database)."""
-    links = _link_rows(result, run_id) if result is not None else pd.DataFrame()
-    return links, delivery_match_rates(mentions, new, result)
-
-
 def _accepted_links(wh: Warehouse, nodes: np.ndarray, result: PersonLinkResult | None,
                     stored: bool) -> pd.DataFrame:
     """Accepted links among ``nodes``: this run's and, with ``stored``, those of earlier runs."""
@@ -415,19 +407,15 @@ def _loaded_since_last_run(wh: Warehouse) -> pd.Series:
                    "or not exists (select 1 from linked.runs)")["file_id"]
 
 
-def _person_rows(mentions: pd.DataFrame, touched: pd.Index | None) -> pd.DataFrame:
+def _write_persons(wh: Warehouse, conn, mentions: pd.DataFrame, touched: pd.Index | None) -> None:
     """Best values of every person (``touched`` None: a full run), else of the touched persons
-    only: a person's best values depend on its records alone."""
-    return _best_person_values(mentions if touched is None else mentions[mentions["person_id"].isin(touched)])
-
-
-def _write_persons(wh: Warehouse, conn, rows: pd.DataFrame, touched: pd.Index | None) -> None:
-    """Write :func:`_person_rows`: every person anew, else the touched persons that changed."""
+    only, rewriting those that changed: a person's best values depend on its records alone."""
     if touched is None:
         wh.execute(conn, "delete from linked.persons")
-        wh.insert(conn, "linked.persons", rows)
+        wh.insert(conn, "linked.persons", _best_person_values(mentions))
         return
-    wh.sync(conn, "linked.persons", rows, key=["person_id"], within=pd.DataFrame({"person_id": touched}), unique=True)
+    wh.sync(conn, "linked.persons", _best_person_values(mentions[mentions["person_id"].isin(touched)]),
+            key=["person_id"], within=pd.DataFrame({"person_id": touched}), unique=True)
 
 
 class _Laps(dict):
@@ -505,49 +493,44 @@ def link(wh: Warehouse, as_of: date, full: bool = False, then: AfterLink | None 
     warnings = (result.warnings if result is not None else []) + bound.warnings + stats["drift"]
     touched = None if mode == "full" else _touched_persons(
         mention_person, before, mentions["file_id"].isin(_loaded_since_last_run(wh)).to_numpy())
-    delivered = mentions[["mention_id", "agency", "file_id", "person_id"]]
-    # framed in a thread while the first writes wait for the server; this thread reads none of
-    # the frames they read until it has their results
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        person_rows = pool.submit(_person_rows, mentions, touched)  # the first needed
-        framed = pool.submit(_link_frames, result, run_id, delivered, new)
-        with wh.begin() as conn:
-            _write_changed_records(wh, conn, mention_person, before)
-            _write_persons(wh, conn, person_rows.result(), touched)
-            wh.sync(conn, "linked.person_family",
-                    members[["person_id", "family_id", "address", "postcode", "located_on"]], key=["person_id"],
-                    unique=True)
-            wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],
-                    key=["family_id"], unique=True)
-            wh.sync(conn, "linked.household_edges",
-                    edges[["person_a", "person_b", "reason", "evidence", "family_id"]], key=["person_a", "person_b"])
-            links, rates = framed.result()
-            if mode == "full":
-                wh.execute(conn, "delete from linked.record_links")
-            if len(links):
-                if mode != "full":
-                    with wh.staged(conn, "_fh_links", links[["mention_id_l", "mention_id_r"]]):
-                        wh.execute(conn, "delete from linked.record_links where exists (select 1 from _fh_links n "
-                                         "where n.mention_id_l = linked.record_links.mention_id_l "
-                                         "and n.mention_id_r = linked.record_links.mention_id_r)")
-                wh.insert(conn, "linked.record_links", links)
-            wh.insert(conn, "linked.lineage_events",
-                      lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
-            flags = record_match_rates(wh, conn, rates, run_id)
-            warnings += flags
-            if then is not None:
-                stats["cases"] = then(conn, lineage, run_id)
-            summary = {
-                "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
-                "n_mentions": len(mentions),
-                "n_new_mentions": int(new.sum()),
-                "n_persons": int(mentions["person_id"].nunique()),
-                "n_families": int(fam_table["family_id"].nunique()),
-                "n_review": int((links["status"] == "review").sum()) if len(links) else 0,
-                "model_json": json.dumps(model.to_dict()) if model is not None else None,
-                "stats_json": json.dumps(stats, default=str), "warnings": "\n".join(warnings) or None,
-            }
-            wh.insert(conn, "linked.runs", pd.DataFrame([summary]))
+    links = _link_rows(result, run_id) if result is not None else pd.DataFrame()
+    rates = delivery_match_rates(mentions[["mention_id", "agency", "file_id", "person_id"]], new, result)
+    with wh.begin() as conn:
+        _write_changed_records(wh, conn, mention_person, before)
+        _write_persons(wh, conn, mentions, touched)
+        wh.sync(conn, "linked.person_family",
+                members[["person_id", "family_id", "address", "postcode", "located_on"]], key=["person_id"],
+                unique=True)
+        wh.sync(conn, "linked.families", fam_table[["family_id", "address", "postcode", "uprn", "n_members"]],
+                key=["family_id"], unique=True)
+        wh.sync(conn, "linked.household_edges",
+                edges[["person_a", "person_b", "reason", "evidence", "family_id"]], key=["person_a", "person_b"])
+        if mode == "full":
+            wh.execute(conn, "delete from linked.record_links")
+        if len(links):
+            if mode != "full":
+                with wh.staged(conn, "_fh_links", links[["mention_id_l", "mention_id_r"]]):
+                    wh.execute(conn, "delete from linked.record_links where exists (select 1 from _fh_links n "
+                                     "where n.mention_id_l = linked.record_links.mention_id_l "
+                                     "and n.mention_id_r = linked.record_links.mention_id_r)")
+            wh.insert(conn, "linked.record_links", links)
+        wh.insert(conn, "linked.lineage_events",
+                  lineage[["run_id", "kind", "event", "old_id", "new_id", "n_keys", "reason"]])
+        flags = record_match_rates(wh, conn, rates, run_id)
+        warnings += flags
+        if then is not None:
+            stats["cases"] = then(conn, lineage, run_id)
+        summary = {
+            "run_id": run_id, "as_of": as_of, "mode": mode, "started_at": started, "finished_at": datetime.now(),
+            "n_mentions": len(mentions),
+            "n_new_mentions": int(new.sum()),
+            "n_persons": int(mentions["person_id"].nunique()),
+            "n_families": int(fam_table["family_id"].nunique()),
+            "n_review": int((links["status"] == "review").sum()) if len(links) else 0,
+            "model_json": json.dumps(model.to_dict()) if model is not None else None,
+            "stats_json": json.dumps(stats, default=str), "warnings": "\n".join(warnings) or None,
+        }
+        wh.insert(conn, "linked.runs", pd.DataFrame([summary]))
     laps.lap("write")
     merges = lineage[lineage["event"].isin(["merged", "split"])]
     log.info("link %s (%s): %d persons, %d families, %d merges/splits", run_id, mode,
