@@ -7,6 +7,9 @@ configured, :func:`deliver_alerts` e-mails each alert once to its key worker.
 
 What "new" means. ``cohort.alert_seen`` holds the version of every event the passes have
 looked at; an event is new when its mention is absent there or arrives in a later version.
+On PostgreSQL a pass compares only the events loaded since the last pass (a trigger queues
+each loaded version in ``cohort.alert_queue``), not every event of the area; DuckDB, which has
+no triggers, compares every event.
 A re-sent file changes nothing (the ingest ledger drops it), and an alert is keyed by the
 event (``mention_id``), so the same event never alerts twice, even when a re-delivery bumps
 its version. A correction (a later version of the same event key) does not re-alert an
@@ -61,13 +64,19 @@ select family_id, key_worker, attached_on from (
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
+#: PostgreSQL: the event versions loaded since the last pass, taken off the queue (the rows this
+#: statement deletes, so a load committing meanwhile stays queued for the next pass).
+_TAKE_QUEUED = ("create temporary table _fh_queued (mention_id text collate \"C\", version bigint) on commit drop",
+                "with taken as (delete from cohort.alert_queue returning mention_id, version) "
+                "insert into _fh_queued select mention_id, version from taken")
 #: The pass's new events, found once (each look over every event costs as much as the rest of a
 #: monthly pass): the candidates, the count and the seen-ledger all read this. Whole rows, so
 #: the candidates need not join every event again to find them (a monthly pass's slowest join).
+#: ``{queued}`` narrows it to the queued events (PostgreSQL) or is empty (every event: DuckDB).
 _NEW = """
 create temporary table _fh_new_events as
 select e.* from staging.events e
-where not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
+where {queued}not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
 """
 _CANDIDATES = f"""
 select e.*, p.person_id, f.family_id, a.key_worker, a.attached_on
@@ -167,8 +176,18 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     now = now or datetime.now()
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
-        wh.execute(conn, _NEW)
+        queued = ""
+        if not wh.is_embedded:
+            for statement in _TAKE_QUEUED:
+                wh.execute(conn, statement)
+            queued = "e.mention_id in (select mention_id from _fh_queued) and "
+        wh.execute(conn, _NEW.replace("{queued}", queued))
         n_new = wh.read("select count(*) as n from _fh_new_events", conn=conn)["n"].iloc[0]
+        # a new event is unseen or seen in an earlier version: its seen row is replaced (before
+        # nested loops are turned off below: a delta's few rows are found by the key index)
+        wh.execute(conn, "delete from cohort.alert_seen where mention_id in (select mention_id from _fh_new_events)")
+        wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
+                         "select mention_id, version, :t from _fh_new_events", {"t": now})
         if not wh.is_embedded:
             # Tables rewritten by this run's ingest and link have no statistics until autovacuum
             # analyses them: PostgreSQL then takes the events for a handful of rows and, with a
@@ -184,10 +203,6 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])
             wh.insert(conn, "cohort.alerts", alerts[_ALERT_COLUMNS])
-        # a new event is unseen or seen in an earlier version: its seen row is replaced
-        wh.execute(conn, "delete from cohort.alert_seen where mention_id in (select mention_id from _fh_new_events)")
-        wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
-                         "select mention_id, version, :t from _fh_new_events", {"t": now})
         wh.execute(conn, "drop table _fh_new_events")
         wh.execute(conn, "insert into cohort.alert_passes (pass_id, started_at, programme, n_new_events, n_alerts) "
                          "values (:p, :t, :g, :n, :a)",
