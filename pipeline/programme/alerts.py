@@ -78,13 +78,22 @@ create temporary table _fh_new_events as
 select e.* from staging.events e
 where {queued}not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
 """
+#: The new events of members of attached families. The members, and then their mentions, are
+#: found by the by-family and by-person indexes (``= any(array(...))``, which needs no nested
+#: loop): joined whole, the area's every mention and person were read each pass.
 _CANDIDATES = f"""
-select e.*, p.person_id, f.family_id, a.key_worker, a.attached_on
+with a as ({_OPEN_ATTACHMENTS}),
+members as (
+  select f.person_id, f.family_id, a.key_worker, a.attached_on from linked.person_family f
+  join a on a.family_id = f.family_id
+  where f.family_id = any(array(select family_id from a))
+)
+select e.*, m.person_id, m.family_id, m.key_worker, m.attached_on
 from _fh_new_events e
 join linked.mention_person p on p.mention_id = e.mention_id
-join linked.person_family f on f.person_id = p.person_id
-join ({_OPEN_ATTACHMENTS}) a on a.family_id = f.family_id
+join members m on m.person_id = p.person_id
 where e.agency in ({{agencies}})
+  and p.person_id = any(array(select person_id from members))
   and not exists (select 1 from cohort.alerts x where x.mention_id = e.mention_id)
 """
 _ALERT_COLUMNS = ["alert_id", "mention_id", "version", "pass_id", "raised_at", "key_worker", "family_id",
