@@ -64,19 +64,21 @@ select family_id, key_worker, attached_on from (
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
-#: PostgreSQL: the event versions loaded since the last pass, taken off the queue (the rows this
-#: statement deletes, so a load committing meanwhile stays queued for the next pass).
-_TAKE_QUEUED = ("create temporary table _fh_queued (mention_id text collate \"C\", version bigint) on commit drop",
-                "with taken as (delete from cohort.alert_queue returning mention_id, version) "
-                "insert into _fh_queued select mention_id, version from taken")
+#: PostgreSQL: the mentions of the event versions loaded since the last pass, taken off the queue
+#: (the rows this statement deletes: a load committing meanwhile stays queued for the next pass).
+#: Keyed, so the planner knows how many there are: a few index probes for a small delivery, a
+#: hash join for a large one.
+_TAKE_QUEUED = ("create temporary table _fh_queued (mention_id text collate \"C\" primary key) on commit drop",
+                "with taken as (delete from cohort.alert_queue returning mention_id) "
+                "insert into _fh_queued select distinct mention_id from taken")
 #: The pass's new events, found once (each look over every event costs as much as the rest of a
 #: monthly pass): the candidates, the count and the seen-ledger all read this. Whole rows, so
 #: the candidates need not join every event again to find them (a monthly pass's slowest join).
 #: ``{queued}`` narrows it to the queued events (PostgreSQL) or is empty (every event: DuckDB).
 _NEW = """
 create temporary table _fh_new_events as
-select e.* from staging.events e
-where {queued}not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
+select e.* from staging.events e {queued}
+where not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
 """
 #: The new events of members of attached families. The members, and then their mentions, are
 #: found by the by-family and by-person indexes (``= any(array(...))``, which needs no nested
@@ -189,14 +191,9 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
         if not wh.is_embedded:
             for statement in _TAKE_QUEUED:
                 wh.execute(conn, statement)
-            queued = "e.mention_id in (select mention_id from _fh_queued) and "
+            queued = "join _fh_queued q on q.mention_id = e.mention_id"
         wh.execute(conn, _NEW.replace("{queued}", queued))
         n_new = wh.read("select count(*) as n from _fh_new_events", conn=conn)["n"].iloc[0]
-        # a new event is unseen or seen in an earlier version: its seen row is replaced (before
-        # nested loops are turned off below: a delta's few rows are found by the key index)
-        wh.execute(conn, "delete from cohort.alert_seen where mention_id in (select mention_id from _fh_new_events)")
-        wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
-                         "select mention_id, version, :t from _fh_new_events", {"t": now})
         if not wh.is_embedded:
             # Tables rewritten by this run's ingest and link have no statistics until autovacuum
             # analyses them: PostgreSQL then takes the events for a handful of rows and, with a
@@ -212,6 +209,11 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])
             wh.insert(conn, "cohort.alerts", alerts[_ALERT_COLUMNS])
+        # a new event is unseen or seen in an earlier version: its seen row is replaced (in place:
+        # deleting them first read the whole seen-ledger)
+        wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
+                         "select mention_id, version, :t from _fh_new_events on conflict (mention_id) "
+                         "do update set version = excluded.version, seen_at = excluded.seen_at", {"t": now})
         wh.execute(conn, "drop table _fh_new_events")
         wh.execute(conn, "insert into cohort.alert_passes (pass_id, started_at, programme, n_new_events, n_alerts) "
                          "values (:p, :t, :g, :n, :a)",
