@@ -208,6 +208,19 @@ def test_corrections_alert_only_when_the_event_qualifies_for_the_first_time(atta
     assert bool(alerts.loc["OC1|N1", "corrected"]) is True  # alerted earlier, changed since
 
 
+def test_a_pass_takes_the_events_loaded_since_the_last_off_the_queue(attached: Warehouse):
+    """PostgreSQL queues every event version loaded (a trigger); DuckDB compares every event."""
+    load(attached, [e for e, _ in EVENTS.values()])
+    queued = "select count(*) from cohort.alert_queue"
+    assert attached.scalar(queued) == (0 if attached.is_embedded else len(EVENTS))
+    assert raise_alerts(attached, programme="tf2015", deliver=False)["new_events"] == len(EVENTS)
+    assert attached.scalar(queued) == 0
+    police, _ = EVENTS["police|OC1|N1"]
+    load(attached, [police])  # the same version again: seen, so not new
+    assert raise_alerts(attached, programme="tf2015", deliver=False)["new_events"] == 0
+    assert attached.scalar(queued) == 0
+
+
 @duckdb_only
 def test_absence_threshold_is_the_programmes(attached: Warehouse):
     assert [t.at_least for t in rate_thresholds(load_programme("tf2015"), "schools")] == [0.10]

@@ -60,6 +60,7 @@ BY_RECORD = {
     "cohort.alert_deliveries": f"alert_id in (select alert_id from cohort.alerts where mention_id {_IN_GONE})",
     "cohort.alerts": f"mention_id {_IN_GONE}",
     "cohort.alert_seen": f"mention_id {_IN_GONE}",
+    "cohort.alert_queue": f"mention_id {_IN_GONE}",
 }
 _IN_ORPHANS = "in (select person_id from _fh_orphans)"
 #: What names a person left without records (``_fh_orphans``), in delete order.

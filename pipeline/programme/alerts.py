@@ -7,6 +7,9 @@ configured, :func:`deliver_alerts` e-mails each alert once to its key worker.
 
 What "new" means. ``cohort.alert_seen`` holds the version of every event the passes have
 looked at; an event is new when its mention is absent there or arrives in a later version.
+On PostgreSQL a pass compares only the events loaded since the last pass (a trigger queues
+each loaded version in ``cohort.alert_queue``), not every event of the area; DuckDB, which has
+no triggers, compares every event.
 A re-sent file changes nothing (the ingest ledger drops it), and an alert is keyed by the
 event (``mention_id``), so the same event never alerts twice, even when a re-delivery bumps
 its version. A correction (a later version of the same event key) does not re-alert an
@@ -61,21 +64,38 @@ select family_id, key_worker, attached_on from (
   from ({EPISODES}) e
 ) c where latest = 1 and closed_on is null
 """
+#: PostgreSQL: the mentions of the event versions loaded since the last pass, taken off the queue
+#: (the rows this statement deletes: a load committing meanwhile stays queued for the next pass).
+#: Keyed, so the planner knows how many there are: a few index probes for a small delivery, a
+#: hash join for a large one.
+_TAKE_QUEUED = ("create temporary table _fh_queued (mention_id text collate \"C\" primary key) on commit drop",
+                "with taken as (delete from cohort.alert_queue returning mention_id) "
+                "insert into _fh_queued select distinct mention_id from taken")
 #: The pass's new events, found once (each look over every event costs as much as the rest of a
 #: monthly pass): the candidates, the count and the seen-ledger all read this. Whole rows, so
 #: the candidates need not join every event again to find them (a monthly pass's slowest join).
+#: ``{queued}`` narrows it to the queued events (PostgreSQL) or is empty (every event: DuckDB).
 _NEW = """
 create temporary table _fh_new_events as
-select e.* from staging.events e
+select e.* from staging.events e {queued}
 where not exists (select 1 from cohort.alert_seen s where s.mention_id = e.mention_id and s.version >= e.version)
 """
+#: The new events of members of attached families. The members, and then their mentions, are
+#: found by the by-family and by-person indexes (``= any(array(...))``, which needs no nested
+#: loop): joined whole, the area's every mention and person were read each pass.
 _CANDIDATES = f"""
-select e.*, p.person_id, f.family_id, a.key_worker, a.attached_on
+with a as ({_OPEN_ATTACHMENTS}),
+members as (
+  select f.person_id, f.family_id, a.key_worker, a.attached_on from linked.person_family f
+  join a on a.family_id = f.family_id
+  where f.family_id = any(array(select family_id from a))
+)
+select e.*, m.person_id, m.family_id, m.key_worker, m.attached_on
 from _fh_new_events e
 join linked.mention_person p on p.mention_id = e.mention_id
-join linked.person_family f on f.person_id = p.person_id
-join ({_OPEN_ATTACHMENTS}) a on a.family_id = f.family_id
+join members m on m.person_id = p.person_id
 where e.agency in ({{agencies}})
+  and p.person_id = any(array(select person_id from members))
   and not exists (select 1 from cohort.alerts x where x.mention_id = e.mention_id)
 """
 _ALERT_COLUMNS = ["alert_id", "mention_id", "version", "pass_id", "raised_at", "key_worker", "family_id",
@@ -167,7 +187,12 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
     now = now or datetime.now()
     pass_id = now.strftime("%Y%m%dT%H%M%S%f")
     with wh.begin() as conn:
-        wh.execute(conn, _NEW)
+        queued = ""
+        if not wh.is_embedded:
+            for statement in _TAKE_QUEUED:
+                wh.execute(conn, statement)
+            queued = "join _fh_queued q on q.mention_id = e.mention_id"
+        wh.execute(conn, _NEW.replace("{queued}", queued))
         n_new = wh.read("select count(*) as n from _fh_new_events", conn=conn)["n"].iloc[0]
         if not wh.is_embedded:
             # Tables rewritten by this run's ingest and link have no statistics until autovacuum
@@ -184,10 +209,11 @@ def raise_alerts(wh: Warehouse, programme: str | None = None, deliver: bool = Tr
             alerts = alerts.assign(pass_id=pass_id, raised_at=now.isoformat(sep=" "),
                                    alert_id=pass_id + ":" + alerts["mention_id"])
             wh.insert(conn, "cohort.alerts", alerts[_ALERT_COLUMNS])
-        # a new event is unseen or seen in an earlier version: its seen row is replaced
-        wh.execute(conn, "delete from cohort.alert_seen where mention_id in (select mention_id from _fh_new_events)")
+        # a new event is unseen or seen in an earlier version: its seen row is replaced (in place:
+        # deleting them first read the whole seen-ledger)
         wh.execute(conn, "insert into cohort.alert_seen (mention_id, version, seen_at) "
-                         "select mention_id, version, :t from _fh_new_events", {"t": now})
+                         "select mention_id, version, :t from _fh_new_events on conflict (mention_id) "
+                         "do update set version = excluded.version, seen_at = excluded.seen_at", {"t": now})
         wh.execute(conn, "drop table _fh_new_events")
         wh.execute(conn, "insert into cohort.alert_passes (pass_id, started_at, programme, n_new_events, n_alerts) "
                          "values (:p, :t, :g, :n, :a)",
