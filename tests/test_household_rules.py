@@ -521,6 +521,22 @@ def test_a_one_off_surname_one_slip_from_a_neighbours_is_read_as_theirs() -> Non
     assert family_of(households(rows), "stephen") == {"stephen"}
 
 
+@pytest.mark.parametrize("others", [399, 400, 407])
+def test_a_mistyped_surname_is_read_whatever_the_number_of_persons_placed(others: int) -> None:
+    """A surname one person holds is counted as one, not as its share times the persons placed:
+    with 417 or 425 placed (others + 18), (1 / n) * n is not 1.0 in floating point and the typo
+    rule used to fall silent for the whole area."""
+    rows = [
+        mention("stephen", last_name="DIXUN", dob="1980-04-29", postcode="NE13 0EF"),
+        mention("william", last_name="DIXON", dob="2013-09-09", address="11 HAZEL CLOSE", postcode="NE13 0EF"),
+        mention("julie", last_name="DIXON", dob="1986-01-08", postcode="NE13 0EF"),
+        *neighbours("NE13 0EF"),
+        *[mention(f"dixon{i}", last_name="DIXON", postcode=f"LS8 {i}YY") for i in range(8)],
+        *area(others + 3),
+    ]
+    assert family_of(households(rows), "stephen") == {"stephen", "william", "julie"}
+
+
 def test_a_named_contact_living_next_door_is_a_namesake() -> None:
     """The MAZUR children at 20 Carnegie Road name AGNIESZKA MAZUR; the Agnieszka health knows
     by that (maiden) name lives at 21 with the WOJCIK children, whose school names her

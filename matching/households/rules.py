@@ -322,10 +322,11 @@ def _surname_postcode_edges(ctx: EdgeContext) -> pd.DataFrame:
     )
     placed = surnames.merge(current, on="node").assign(earlier=False, typed=None)
     n_placed = max(int(place["postcode"].notna().sum()), 1)
-    share = placed.groupby("surname", sort=False)["node"].nunique() / n_placed
+    holders = placed.groupby("surname", sort=False)["node"].nunique()
+    share = holders / n_placed
     parts = [placed]
-    if rules.surname_typos:
-        parts.append(_mistyped_surnames(placed, share * n_placed))
+    if rules.surname_typos:  # by the count itself: share * n_placed is not 1.0 for 49, 98, 103 ... placed
+        parts.append(_mistyped_surnames(placed, holders))
     if rules.surname_earlier_postcode:
         seen = ctx.frame[["node", "postcode", "current_postcode"]].dropna(subset="postcode")
         seen = seen.loc[seen["postcode"] != seen["current_postcode"], ["node", "postcode"]]
